@@ -1,0 +1,83 @@
+"""The ``projdeploy`` command line: a thin click layer over Python functions.
+
+    projdeploy --help
+
+Each subcommand lives in ``projdeploy/commands/<name>.py`` as a click command
+named ``cli`` and is imported only when used, so ``projdeploy --help`` stays
+fast. User errors (:class:`ProjdeployError`) print one clear line to stderr
+and exit non-zero, without a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+
+import click
+
+from .errors import ProjdeployError
+
+# name -> one-line help; the module is projdeploy.commands.<name with - as _>.
+COMMANDS = {
+    "tasks": "List and inspect built-in and user tasks.",
+    "train": "Train a small model on a task.",
+    "eval": "Evaluate a checkpoint on a task and write the metric as JSON.",
+    "pretrain": "Pretrain a big projectable model (PN or dense) on generic data.",
+    "grow": "Grow a checkpoint with function-preserving expansions.",
+    "project": "Project a big model into a small task model in one shot.",
+    "finetune": "Fine-tune a small model on a task (none | aft | kd transfer).",
+    "export": "Quantize and convert a checkpoint to ExecuTorch, Core ML or ONNX.",
+    "profiles": "List and inspect device hardware profiles.",
+    "check": "Measure and estimate an artifact against device budgets.",
+    "sdk": "Generate a Swift / Kotlin / TypeScript package around an artifact.",
+    "build": "Run the whole pipeline for a task and a target.",
+    "gate": "Compare a build report with a baseline (CI regression gate).",
+}
+
+
+def _module(name: str) -> str:
+    return f"projdeploy.commands.{name.replace('-', '_')}"
+
+
+def available_commands() -> list[str]:
+    return [n for n in COMMANDS if importlib.util.find_spec(_module(n)) is not None]
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return available_commands()
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS or importlib.util.find_spec(_module(name)) is None:
+            return None
+        return importlib.import_module(_module(name)).cli
+
+    def format_commands(self, ctx, formatter):
+        rows = [(n, COMMANDS[n]) for n in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ProjdeployError as e:
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(e.exit_code)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="projdeploy")
+def cli():
+    """projdeploy: one big projectable transformer -> small task models on phones.
+
+    Pipeline: pretrain -> project -> finetune -> export -> check -> sdk (build runs all), gate guards CI.
+    """
+
+
+def main(argv=None):
+    return cli.main(args=argv, prog_name="projdeploy")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
