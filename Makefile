@@ -1,0 +1,25 @@
+# The two commands of the README:
+#   make demo   set up .venv from this repo's own files and run the main job on the built-in default
+#   make test   set up .venv (and the web test's browser deps) and run the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+setup: $(BIN)/.installed
+
+demo: setup
+	$(BIN)/projdeploy train --task digits:0-4 --size tiny --steps 300 --out runs/demo
+	$(BIN)/projdeploy eval --checkpoint runs/demo --task digits:0-4
+
+test: setup
+	$(BIN)/python -m pytest -q -n 2 --timeout 900
+
+clean:
+	rm -rf $(VENV) runs dist .pytest_cache

@@ -1,0 +1,173 @@
+"""The contract every exporter follows, the artifact record and its manifest.
+
+An exporter module (``exporters/<format>.py``) provides::
+
+    is_available() -> bool                       # its toolchain imports here
+    RECIPES: dict[str, Recipe]                   # named, frozen, versioned recipes
+    export(model, example_inputs, recipe, out_dir) -> Artifact
+    load_runner(artifact_dir) -> Runner | None   # None where the runtime cannot run here
+
+An artifact directory holds the model file(s), ``manifest.json`` and the
+tokenizer/test vectors. ``manifest.json`` (schema ``projdeploy.manifest/1``)::
+
+    {"schema": "projdeploy.manifest/1", "format": "onnx", "main_file": "model.onnx",
+     "recipe": {"type": ..., "version": ..., ...fields},
+     "files": {"model.onnx": {"sha256": ..., "size": ...}, ...},   # every other file
+     "programs": {"forward": {"inputs": [{"name","shape","dtype"}], "outputs": [...]}},
+     "model": {"task", "task_kind": "lm"|"cls", "modality", "config": {...HF config...},
+               "labels": [...], "image_shape": [8, 8] | null, "tokenizer_file": ...},
+     "tools": {"torch": "2.13.0+cpu", ...},
+     "validation": {...measured parity / SQNR / metric figures..., "passed": true},
+     "created_by": "projdeploy 0.1.0"}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+MANIFEST = "manifest.json"
+SCHEMA = "projdeploy.manifest/1"
+
+
+# --- errors ----------------------------------------------------------------------------
+def _user_error_base():
+    try:
+        from projdeploy.errors import ProjdeployError
+        return ProjdeployError
+    except ImportError:  # exporters is usable without projdeploy
+        return Exception
+
+
+class ExportError(_user_error_base()):
+    """Export failed; the message says why."""
+
+
+class UnavailableError(ExportError):
+    """The recipe's backend is not available on this machine."""
+
+
+class ParityError(ExportError):
+    """The artifact's outputs do not match the float model within the recipe's thresholds."""
+
+    def __init__(self, message: str, figures: dict):
+        self.figures = figures
+        super().__init__(f"{message}: {json.dumps(figures, sort_keys=True, default=str)}")
+
+
+class ManifestError(ExportError):
+    """Manifest missing, malformed, or a file does not match its recorded sha256/size."""
+
+
+# --- recipes -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Recipe:
+    """Base of every recipe: plain frozen data, serialised with its type and version."""
+
+    name: str
+    format: str
+    version: int = 1
+    description: str = ""
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["type"] = type(self).__name__
+        return d
+
+
+# --- tensors and artifacts -------------------------------------------------------------
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: tuple  # ints, or strings for dynamic dims
+    dtype: str  # "int64", "float32", ...
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
+
+@dataclass
+class Artifact:
+    path: Path
+    format: str
+    recipe: Recipe
+    main_file: str
+    programs: dict[str, dict[str, list[TensorSpec]]]
+    model: dict = field(default_factory=dict)
+    validation: dict = field(default_factory=dict)
+    files: dict = field(default_factory=dict)
+
+    @property
+    def main_path(self) -> Path:
+        return Path(self.path) / self.main_file
+
+    def manifest(self) -> dict:
+        return read_manifest(self.path)
+
+
+class Runner(Protocol):
+    def run(self, program: str, inputs: list) -> list: ...
+
+
+def tool_versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("projdeploy", "torch", "executorch", "coremltools", "onnx", "onnxruntime", "onnxscript",
+                "optimum", "transformers", "torchao"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def write_manifest(directory: str | Path, *, format: str, recipe: Recipe, main_file: str, programs: dict,
+                   model: dict, validation: dict) -> dict:
+    """Hash every file in ``directory`` (except the manifest) and write ``manifest.json``."""
+    from projdeploy.fsutil import atomic_write_json, sha256_file
+
+    directory = Path(directory)
+    files = {}
+    for p in sorted(directory.rglob("*")):
+        if p.is_file() and p.name != MANIFEST:
+            files[p.relative_to(directory).as_posix()] = {"sha256": sha256_file(p), "size": p.stat().st_size}
+    progs = {k: {io: [t.to_dict() if isinstance(t, TensorSpec) else t for t in v.get(io, [])]
+                 for io in ("inputs", "outputs")} for k, v in programs.items()}
+    m = {"schema": SCHEMA, "format": format, "main_file": main_file, "recipe": recipe.to_dict(),
+         "files": files, "programs": progs, "model": model, "tools": tool_versions(),
+         "validation": validation, "created_by": f"projdeploy {tool_versions().get('projdeploy', '?')}"}
+    atomic_write_json(directory / MANIFEST, m)
+    return m
+
+
+def read_manifest(directory: str | Path) -> dict:
+    p = Path(directory) / MANIFEST
+    if not p.is_file():
+        raise ManifestError(f"{directory}: not an artifact directory (no {MANIFEST})")
+    try:
+        m = json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise ManifestError(f"{p}: not valid JSON ({e})") from None
+    if m.get("schema") != SCHEMA:
+        raise ManifestError(f"{p}: field 'schema' is {m.get('schema')!r}; supported: {SCHEMA}")
+    return m
+
+
+def verify_manifest(directory: str | Path) -> dict:
+    """Read the manifest and check every file's size and sha256; raise on any mismatch."""
+    from projdeploy.fsutil import sha256_file
+
+    directory = Path(directory)
+    m = read_manifest(directory)
+    for rel, rec in m["files"].items():
+        p = directory / rel
+        if not p.is_file():
+            raise ManifestError(f"{directory}: file {rel!r} listed in the manifest is missing")
+        if p.stat().st_size != rec["size"] or sha256_file(p) != rec["sha256"]:
+            raise ManifestError(f"{directory}: file {rel!r} does not match its sha256 in the manifest "
+                                "(tampered or corrupted)")
+    return m
