@@ -160,4 +160,4 @@ def config_for(size: str, vocab_size: int, **extra) -> ModelConfig:
 
     if size not in SIZES:
         raise UnknownNameError("size", size, SIZES)
-    return ModelConfig(vocab_size=vocab_size, **SIZES[size], **extra)
+    return ModelConfig(vocab_size=vocab_size, **{**SIZES[size], **extra})

@@ -51,6 +51,23 @@ def _files(domain: str | None) -> list[tuple[str, Path]]:
     return out
 
 
+def _held_out(rels: list[str]) -> set[str]:
+    """Eval files: by path hash; a package with none holds out its first file in hash order.
+
+    Computed per package, so the generic corpus and every domain agree on it.
+    """
+    by_pkg: dict[str, list[str]] = {}
+    for rel in rels:
+        by_pkg.setdefault(rel.split("/")[0] if "/" in rel else "", []).append(rel)
+    out = set()
+    for pkg, members in by_pkg.items():
+        chosen = {r for r in members if is_eval_key(r)}
+        if not chosen and pkg and len(members) > 1:
+            chosen = {min(members, key=stable_hash)}
+        out |= chosen
+    return out
+
+
 def _read(path: Path) -> str:
     return path.read_text(encoding="utf-8", errors="replace")
 
@@ -61,8 +78,10 @@ def pycode(domain: str | None = None, tokenizer: str = "byte", bpe_vocab_size: i
         raise UnknownNameError("pycode domain", domain, domains())
     files = _files(domain)
     train_docs, eval_docs = [], []
-    for rel, path in sorted(files, key=lambda x: stable_hash(x[0])):  # capped sample is diverse
-        (eval_docs if is_eval_key(rel) else train_docs).append(_read(path))
+    ordered = sorted(files, key=lambda x: stable_hash(x[0]))  # a capped sample is diverse
+    held_out = _held_out([rel for rel, _ in ordered])
+    for rel, path in ordered:
+        (eval_docs if rel in held_out else train_docs).append(_read(path))
     cap = DOMAIN_MAX_BYTES if domain else GENERIC_MAX_TRAIN_BYTES
     train_docs = _cap(train_docs, cap)
     eval_docs = _cap(eval_docs, max(cap // 8, 200_000))
