@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from gate_helpers import ci_job, fig, latency_report, report
+from test_gate_helpers import ci_job, fig, latency_report, report
 
 from projdeploy.cli import cli
 from projdeploy.errors import ConfigError, DataError

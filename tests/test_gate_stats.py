@@ -10,7 +10,7 @@ unchanged runs (1/200 as "suspect", a warning that never fails).
 from __future__ import annotations
 
 import numpy as np
-from gate_helpers import CAL_TRUE_S, ci_job, latency_report, noisy
+from test_gate_helpers import CAL_TRUE_S, ci_job, latency_report, noisy
 
 from projdeploy.gate import compare, compare_timings, parse_figures
 

@@ -1,4 +1,4 @@
-"""Builders for gate tests: report dicts and seeded, realistically noisy CI timings."""
+"""Builders for the gate tests (no tests here): report dicts and seeded, realistically noisy CI timings."""
 
 from __future__ import annotations
 
