@@ -1,0 +1,208 @@
+"""The Python reference of what every generated SDK does around the model.
+
+    python -c "from projdeploy.sdk.reference import Reference; r = Reference('dist/pycode-onnx'); print(r.complete('def '))"
+
+Pre-processing (pixel scaling + quantization, byte tokenizer, padding),
+post-processing (softmax, labels) and the generation loop (greedy /
+temperature / top-k with a xorshift32 generator; full-sequence forward or
+prefill + decode with the KV cache) exactly as the TypeScript, Swift and
+Kotlin templates implement them, run on the artifact in its host runtime
+(``exporters.registry.load_runner`` or an explicit ``call``). The web
+end-to-end test compares the browser against this.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+
+
+def rint(x: float) -> float:
+    return float(np.rint(x))
+
+
+def pixel_tokens(pixels, max_value: float, levels: int) -> list[int]:
+    """Same as ``PixelTokenizer.encode_image``: rint(p / max * (levels-1)) clipped to [0, levels-1]."""
+    p = np.asarray(pixels, dtype=np.float64).reshape(-1)
+    q = np.rint(p / max_value * (levels - 1))
+    return [int(v) for v in np.clip(q, 0, levels - 1)]
+
+
+def byte_encode(text: str) -> list[int]:
+    return list(text.encode("utf-8"))
+
+
+def byte_decode(ids) -> str:
+    return bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")
+
+
+class XorShift32:
+    """The SDKs' random stream (xorshift32, 24-bit floats)."""
+
+    def __init__(self, seed: int):
+        self.state = (int(seed) & 0xFFFFFFFF) or 0x9E3779B9
+
+    def next_u32(self) -> int:
+        x = self.state
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        self.state = x
+        return x
+
+    def next_float(self) -> float:
+        return (self.next_u32() >> 8) / 16777216.0
+
+
+def softmax(xs) -> list[float]:
+    xs = [float(x) for x in xs]
+    m = max(xs)
+    e = [math.exp(x - m) for x in xs]
+    s = sum(e)
+    return [x / s for x in e]
+
+
+def sample_next(logits, temperature: float, top_k: int, rng: XorShift32) -> int:
+    logits = [float(x) for x in logits]
+    if not temperature > 0:
+        return int(np.argmax(np.asarray(logits)))
+    order = sorted(range(len(logits)), key=lambda i: (-logits[i], i))
+    if 0 < top_k < len(order):
+        order = order[:top_k]
+    m = logits[order[0]]
+    w = [math.exp((logits[i] - m) / temperature) for i in order]
+    u = rng.next_float() * sum(w)
+    acc = 0.0
+    for j, i in enumerate(order):
+        acc += w[j]
+        if u < acc:
+            return i
+    return order[-1]
+
+
+class Reference:
+    """An artifact plus its SDK spec; ``call(program, [arrays]) -> [arrays]`` runs it."""
+
+    def __init__(self, artifact_dir: str | Path, target: str = "web", call=None):
+        from exporters.base import verify_manifest
+
+        from .spec import build_spec
+
+        self.dir = Path(artifact_dir)
+        self.manifest = verify_manifest(self.dir)
+        self.spec = build_spec(self.dir, target, self.manifest)
+        if call is None:
+            try:
+                from exporters.registry import load_runner
+            except ImportError:  # registry not there yet: the format's own module
+                import importlib
+
+                mod = {"onnx": "onnx_export", "executorch": "executorch_export"}.get(self.spec["format"], "")
+                load_runner = importlib.import_module(f"exporters.{mod}").load_runner
+            runner = load_runner(self.dir)
+            if runner is None:
+                raise DataError(f"{self.dir}: its runtime cannot run on this machine")
+            call = runner.run
+        self.call = call
+        self.tok = self.spec["tokenizer"]
+        self.labels = [str(x) for x in (self.manifest["model"].get("labels") or [])]
+
+    # --- classifiers -----------------------------------------------------------------
+    def classify_tokens(self, tokens) -> dict:
+        n = self.spec["seq_len"]
+        ids = list(tokens)[-n:]
+        ids += [self.tok["pad_id"] or 0] * (n - len(ids))
+        logits = np.asarray(self.call("forward", [np.asarray([ids], np.int64)])[0], np.float32).reshape(-1)
+        probs = softmax(logits)
+        i = int(np.argmax(logits))
+        return {"index": i, "label": self.labels[i] if i < len(self.labels) else str(i), "probabilities": probs}
+
+    def classify_image(self, pixels, max_value: float = 1.0) -> dict:
+        return self.classify_tokens(pixel_tokens(pixels, max_value, self.tok["levels"]))
+
+    def classify_text(self, text: str) -> dict:
+        return self.classify_tokens(byte_encode(text))
+
+    # --- language models -------------------------------------------------------------
+    def next_token_logits(self, ids) -> np.ndarray:
+        n_ctx = self.spec["seq_len"]
+        ctx = list(ids)[-n_ctx:]
+        n = len(ctx)
+        padded = ctx + [self.tok["pad_id"] or 0] * (n_ctx - n)
+        prog = "forward" if "forward" in self.spec["programs"] else "prefill"
+        logits = np.asarray(self.call(prog, [np.asarray([padded], np.int64)])[0], np.float32)
+        return logits.reshape(-1, logits.shape[-1])[n - 1]
+
+    def generate_tokens(self, prompt, max_new_tokens: int = 32, temperature: float = 0.0, top_k: int = 0,
+                        seed: int = 1, stop_at_eos: bool = True) -> list[int]:
+        if not prompt:
+            raise DataError("empty prompt")
+        if self.spec["lm_mode"] == "kv_cache":
+            return self._generate_kv(list(prompt), max_new_tokens, temperature, top_k, seed, stop_at_eos)
+        rng = XorShift32(seed)
+        ids, out = list(prompt), []
+        for _ in range(max_new_tokens):
+            nxt = sample_next(self.next_token_logits(ids), temperature, top_k, rng)
+            if stop_at_eos and nxt == self.tok["eos_id"]:
+                break
+            ids.append(nxt)
+            out.append(nxt)
+        return out
+
+    def _generate_kv(self, ids, max_new, temperature, top_k, seed, stop_at_eos) -> list[int]:
+        S = self.spec["seq_len"]
+        rng = XorShift32(seed)
+        out: list[int] = []
+
+        def prefill(ctx):
+            padded = ctx + [self.tok["pad_id"] or 0] * (S - len(ctx))
+            logits, k, v = self.call("prefill", [np.asarray([padded], np.int64)])
+            return np.asarray(logits, np.float32).reshape(S, -1)[len(ctx) - 1], k, v
+
+        ctx = ids[-S:]
+        logits, k, v = prefill(ctx)
+        pos = len(ctx)
+        for _ in range(max_new):
+            nxt = sample_next(logits, temperature, top_k, rng)
+            if stop_at_eos and nxt == self.tok["eos_id"]:
+                break
+            out.append(nxt)
+            ids.append(nxt)
+            if pos >= S:  # cache full: re-prefill the most recent half
+                ctx = ids[-(S // 2):]
+                logits, k, v = prefill(ctx)
+                pos = len(ctx)
+                continue
+            logits, k, v = self.call("decode", [np.asarray([[nxt]], np.int64), np.asarray([pos], np.int64), k, v])
+            logits = np.asarray(logits, np.float32).reshape(-1)
+            pos += 1
+        return out
+
+    def prompt_tokens(self, text: str) -> list[int]:
+        eos = self.tok["eos_id"]
+        return ([] if eos is None else [eos]) + byte_encode(text)
+
+    def complete(self, text: str, **options) -> dict:
+        toks = self.generate_tokens(self.prompt_tokens(text), **options)
+        return {"text": byte_decode(toks), "tokens": toks}
+
+    # --- self-test -------------------------------------------------------------------
+    def self_test(self) -> dict:
+        vec = json.loads((self.dir / "test_vectors.json").read_text())
+        prog = self.spec["programs"][vec["program"]]
+        worst, outputs = 0.0, []
+        for case in vec["cases"]:
+            xs = [np.asarray(case["inputs"][t["name"]], dtype=t["dtype"]) for t in prog["inputs"]
+                  if t["name"] in case["inputs"]]
+            got = self.call(vec["program"], xs)
+            outputs.append([np.asarray(g).reshape(-1).tolist() for g in got])
+            for t, g in zip(prog["outputs"], got):
+                if t["name"] in case["outputs"]:
+                    worst = max(worst, float(np.max(np.abs(np.asarray(case["outputs"][t["name"]]) - g))))
+        return {"passed": worst <= float(vec["atol"]), "cases": len(vec["cases"]), "maxAbsDiff": worst,
+                "atol": float(vec["atol"]), "program": vec["program"], "outputs": outputs}

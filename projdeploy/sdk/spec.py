@@ -1,0 +1,206 @@
+"""The interface spec of an SDK: everything generated code depends on, read from an artifact.
+
+    python -c "from projdeploy.sdk.spec import build_spec; import json; print(json.dumps(build_spec('dist/a', 'web'), indent=1))"
+
+Generated code is a pure function of this spec (and the templates), never of
+the artifact's bytes: the spec is written next to the generated code as
+``projdeploy_sdk.json`` so a test can regenerate the code and diff it.
+Checksums are not in the spec; the generated code checks the bundled
+``manifest.json`` at load time and the generator checks it before copying.
+
+Every string that reaches code is either a sanitised identifier
+(:func:`identifier`) or a tensor name matching :data:`TENSOR_NAME`; task
+names, labels and file contents only travel as JSON data, so a task name can
+never inject code.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from ..errors import ConfigError
+
+SPEC_FILE = "projdeploy_sdk.json"
+SPEC_SCHEMA = "projdeploy.sdk/1"
+TENSOR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,63}$")
+FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
+DTYPES = {"int64", "int32", "float32"}
+TARGET_FORMATS = {  # target -> artifact formats its runtime reads
+    "web": ("onnx",),
+    "ios": ("executorch", "coreml"),
+    "android": ("executorch",),
+}
+TOKENIZERS = ("pixel", "byte")  # implemented in every language; bpe is refused
+RESOURCE_FILES = ("manifest.json", "projdeploy_tokenizer.json", "test_vectors.json")
+
+# Keywords of Swift, Kotlin and TypeScript (and names that would shadow runtime types).
+RESERVED = {
+    "abstract", "any", "as", "associatedtype", "async", "await", "break", "case", "catch", "class", "const",
+    "continue", "data", "default", "defer", "delete", "do", "else", "enum", "export", "extends", "extension",
+    "false", "final", "for", "fun", "func", "function", "guard", "if", "import", "in", "init", "interface",
+    "internal", "is", "let", "new", "nil", "null", "object", "open", "operator", "override", "package",
+    "private", "protocol", "public", "repeat", "return", "self", "static", "struct", "super", "switch",
+    "this", "throw", "throws", "true", "try", "typealias", "typeof", "val", "var", "void", "when", "where",
+    "while", "with", "yield", "module", "tensor", "value", "string", "array", "map", "error", "result",
+    "type", "protocol", "promise", "object",
+}
+
+
+def _words(name: str) -> list[str]:
+    return [w for w in re.split(r"[^A-Za-z0-9]+", name) if w]
+
+
+def identifier(task: str) -> dict:
+    """Identifiers derived from a task name: only ASCII letters and digits survive.
+
+    ``digits-cls`` -> type ``DigitsCls``, member ``digitsCls``, snake ``digits_cls``,
+    package ``digits-cls``. A name with nothing usable becomes ``Model``.
+    """
+    words = _words(task)[:8] or ["model"]
+    words = [w[:24] for w in words]
+    type_name = "".join(w[:1].upper() + w[1:].lower() for w in words)
+    if type_name[0].isdigit():
+        type_name = "Task" + type_name
+    if type_name.lower() in RESERVED:
+        type_name += "Model"
+    snake = "_".join(w.lower() for w in words)
+    if snake[0].isdigit():
+        snake = "task_" + snake
+    if snake in RESERVED:
+        snake += "_model"
+    return {"type": type_name, "member": type_name[0].lower() + type_name[1:], "snake": snake,
+            "kebab": snake.replace("_", "-"), "java_package": "ai.projdeploy.sdk." + snake}
+
+
+def safe_comment(text: str) -> str:
+    """A string safe inside any language's line comment: printable ASCII, no comment terminators."""
+    s = re.sub(r"[^A-Za-z0-9 ._:+-]", "_", str(text))[:80]
+    return s
+
+
+def _tensor(spec: dict, where: str) -> dict:
+    name = spec.get("name")
+    if not isinstance(name, str) or not TENSOR_NAME.match(name):
+        raise ConfigError(where, "name", f"tensor name {name!r} must match {TENSOR_NAME.pattern}")
+    if spec.get("dtype") not in DTYPES:
+        raise ConfigError(where, f"{name}.dtype", f"{spec.get('dtype')!r}; supported: {sorted(DTYPES)}")
+    shape = []
+    for d in spec.get("shape", []):
+        if isinstance(d, bool) or not isinstance(d, (int, str)):
+            raise ConfigError(where, f"{name}.shape", f"dimension {d!r} is neither an int nor a name")
+        shape.append(int(d) if isinstance(d, int) else -1)  # -1: dynamic
+    return {"name": name, "shape": shape, "dtype": spec["dtype"]}
+
+
+def _programs(manifest: dict, source: str) -> dict:
+    progs = manifest.get("programs") or {}
+    if not progs:
+        raise ConfigError(source, "programs", "no programs recorded")
+    out = {}
+    for pname, io in progs.items():
+        if not isinstance(pname, str) or not TENSOR_NAME.match(pname):
+            raise ConfigError(source, "programs", f"program name {pname!r} must match {TENSOR_NAME.pattern}")
+        out[pname] = {k: [_tensor(t, f"{source}: programs.{pname}.{k}") for t in io.get(k, [])]
+                      for k in ("inputs", "outputs")}
+    return out
+
+
+def _lm_mode(programs: dict, source: str) -> str:
+    if "prefill" in programs and "decode" in programs:
+        names = [t["name"] for t in programs["decode"]["inputs"]]
+        if names != ["input_ids", "input_pos", "k_cache", "v_cache"]:
+            raise ConfigError(source, "programs.decode.inputs", f"{names}; expected "
+                              "['input_ids', 'input_pos', 'k_cache', 'v_cache'] (exporters/programs.py)")
+        return "kv_cache"
+    if "forward" in programs:
+        return "full_sequence"
+    raise ConfigError(source, "programs", f"{sorted(programs)}; a language model needs 'forward' "
+                      "or 'prefill' + 'decode'")
+
+
+def _tokenizer(artifact: Path, manifest: dict) -> dict:
+    rel = (manifest.get("model") or {}).get("tokenizer_file") or "projdeploy_tokenizer.json"
+    p = artifact / rel
+    if not p.is_file():
+        raise ConfigError(str(artifact), "model.tokenizer_file", f"{rel!r} is missing from the artifact")
+    d = json.loads(p.read_text())
+    kind = d.get("type")
+    if kind == "bpe":
+        raise ConfigError(str(p), "type", "'bpe' tokenizers are not supported by the SDK generator yet; "
+                          f"supported: {list(TOKENIZERS)} (use a byte-level task such as pycode)")
+    if kind not in TOKENIZERS:
+        raise ConfigError(str(p), "type", f"{kind!r}; supported: {list(TOKENIZERS)}")
+    keys = ("type", "vocab_size", "bos_id", "eos_id", "pad_id", "levels")
+    return {k: d.get(k) for k in keys}
+
+
+def build_spec(artifact_dir: str | Path, target: str, manifest: dict) -> dict:
+    """The interface spec for ``target`` from a verified artifact's manifest."""
+    artifact = Path(artifact_dir)
+    source = str(artifact / "manifest.json")
+    fmt = manifest.get("format")
+    if target not in TARGET_FORMATS:
+        raise ConfigError("--target", "target", f"{target!r}; known targets: {sorted(TARGET_FORMATS)}")
+    if fmt not in TARGET_FORMATS[target]:
+        raise ConfigError(source, "format", f"a {fmt!r} artifact does not fit target {target!r}, which "
+                          f"needs one of {list(TARGET_FORMATS[target])}")
+    model = manifest.get("model") or {}
+    kind, modality = model.get("task_kind"), model.get("modality")
+    if kind not in ("lm", "cls"):
+        raise ConfigError(source, "model.task_kind", f"{kind!r}; allowed: 'lm', 'cls'")
+    if modality not in ("image", "text"):
+        raise ConfigError(source, "model.modality", f"{modality!r}; allowed: 'image', 'text'")
+    task = str(model.get("task") or "model")
+    programs = _programs(manifest, source)
+    tok = _tokenizer(artifact, manifest)
+    if modality == "image" and tok["type"] != "pixel":
+        raise ConfigError(source, "model.modality", "image tasks need a 'pixel' tokenizer")
+    if modality == "text" and tok["type"] == "pixel":
+        raise ConfigError(source, "model.modality", "text tasks need a text tokenizer, not 'pixel'")
+    main = manifest.get("main_file")
+    if not isinstance(main, str) or main not in (manifest.get("files") or {}) and not (artifact / main).exists():
+        raise ConfigError(source, "main_file", f"{main!r} is not in the artifact")
+    if not FILE_NAME.match(main):
+        raise ConfigError(source, "main_file", f"{main!r} must be a plain file name matching {FILE_NAME.pattern}")
+    config = model.get("config") or {}
+    image_shape = model.get("image_shape")
+    spec = {
+        "schema": SPEC_SCHEMA, "target": target, "format": fmt, "task": task,
+        "task_comment": safe_comment(task), "ids": identifier(task), "kind": kind, "modality": modality,
+        "model_file": main, "resources": [main, *RESOURCE_FILES], "programs": programs,
+        "tokenizer": tok, "num_labels": len(model.get("labels") or []),
+        "image_shape": [int(x) for x in image_shape] if image_shape else None,
+        "context": int(config.get("max_position_embeddings") or 0),
+    }
+    if kind == "cls":
+        if "forward" not in programs:
+            raise ConfigError(source, "programs", f"{sorted(programs)}; a classifier needs 'forward'")
+        spec["lm_mode"] = None
+        spec["seq_len"] = _seq_len(programs["forward"]["inputs"][0], spec, source)
+    else:
+        spec["lm_mode"] = _lm_mode(programs, source)
+        first = programs["prefill" if spec["lm_mode"] == "kv_cache" else "forward"]["inputs"][0]
+        spec["seq_len"] = _seq_len(first, spec, source)
+        spec["vocab_size"] = int(config.get("vocab_size") or tok["vocab_size"])
+    spec["add_bos"] = modality == "image" and kind == "lm"
+    if modality == "image":
+        if not spec["image_shape"]:
+            raise ConfigError(source, "model.image_shape", "an image task needs [height, width]")
+        h, w = spec["image_shape"]
+        if h * w + int(spec["add_bos"]) > spec["seq_len"]:
+            raise ConfigError(source, "model.image_shape", f"{h}x{w} does not fit input length {spec['seq_len']}")
+    return spec
+
+
+def _seq_len(t: dict, spec: dict, source: str) -> int:
+    if len(t["shape"]) != 2:
+        raise ConfigError(source, f"{t['name']}.shape", f"{t['shape']}; expected (batch, sequence)")
+    n = t["shape"][1]
+    if n == -1:
+        n = spec["context"]
+    if n <= 0:
+        raise ConfigError(source, f"{t['name']}.shape", "dynamic sequence length and no "
+                          "model.config.max_position_embeddings to bound it")
+    return n
