@@ -1,0 +1,320 @@
+"""``projdeploy build``: the whole pipeline as a stage graph with a content-keyed cache.
+
+    projdeploy build --task digits-cls --target ios
+
+pretrain -> project -> finetune -> export (one per target recipe) -> check -> sdk
+-> ``dist/<task>-<target>/``. Every stage's outputs live in the cache under a
+key hashed from the stage's inputs and settings and the keys of the stages it
+reads, so re-running with nothing changed only re-assembles the output
+folder. ``--force STAGE`` re-runs that stage and everything after it;
+``--dry-run`` prints the plan and what is cached. Each stage calls the same
+Python function as its own subcommand.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from .errors import ConfigError, ProjdeployError, UnknownNameError
+from .fsutil import atomic_dir, sha256_file
+
+STAGES = ("pretrain", "project", "finetune", "export", "check", "sdk")
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    task: str
+    target: str = "ios"
+    big: str | None = None
+    profiles: tuple[str, ...] = ()
+    out: str = "dist"
+    cache_dir: str | None = None
+    preset: str = "tiny"
+    method: str = "pn"
+    transfer: str = "none"
+    finetune_steps: int = 300
+    seed: int = 0
+    budget: str | None = None
+    force: str | None = None
+    dry_run: bool = False
+
+    def __post_init__(self):
+        if self.force is not None and self.force not in STAGES:
+            raise UnknownNameError("stage", self.force, STAGES)
+
+    @property
+    def cache_root(self) -> Path:
+        return Path(self.cache_dir or os.environ.get("PROJDEPLOY_CACHE") or Path.home() / ".cache" / "projdeploy")
+
+
+@dataclass
+class StageRecord:
+    name: str
+    key: str
+    path: Path
+    cached: bool
+    seconds: float = 0.0
+    note: str = ""
+
+
+@dataclass
+class BuildResult:
+    out_dir: Path
+    stages: list[StageRecord] = field(default_factory=list)
+    report: dict = field(default_factory=dict)
+    passed: bool = True
+
+
+def _key(material: dict) -> str:
+    blob = json.dumps({"cache_version": CACHE_VERSION, **material}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def _data_fingerprint(task) -> str:
+    h = hashlib.sha256()
+    for split in (task.train, task.eval):
+        h.update(split.tokens.tobytes())
+        if split.labels is not None:
+            h.update(split.labels.tobytes())
+    h.update(json.dumps(task.tokenizer.to_dict(), sort_keys=True).encode())
+    return h.hexdigest()[:20]
+
+
+def _dir_fingerprint(d: Path) -> str:
+    files = [p for p in sorted(Path(d).glob("*")) if p.is_file() and p.suffix in (".json", ".safetensors", ".npz")]
+    if not files:
+        raise ConfigError("--big", "path", f"{d} is not a checkpoint directory")
+    return hashlib.sha256("".join(p.name + sha256_file(p) for p in files).encode()).hexdigest()[:20]
+
+
+def generic_corpus(task) -> str:
+    """The built-in pretraining corpus whose tokenizer fits the task."""
+    if task.modality == "image" and task.tokenizer.kind == "pixel" and task.tokenizer.levels == 17:
+        return "digits"
+    if task.modality == "text" and task.tokenizer.kind == "byte":
+        return "pycode"
+    raise ConfigError("build", "--big", f"task {task.name} ({task.tokenizer.kind} tokens) fits no built-in "
+                      "pretraining corpus; pretrain a big model on your data and pass --big DIR")
+
+
+class Builder:
+    """Runs the stages in order; each stage is cached by the key of its inputs."""
+
+    def __init__(self, opts: BuildOptions, echo=click.echo):
+        from .targets import load_target
+        from .tasks import get_task
+
+        self.opts, self.echo = opts, echo
+        self.task = get_task(opts.task)
+        self.target = load_target(opts.target)
+        self.profiles = opts.profiles or self.target.profiles
+        self.forced = set(STAGES[STAGES.index(opts.force):]) if opts.force else set()
+        self.records: list[StageRecord] = []
+        self.t_start = time.perf_counter()
+
+    # --- the cache ----------------------------------------------------------------------
+    def stage(self, name: str, material: dict, run, label: str | None = None) -> StageRecord:
+        key = _key({"stage": name, **material})
+        path = self.opts.cache_root / name / key
+        label = label or name
+        hit = path.is_dir() and (path / "stage.json").is_file() and name not in self.forced
+        i = STAGES.index(name) + 1
+        if self.opts.dry_run:
+            self.echo(f"[{i}/{len(STAGES)}] {label:<34s} {'cached' if hit else 'would run'}  key {key}")
+            rec = StageRecord(label, key, path, hit)
+            self.records.append(rec)
+            return rec
+        if hit:
+            meta = json.loads((path / "stage.json").read_text())
+            self.echo(f"[{i}/{len(STAGES)}] {label:<34s} cached ({meta.get('seconds', 0):.1f}s when built)")
+            rec = StageRecord(label, key, path, True, 0.0, meta.get("note", ""))
+        else:
+            self.echo(f"[{i}/{len(STAGES)}] {label:<34s} running ...")
+            t0 = time.perf_counter()
+            with atomic_dir(path) as tmp:
+                note = run(tmp) or ""
+                secs = time.perf_counter() - t0
+                (tmp / "stage.json").write_text(json.dumps({"stage": name, "key": key, "material": material,
+                                                            "seconds": secs, "note": note}, indent=1, default=str))
+            self.echo(f"[{i}/{len(STAGES)}] {label:<34s} done in {secs:.1f}s "
+                      f"(total {time.perf_counter() - self.t_start:.0f}s)")
+            rec = StageRecord(label, key, path, False, secs, note)
+        self.records.append(rec)
+        return rec
+
+    # --- stages ---------------------------------------------------------------------------
+    def pretrain(self) -> StageRecord:
+        o = self.opts
+        if o.big:
+            big = Path(o.big)
+            if not big.is_dir():
+                raise ConfigError("--big", "path", f"{o.big!r} does not exist")
+            return StageRecord("pretrain (given --big)", _dir_fingerprint(big), big, True, 0.0, "given")
+        corpus = generic_corpus(self.task)
+        material = {"model": o.method if o.method in ("pn", "hard-moe") else "dense", "data": corpus,
+                    "preset": o.preset, "seed": o.seed}
+
+        def run(tmp):
+            from .train.pretrain import pretrain
+
+            pretrain(material["model"], corpus, o.preset, tmp / "big", seed=o.seed, progress=True)
+            return f"{material['model']} on {corpus}, preset {o.preset}"
+        rec = self.stage("pretrain", material, run)
+        rec.path = rec.path / "big"
+        return rec
+
+    def project(self, big: StageRecord) -> StageRecord:
+        o = self.opts
+        material = {"big": big.key, "task": self.task.name, "data": _data_fingerprint(self.task),
+                    "method": o.method, "seed": o.seed}
+
+        def run(tmp):
+            from .project.api import project
+
+            info = project(big.path, self.task, o.method, tmp / "model", seed=o.seed)
+            return f"{o.method}: {json.dumps({k: v for k, v in info.items() if isinstance(v, (int, float, str))})[:200]}"
+        rec = self.stage("project", material, run)
+        rec.path = rec.path / "model"
+        return rec
+
+    def finetune(self, projected: StageRecord, big: StageRecord) -> StageRecord:
+        o = self.opts
+        material = {"project": projected.key, "transfer": o.transfer, "steps": o.finetune_steps, "seed": o.seed}
+
+        def run(tmp):
+            from .train.finetune import FinetuneConfig, finetune
+
+            teachers = [big.path] if o.transfer in ("aft", "kd") else []
+            _, info = finetune(projected.path, self.task, o.transfer, teachers, out=tmp / "model",
+                               cfg=FinetuneConfig(steps=o.finetune_steps, seed=o.seed), progress=True)
+            return f"{o.transfer}: eval {info.get('eval', info.get('metric', ''))}"[:200]
+        rec = self.stage("finetune", material, run)
+        rec.path = rec.path / "model"
+        return rec
+
+    def export(self, model: StageRecord) -> dict[str, StageRecord]:
+        from exporters import UnavailableError
+
+        out = {}
+        for spec in self.target.artifacts:
+            material = {"model": model.key, "format": spec.format, "recipe": spec.recipe}
+
+            def run(tmp, spec=spec):
+                from exporters.api import export_checkpoint
+
+                export_checkpoint(model.path, spec.format, spec.recipe, self.opts.task, tmp / "artifact")
+                return ""
+            try:
+                rec = self.stage("export", material, run, label=f"export {spec.key}")
+            except UnavailableError as e:
+                if not spec.optional:
+                    raise
+                self.echo(f"      skipped optional {spec.key}: {e}")
+                continue
+            rec.path = rec.path / "artifact"
+            out[spec.key] = rec
+        return out
+
+    def check(self, artifacts: dict[str, StageRecord]) -> StageRecord:
+        o = self.opts
+        budget_fp = sha256_file(o.budget) if o.budget else None
+        material = {"artifacts": {k: r.key for k, r in artifacts.items()}, "profiles": list(self.profiles),
+                    "budget": budget_fp, "task": self.task.name}
+
+        def run(tmp):
+            from .check import run_check
+            from .check.report import merge_reports, write_report
+
+            reports = [run_check(r.path, o.task, list(self.profiles), budget_file=o.budget, out_dir=None)
+                       for r in artifacts.values()]
+            write_report(merge_reports(reports), tmp)
+            return ""
+        return self.stage("check", material, run)
+
+    def sdk(self, artifacts: dict[str, StageRecord]) -> StageRecord | None:
+        t = self.target
+        if not t.sdk:
+            return None
+        art = artifacts.get(t.sdk_artifact)
+        if art is None:
+            raise ProjdeployError(f"target {t.name}: sdk_artifact {t.sdk_artifact} was not built")
+        material = {"artifact": art.key, "target": t.sdk}
+
+        def run(tmp):
+            from .sdk import generate
+
+            generate(art.path, t.sdk, tmp / "sdk")
+            return ""
+        rec = self.stage("sdk", material, run, label=f"sdk {t.sdk}")
+        rec.path = rec.path / "sdk"
+        return rec
+
+    # --- assembly ---------------------------------------------------------------------------
+    def run(self) -> BuildResult:
+        # Keys depend only on settings and upstream keys, so a dry run can print the whole plan.
+        big = self.pretrain()
+        if big.note == "given":
+            self.records.append(big)
+        projected = self.project(big)
+        ft = self.finetune(projected, big)
+        arts = self.export(ft)
+        chk = self.check(arts)
+        sdk = self.sdk(arts)
+        if self.opts.dry_run:
+            return BuildResult(self.out_dir, self.records)
+        return self.assemble(ft, arts, chk, sdk)
+
+    @property
+    def out_dir(self) -> Path:
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.task.name)
+        return Path(self.opts.out) / f"{safe}-{self.target.name}"
+
+    def assemble(self, model, arts, chk, sdk) -> BuildResult:
+        from exporters import read_manifest
+
+        report = json.loads((chk.path / "report.json").read_text())
+        with atomic_dir(self.out_dir) as tmp:
+            shutil.copytree(model.path, tmp / "model")
+            entries = []
+            for key, rec in arts.items():
+                dest = tmp / "artifacts" / key.replace("/", "-")
+                shutil.copytree(rec.path, dest)
+                m = read_manifest(dest)
+                entries.append({"key": key, "path": str(dest.relative_to(tmp)), "main_file": m["main_file"],
+                                "sha256": m["files"][m["main_file"]]["sha256"],
+                                "size": m["files"][m["main_file"]]["size"], "recipe": m["recipe"]})
+            for f in ("report.json", "report.html"):
+                if (chk.path / f).is_file():
+                    shutil.copy2(chk.path / f, tmp / f)
+            for f in chk.path.glob("*.png"):
+                shutil.copy2(f, tmp / f.name)
+            if sdk is not None:
+                shutil.copytree(sdk.path, tmp / "sdk")
+            manifest = {"schema": "projdeploy.build/1", "task": self.task.name, "target": self.target.name,
+                        "target_source": self.target.source, "profiles": list(self.profiles),
+                        "options": dataclasses.asdict(self.opts), "artifacts": entries,
+                        "stages": [{"stage": r.name, "key": r.key, "cached": r.cached, "seconds": round(r.seconds, 3)}
+                                   for r in self.records]}
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        passed = report_passed(report)
+        return BuildResult(self.out_dir, self.records, report, passed)
+
+
+def report_passed(report: dict) -> bool:
+    if "passed" in report:
+        return bool(report["passed"])
+    return all(b.get("passed", True) for b in report.get("budgets", []))
+
+
+def build(opts: BuildOptions, echo=click.echo) -> BuildResult:
+    return Builder(opts, echo).run()
