@@ -1,0 +1,37 @@
+"""``projdeploy project --big DIR --task NAME --method pn|projector|truncate --out DIR``."""
+
+from __future__ import annotations
+
+import click
+
+from ..project.api import METHODS
+
+
+@click.command("project")
+@click.option("--big", "big_dir", required=True, type=click.Path(), help="Big checkpoint (pn / projector / dense).")
+@click.option("--task", "task_name", required=True, help="Built-in task name or task YAML file.")
+@click.option("--method", required=True, type=click.Choice(METHODS), help="Projection method.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Small checkpoint to write.")
+@click.option("--rule", type=click.Choice(["most-frequent", "lowest-loss"]), default="most-frequent",
+              show_default=True, help="pn: expert selection rule.")
+@click.option("--tune-coefficients-steps", type=click.IntRange(0), default=0, show_default=True,
+              help="pn: tune only the per-layer basis coefficients this many steps before materialising.")
+@click.option("--fit-steps", type=click.IntRange(1), default=100, show_default=True,
+              help="projector: steps fitting a new task's embedding (tasks seen in training are one-shot).")
+@click.option("--size", default=None, help="truncate: small size preset (default: the big checkpoint's).")
+@click.option("--seed", type=int, default=0, show_default=True)
+def cli(big_dir, task_name, method, out, rule, tune_coefficients_steps, fit_steps, size, seed):
+    """Project a big model into a small task model in one shot."""
+    from ..project.api import project
+
+    opts = {"seed": seed}
+    if method == "pn":
+        opts.update(rule=rule, tune_coefficients_steps=tune_coefficients_steps)
+    elif method == "projector":
+        opts.update(fit_steps=fit_steps)
+    else:
+        opts.update(size=size)
+    info = project(big_dir, task_name, method, out, **opts)
+    extra = {k: v for k, v in info.items() if k not in ("method", "big", "seconds", "out")}
+    click.echo(f"projected {task_name} with {method} in {info['seconds']:.2f}s {extra}")
+    click.echo(f"checkpoint: {out}")

@@ -1,0 +1,105 @@
+"""One-shot projection of a big server-side model into an ordinary small task checkpoint.
+
+    projdeploy project --big runs/pn --task digits:7 --method pn --out runs/digits7-pn
+    python -c "from projdeploy.project.api import project; project('runs/projector', 'digits:7', 'projector', 'runs/p')"
+
+Methods: ``pn`` (Projected Network expert, ``projdeploy.project.pn``),
+``projector`` (task-conditioned operator, ``projector.py``) and ``truncate``
+(naive slicing, the baseline). The output loads in ``transformers``; for a
+classification task it is a SequenceClassifier with a fresh (seeded) head on
+the projected backbone, to be fine-tuned.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ..errors import CheckpointError, DataError, UnknownNameError
+
+METHODS = ("pn", "projector", "truncate")
+PN_KINDS = ("pn", "hard-moe")
+
+
+def load_dense_big(big_dir: str | Path):
+    """The dense big model for truncation: a dense checkpoint, or a projector checkpoint's M1."""
+    from ..models.checkpoint import load_model, read_meta
+
+    kind = read_meta(big_dir).get("kind", "small")
+    if kind == "projector":
+        from .projector import load_projector
+
+        return load_projector(big_dir).big
+    if kind in PN_KINDS:
+        raise CheckpointError(f"{big_dir}: a {kind!r} checkpoint has no dense weights to truncate; "
+                              "use --method pn, or truncate a dense checkpoint (pretrain --model dense)")
+    model = load_model(big_dir)
+    if model.config.is_classifier:
+        raise CheckpointError(f"{big_dir}: a classifier checkpoint cannot be projected; expected a causal LM")
+    return model
+
+
+def small_size_of(big_dir: str | Path, default: str = "tiny") -> str:
+    from ..models.checkpoint import read_meta
+
+    pre = read_meta(big_dir).get("preset")
+    if isinstance(pre, dict) and pre.get("small_size"):
+        return pre["small_size"]
+    if isinstance(pre, str):
+        from ..train.presets import PRESETS
+
+        if pre in PRESETS:
+            return PRESETS[pre].small_size
+    return default
+
+
+def project_model(big_dir: str | Path, task, method: str, *, size: str | None = None, seed: int = 0,
+                  rule: str = "most-frequent", tune_coefficients_steps: int = 0, fit_steps: int = 100):
+    """(small model, info) without writing anything."""
+    if method not in METHODS:
+        raise UnknownNameError("projection method", method, METHODS)
+    big_dir = Path(big_dir)
+    if not big_dir.is_dir():
+        raise CheckpointError(f"big checkpoint directory {str(big_dir)!r} does not exist")
+    if len(task.train) == 0:
+        raise DataError(f"task {task.name!r} has no training data to project for")
+    t0 = time.perf_counter()
+    if method == "pn":
+        from .pn import project_pn
+
+        small, info = project_pn(big_dir, task, rule, tune_coefficients_steps, seed)
+    elif method == "projector":
+        from .projector import project_projector
+
+        small, info = project_projector(big_dir, task, fit_steps=fit_steps, seed=seed)
+    else:
+        from .truncate import small_config_for, truncate_model
+
+        big = load_dense_big(big_dir)
+        small = truncate_model(big, small_config_for(big.config, size or small_size_of(big_dir)))
+        info = {"size": size or small_size_of(big_dir)}
+    if small.config.vocab_size != task.tokenizer.vocab_size:
+        raise CheckpointError(f"{big_dir}: vocab size {small.config.vocab_size} does not match task "
+                              f"{task.name!r} tokenizer ({task.tokenizer.vocab_size}); pretrain on matching data")
+    if task.kind == "cls":
+        from ..train.finetune import classifier_from_lm
+
+        small = classifier_from_lm(small, task, seed).eval()
+    seconds = time.perf_counter() - t0
+    return small, {"method": method, "big": str(big_dir), "seconds": seconds, **info}
+
+
+def project(big_dir: str | Path, task_name, method: str, out: str | Path, **opts) -> dict:
+    """Project and write an ordinary small checkpoint (atomically) with the task's tokenizer. Returns info."""
+    from ..fsutil import atomic_dir
+    from ..models.checkpoint import write_model_files
+    from ..tasks import get_task
+    from ..tasks.tokenizers import save_tokenizer
+
+    task = get_task(task_name) if isinstance(task_name, str) else task_name
+    small, info = project_model(big_dir, task, method, **opts)
+    with atomic_dir(out) as tmp:
+        write_model_files(tmp, small, {"task": task.name, "task_kind": task.kind, "metric": task.metric,
+                                       "projection": info})
+        save_tokenizer(task.tokenizer, tmp)
+    return {**info, "out": str(out)}
