@@ -1,0 +1,70 @@
+"""ExecuTorch quantization helpers: PT2E XNNPACK int8 and torchao 8da4w.
+
+    python -c "from exporters.et_quant import quantized_module; help(quantized_module)"
+
+- ``int8-dynamic``: PT2E with ``XNNPACKQuantizer`` (symmetric, per-channel
+  int8 weights, dynamic per-token int8 activations), calibrated on the
+  program's example and the task's train rows.
+- ``8da4w``: torchao ``Int8DynamicActivationIntxWeightConfig`` (int4 weights
+  in groups of ``group_size`` along the input dimension, int8 dynamic
+  activations) on every ``nn.Linear`` whose input width the group divides.
+"""
+
+from __future__ import annotations
+
+import copy
+
+
+def _calibration_inputs(program, calibration):
+    yield program.example
+    if program.name in ("forward", "prefill") and calibration:
+        import torch
+
+        for ids in calibration:
+            ids = torch.as_tensor(ids, dtype=torch.int64)
+            for i in range(ids.shape[0]):
+                yield (ids[i:i + 1],)
+
+
+def pt2e_int8(program, calibration=None):
+    import torch
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
+                                                                          get_symmetric_quantization_config)
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True,
+                                                                              is_dynamic=True))
+    gm = torch.export.export(program.module, program.example, strict=False).module()
+    prepared = prepare_pt2e(gm, quantizer)
+    with torch.no_grad():
+        for args in _calibration_inputs(program, calibration):
+            prepared(*args)
+    return convert_pt2e(prepared)
+
+
+def torchao_8da4w(program, group_size: int):
+    import torch
+    from torchao.quantization import quantize_
+    from torchao.quantization.granularity import PerGroup
+    from torchao.quantization.quant_api import Int8DynamicActivationIntxWeightConfig
+    from torchao.utils import unwrap_tensor_subclass
+
+    module = copy.deepcopy(program.module)
+    config = Int8DynamicActivationIntxWeightConfig(weight_dtype=torch.int4,
+                                                   weight_granularity=PerGroup(group_size))
+
+    def fits(mod, fqn):
+        return isinstance(mod, torch.nn.Linear) and mod.in_features % group_size == 0
+
+    quantize_(module, config, filter_fn=fits)
+    unwrap_tensor_subclass(module)
+    return module
+
+
+def quantized_module(program, recipe, calibration=None):
+    """The module to export for ``program`` under ``recipe`` (the float module when unquantized)."""
+    if recipe.quantization == "int8-dynamic":
+        return pt2e_int8(program, calibration)
+    if recipe.quantization == "8da4w":
+        return torchao_8da4w(program, recipe.group_size)
+    return program.module

@@ -1,0 +1,196 @@
+"""ONNX exporter: torch.onnx (dynamo) or optimum, onnxruntime int8 quantization, optional .ort file.
+
+    projdeploy export --checkpoint runs/cls --format onnx --recipe fp32 --task digits-cls --out out/onnx
+
+Programs: one ``forward`` (``input_ids`` int64 (batch, T) -> ``logits`` float32),
+batch dynamic; for language models the sequence length is dynamic too
+(2..T) and the logits cover every position. ``optimum`` artifacts keep
+optimum's input names (``input_ids``, ``attention_mask``, ``position_ids``);
+the runner fills the last two (ones, 0..T-1) when they are not given.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from .base import Artifact, ExportError, TensorSpec, UnavailableError
+from .recipes import ONNXRecipe
+
+FORMAT = "onnx"
+KV_CACHE = False  # single forward program (web: onnxruntime-web)
+DYNAMIC = True
+MAIN_FILE = "model.onnx"
+ORT_FILE = "model.ort"
+
+_Q = dict(sqnr_floor_db=20.0)
+RECIPES = {r.name: r for r in [
+    ONNXRecipe("fp32", FORMAT, description="torch.onnx dynamo export, float32", atol=1e-4),
+    ONNXRecipe("fp32-ort", FORMAT, description="fp32 plus model.ort (onnxruntime mobile format)",
+               atol=1e-4, ort_format=True),
+    ONNXRecipe("optimum-fp32", FORMAT, description="optimum (Hugging Face) export, float32",
+               atol=1e-4, exporter="optimum"),
+    ONNXRecipe("int8-dynamic", FORMAT, description="onnxruntime dynamic int8 (int8 weights, dynamic activations)",
+               quantization="int8-dynamic", **_Q),
+    ONNXRecipe("int8-static", FORMAT, description="onnxruntime static int8 QDQ, calibrated on the task's train split",
+               quantization="int8-static", **_Q),
+]}
+
+
+def is_available() -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime", "onnxscript"))
+
+
+def check_available(recipe: ONNXRecipe) -> None:
+    if not is_available():
+        raise UnavailableError("ONNX export needs onnx, onnxscript and onnxruntime, which are not installed "
+                               "on this machine")
+    if recipe.exporter == "optimum" and importlib.util.find_spec("optimum.exporters.onnx") is None:
+        raise UnavailableError(f"recipe {recipe.name!r} needs optimum[onnx] (optimum-onnx), not available "
+                               "on this machine")
+
+
+def _dynamo_export(program, path: Path, opset: int) -> None:
+    import torch
+
+    with torch.no_grad():
+        torch.onnx.export(program.module, program.example, str(path), dynamo=True,
+                          input_names=[t.name for t in program.inputs],
+                          output_names=[t.name for t in program.outputs],
+                          dynamic_shapes=program.dynamic, opset_version=opset, external_data=False,
+                          verbose=False)
+
+
+def _optimum_export(checkpoint_dir: Path, kind: str, out_dir: Path) -> None:
+    import shutil
+    import tempfile
+
+    from optimum.exporters.onnx import main_export
+
+    tmp = Path(tempfile.mkdtemp(prefix="optimum-", dir=out_dir.parent))
+    try:
+        main_export(str(checkpoint_dir), output=str(tmp), task="text-generation" if kind == "lm" else
+                    "text-classification", no_post_process=True, local_files_only=True, do_validation=False)
+        shutil.move(str(tmp / MAIN_FILE), str(out_dir / MAIN_FILE))
+        for extra in tmp.glob("model.onnx_data*"):
+            shutil.move(str(extra), str(out_dir / extra.name))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _session(path: Path, threads: int = 1):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def _specs(values) -> list:
+    from onnx import TensorProto, helper
+
+    out = []
+    for v in values:
+        t = v.type.tensor_type
+        dims = [d.dim_param or d.dim_value for d in t.shape.dim]
+        out.append(TensorSpec(v.name, tuple(dims), helper.tensor_dtype_to_np_dtype(t.elem_type).name
+                              if t.elem_type != TensorProto.UNDEFINED else "unknown"))
+    return out
+
+
+def graph_io(path: Path) -> dict:
+    import onnx
+
+    g = onnx.load(str(path), load_external_data=False).graph
+    inits = {i.name for i in g.initializer}
+    return {"inputs": _specs([i for i in g.input if i.name not in inits]), "outputs": _specs(g.output)}
+
+
+def write_ort(onnx_path: Path, ort_path: Path) -> None:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    so.optimized_model_filepath = str(ort_path)
+    so.add_session_config_entry("session.save_model_format", "ORT")
+    so.log_severity_level = 3
+    ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+
+
+def export(model, example_inputs, recipe: ONNXRecipe, out_dir, programs=None, calibration=None,
+           checkpoint_dir=None, kind: str = "cls") -> Artifact:
+    """Write ``model.onnx`` (+ ``model.ort``) into ``out_dir``; returns the Artifact (no manifest yet)."""
+    from .onnx_quant import quantize
+
+    check_available(recipe)
+    out_dir = Path(out_dir)
+    if programs is None:
+        from .programs import forward_program
+        programs = [forward_program(model, kind, example_inputs.shape[1], example_inputs, 0)]
+    prog = programs[0]
+    float_path = out_dir / ("model.fp32.onnx" if recipe.quantization != "none" else MAIN_FILE)
+    try:
+        if recipe.exporter == "optimum":
+            if checkpoint_dir is None:
+                raise ExportError(f"recipe {recipe.name!r} exports a Hugging Face checkpoint directory; "
+                                  "use export_checkpoint()")
+            _optimum_export(Path(checkpoint_dir), kind, out_dir)
+        else:
+            _dynamo_export(prog, float_path, recipe.opset)
+        if recipe.quantization != "none":
+            quantize(float_path, out_dir / MAIN_FILE, recipe, calibration)
+            float_path.unlink()
+        if recipe.ort_format:
+            write_ort(out_dir / MAIN_FILE, out_dir / ORT_FILE)
+    except ExportError:
+        raise
+    except Exception as e:  # the toolchain's own failure, with its message
+        raise ExportError(f"ONNX export ({recipe.name}) failed: {type(e).__name__}: {e}") from e
+    io = graph_io(out_dir / MAIN_FILE)
+    return Artifact(path=out_dir, format=FORMAT, recipe=recipe, main_file=MAIN_FILE,
+                    programs={"forward": io})
+
+
+class ONNXRunner:
+    """Runs ``model.onnx`` / ``model.ort`` with onnxruntime (CPU). ``run("forward", [input_ids, ...])``."""
+
+    def __init__(self, path, threads: int = 1):
+        self.path = Path(path)
+        self.session = _session(self.path, threads)
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.output_names = [o.name for o in self.session.get_outputs()]
+
+    def run(self, program: str, inputs: list) -> list:
+        import numpy as np
+
+        if program != "forward":
+            raise ExportError(f"{self.path}: unknown program {program!r}; programs: forward")
+        feed = dict(zip(self.input_names, inputs))
+        ids = np.asarray(inputs[0])
+        defaults = {"attention_mask": lambda: np.ones_like(ids),
+                    "position_ids": lambda: np.broadcast_to(np.arange(ids.shape[1]), ids.shape).copy(),
+                    "token_type_ids": lambda: np.zeros_like(ids)}
+        for name in self.input_names:
+            if name not in feed:
+                if name not in defaults:
+                    raise ExportError(f"{self.path}: input {name!r} not given; inputs: {self.input_names}")
+                feed[name] = defaults[name]().astype(np.int64)
+        return self.session.run(self.output_names, feed)
+
+
+def runner_for(path, threads: int = 1):
+    return ONNXRunner(path, threads) if is_available() else None
+
+
+def load_runner(artifact_dir, threads: int = 1, ort_format: bool = False):
+    from .base import read_manifest
+
+    m = read_manifest(artifact_dir)
+    name = ORT_FILE if ort_format else m["main_file"]
+    return runner_for(Path(artifact_dir) / name, threads)
+
+
+def runner_for_artifact(art: Artifact, threads: int = 1):
+    return runner_for(art.main_path, threads)

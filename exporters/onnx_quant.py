@@ -1,0 +1,74 @@
+"""onnxruntime int8 quantization for the ONNX exporter: dynamic, and static QDQ with task calibration.
+
+    python -c "from exporters.onnx_quant import quantize; help(quantize)"
+
+Both quantize the MatMul/Gemm weights to int8 per output channel; static
+QDQ also fixes activation ranges from ``calibration`` (train-split rows of the
+task, never eval rows) with min/max calibration.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+
+class _Reader:
+    """onnxruntime CalibrationDataReader over a list of input_ids arrays."""
+
+    def __init__(self, input_names, batches):
+        self.input_names, self.batches, self.i = input_names, batches, 0
+
+    def get_next(self):
+        import numpy as np
+
+        if self.i >= len(self.batches):
+            return None
+        ids = np.asarray(self.batches[self.i], np.int64)
+        self.i += 1
+        feed = {"input_ids": ids}
+        for name in self.input_names:
+            if name == "attention_mask":
+                feed[name] = np.ones_like(ids)
+            elif name == "position_ids":
+                feed[name] = np.broadcast_to(np.arange(ids.shape[1]), ids.shape).copy()
+            elif name == "token_type_ids":
+                feed[name] = np.zeros_like(ids)
+        return feed
+
+    def rewind(self):
+        self.i = 0
+
+
+def _preprocess(src: Path, dst: Path) -> Path:
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    try:
+        quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
+        return dst
+    except Exception:  # pre-processing is an optimisation; quantize the original if it fails
+        return src
+
+
+def quantize(float_path: Path, out_path: Path, recipe, calibration=None) -> None:
+    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quantize_dynamic,
+                                          quantize_static)
+
+    from .base import ExportError
+
+    with tempfile.TemporaryDirectory(dir=Path(out_path).parent) as td:
+        pre = _preprocess(Path(float_path), Path(td) / "pre.onnx")
+        if recipe.quantization == "int8-dynamic":
+            quantize_dynamic(str(pre), str(out_path), weight_type=QuantType.QInt8, per_channel=True,
+                             op_types_to_quantize=["MatMul", "Gemm"])
+            return
+        if not calibration:
+            raise ExportError(f"recipe {recipe.name!r} needs calibration inputs (the task's train rows)")
+        from .onnx_export import graph_io
+
+        names = [t.name for t in graph_io(Path(float_path))["inputs"]]
+        quantize_static(str(pre), str(out_path), _Reader(names, list(calibration)),
+                        quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QInt8,
+                        weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"],
+                        calibrate_method=CalibrationMethod.MinMax,
+                        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})

@@ -1,0 +1,119 @@
+"""Validation of an artifact against the float PyTorch model, on the task's eval inputs.
+
+    python -c "from exporters.validate import sqnr_db; import numpy as np; print(sqnr_db(np.ones(4), np.ones(4)*1.01))"
+
+``call(program, [np arrays]) -> [np arrays]`` is the artifact in its real
+runtime (or, for Core ML on Linux, the PyTorch-side simulation of the same
+compression). Float recipes must match within ``atol`` (max abs difference);
+quantized ones must keep ``sqnr_floor_db``; both must keep the task metric
+within ``max_metric_drop``. Any failure raises :class:`ParityError` with the
+numbers; the figures are recorded in the manifest either way they pass.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .base import ParityError
+
+
+def sqnr_db(ref: np.ndarray, out: np.ndarray) -> float:
+    """Signal-to-quantization-noise ratio of ``out`` against ``ref`` in dB (inf when equal)."""
+    ref, out = np.asarray(ref, np.float64), np.asarray(out, np.float64)
+    noise = float(np.sum((ref - out) ** 2))
+    signal = float(np.sum(ref ** 2))
+    if noise == 0.0:
+        return math.inf
+    return 10.0 * math.log10(max(signal, 1e-30) / noise)
+
+
+def eval_inputs(task, max_rows: int | None) -> np.ndarray:
+    rows = task.eval.tokens if max_rows is None else task.eval.tokens[:max_rows]
+    return np.ascontiguousarray(rows[:, :-1] if task.kind == "lm" else rows, dtype=np.int64)
+
+
+def reference_outputs(model, x: np.ndarray, batch: int = 64) -> np.ndarray:
+    import torch
+
+    outs = []
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            outs.append(model(torch.as_tensor(x[i:i + batch])).float().numpy())
+    return np.concatenate(outs)
+
+
+def main_program(programs) -> str:
+    names = [p.name if hasattr(p, "name") else p for p in programs]
+    return "prefill" if "prefill" in names else "forward"
+
+
+def runtime_outputs(call, program: str, x: np.ndarray) -> np.ndarray:
+    """Row by row through the artifact (static batch 1), first output (logits)."""
+    return np.concatenate([np.asarray(call(program, [x[i:i + 1]])[0], np.float32) for i in range(len(x))])
+
+
+def decode_outputs(call, row: np.ndarray, n_prompt: int) -> np.ndarray:
+    """Prefill ``row[:n_prompt]`` (padded), then decode the rest token by token; logits (S-n, V)."""
+    S = row.shape[-1]
+    prompt = np.zeros((1, S), np.int64)
+    prompt[0, :n_prompt] = row[:n_prompt]
+    _, k, v = call("prefill", [prompt])
+    out = []
+    for p in range(n_prompt, S):
+        logits, k, v = call("decode", [row[None, p:p + 1].astype(np.int64), np.array([p], np.int64), k, v])
+        out.append(np.asarray(logits, np.float32).reshape(-1))
+    return np.stack(out)
+
+
+def metric_drop(task, ref_value: float, value: float) -> float:
+    """Positive = worse than the float model."""
+    return (ref_value - value) if task.higher_is_better else (value - ref_value)
+
+
+def validate(call, program_names, model, task, recipe, max_rows: int | None = 256,
+             simulated: bool = False) -> tuple[dict, list]:
+    """Measure parity/SQNR/metric; raise ParityError on failure. Returns (figures, vector cases)."""
+    from projdeploy.tasks.metrics import metric_from_outputs
+
+    x = eval_inputs(task, max_rows)
+    prog = main_program(program_names)
+    ref = reference_outputs(model, x)
+    out = runtime_outputs(call, prog, x)
+    fig = {"rows": int(len(x)), "program": prog, "simulated": simulated,
+           "max_abs_diff": float(np.max(np.abs(ref - out))), "sqnr_db": _finite(sqnr_db(ref, out))}
+    ref_m = metric_from_outputs(task, [ref], task.eval)
+    art_m = metric_from_outputs(task, [out], task.eval)
+    fig.update({"metric": task.metric, "metric_float": ref_m["value"], "metric_artifact": art_m["value"],
+                "metric_drop": metric_drop(task, ref_m["value"], art_m["value"])})
+    if "decode" in program_names:
+        n = x.shape[1] // 2
+        dec = decode_outputs(call, x[0], n)
+        fig.update({"decode_positions": int(len(dec)),
+                    "decode_max_abs_diff": float(np.max(np.abs(dec - ref[0, n:]))),
+                    "decode_sqnr_db": _finite(sqnr_db(ref[0, n:], dec))})
+    budget = recipe.max_metric_drop if recipe.max_metric_drop is not None else task.budget["max_metric_drop"]
+    fig["thresholds"] = {"atol": recipe.atol, "sqnr_floor_db": recipe.sqnr_floor_db, "max_metric_drop": budget}
+    failures = []
+    if recipe.atol is not None:
+        for key in ("max_abs_diff", "decode_max_abs_diff"):
+            if key in fig and fig[key] > recipe.atol:
+                failures.append(f"{key} {fig[key]:.3g} > atol {recipe.atol:g}")
+    if recipe.sqnr_floor_db is not None:
+        for key in ("sqnr_db", "decode_sqnr_db"):
+            if key in fig and fig[key] < recipe.sqnr_floor_db:
+                failures.append(f"{key} {fig[key]:.2f} < floor {recipe.sqnr_floor_db:g} dB")
+    if fig["metric_drop"] > budget:
+        failures.append(f"{task.metric} drop {fig['metric_drop']:.4f} > budget {budget:g}")
+    fig["passed"] = not failures
+    if failures:
+        raise ParityError(f"{recipe.format}/{recipe.name} failed validation on task {task.name!r} "
+                          f"({'; '.join(failures)})", fig)
+    cases = [{"inputs": {"input_ids": x[i:i + 1].tolist()}, "outputs": {"logits": out[i:i + 1].tolist()}}
+             for i in range(min(2, len(x)))]
+    return fig, cases
+
+
+def _finite(v: float) -> float:
+    return 999.0 if math.isinf(v) else float(v)

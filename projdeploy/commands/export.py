@@ -1,0 +1,64 @@
+"""``projdeploy export --checkpoint DIR --format executorch|coreml|onnx --recipe NAME --task NAME --out DIR``.
+
+    projdeploy export --list-recipes
+    projdeploy export --checkpoint runs/cls --format onnx --recipe fp32 --task digits-cls --out out/cls-onnx
+
+Validation is on by default; a failed check (parity, SQNR, metric drop)
+prints the figures and exits non-zero without leaving an artifact behind.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+def _list_recipes() -> None:
+    from exporters.registry import FORMATS, available, recipes
+
+    for fmt in FORMATS:
+        state = "available" if available(fmt) else "NOT available on this machine"
+        click.echo(f"{fmt} ({state})")
+        for r in recipes(fmt).values():
+            d = {k: v for k, v in r.to_dict().items() if k not in ("name", "format", "description")}
+            click.echo(f"  {r.name:<16} v{r.version}  {r.description}")
+            click.echo(f"  {'':<16}      {json.dumps(d, sort_keys=True)}")
+
+
+@click.command("export")
+@click.option("--checkpoint", type=click.Path(), help="Small checkpoint or local Hugging Face checkpoint dir.")
+@click.option("--format", "fmt", type=click.Choice(["executorch", "coreml", "onnx"]), help="Package format.")
+@click.option("--recipe", help="Recipe name (see --list-recipes).")
+@click.option("--task", "task_name", help="Task whose eval inputs validate the artifact.")
+@click.option("--out", type=click.Path(), help="Artifact directory to write (replaced atomically).")
+@click.option("--no-validate", is_flag=True, help="Skip parity/metric validation (not recommended).")
+@click.option("--max-rows", type=int, default=256, show_default=True, help="Eval rows used for validation.")
+@click.option("--list-recipes", is_flag=True, help="Print every format's recipes and exit.")
+def cli(checkpoint, fmt, recipe, task_name, out, no_validate, max_rows, list_recipes):
+    """Quantize and convert a checkpoint to an ExecuTorch, Core ML or ONNX package, validated."""
+    if list_recipes:
+        _list_recipes()
+        return
+    missing = [n for n, v in (("--checkpoint", checkpoint), ("--format", fmt), ("--recipe", recipe),
+                              ("--task", task_name), ("--out", out)) if not v]
+    if missing:
+        raise click.UsageError(f"missing {', '.join(missing)} (or use --list-recipes)")
+    from exporters.api import export_checkpoint
+
+    art = export_checkpoint(checkpoint, fmt, recipe, task_name, out, validate=not no_validate,
+                            max_rows=max_rows)
+    v = art.validation
+    size = sum(r["size"] for f, r in art.files.items() if f == art.main_file or f.startswith(art.main_file + "/"))
+    click.echo(f"wrote {art.path} ({art.main_file}, {size} bytes)")
+    if v.get("passed"):
+        line = (f"validated on {v['rows']} eval rows{' (simulated)' if v.get('simulated') else ''}: "
+                f"max|diff| {v['max_abs_diff']:.3g}, SQNR {v['sqnr_db']:.1f} dB, {v['metric']} "
+                f"{v['metric_float']:.4f} -> {v['metric_artifact']:.4f}")
+        if "decode_max_abs_diff" in v:
+            line += f", decode max|diff| {v['decode_max_abs_diff']:.3g}"
+        click.echo(line)
+    if "delegation" in v:
+        click.echo(f"delegated to {v['delegation']['backend']}: {v['delegation']['fraction']:.0%} of operators")
+    if v.get("runtime"):
+        click.echo(f"note: {v['runtime']}")
