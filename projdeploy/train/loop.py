@@ -99,6 +99,8 @@ def train_loop(
     flops_per_token: float = 0.0,
     progress: bool = True,
     ddp_model: torch.nn.Module | None = None,
+    peak_flops: float = 0.0,
+    init_optimizer_from: str | Path | None = None,
 ) -> TrainResult:
     """Train ``model`` for ``cfg.steps`` steps on ``data`` (dict of row-aligned arrays).
 
@@ -106,6 +108,9 @@ def train_loop(
     the optimizer and trainer state and renames it to ``out_dir`` atomically.
     ``identity`` (model config, task, ...) must match on ``resume``.
     ``ddp_model``: the DistributedDataParallel wrapper to call in ``loss_fn`` (else ``model``).
+    ``peak_flops``: FLOP/s of the whole job; when set, the progress bar shows model FLOP utilisation.
+    ``init_optimizer_from``: a directory with ``optimizer.safetensors`` (e.g. a grown model's carried
+    state) to start from when not resuming.
     """
     rank, world = _dist()
     out_dir = Path(out_dir) if out_dir else None
@@ -128,6 +133,8 @@ def train_loop(
     opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
 
     result, start = TrainResult(), 0
+    if init_optimizer_from is not None and not resume:
+        st.load_optimizer(opt, names, Path(init_optimizer_from))
     if resume:
         prev = st.read_state(out_dir) if out_dir else None
         if prev is None:
@@ -206,6 +213,10 @@ def train_loop(
             now = time.perf_counter()
             if now - t_window > 0.5 or step + 1 == cfg.steps:
                 post = {"loss": f"{result.losses[-1]:.3f}", "tok/s": f"{tok_window / (now - t_window):.0f}"}
+                if peak_flops:
+                    post["mfu"] = f"{100 * 3 * flops_per_token * tok_window / (now - t_window) / peak_flops:.1f}%"
+                if flops_per_token:
+                    post["flops"] = f"{result.flops:.2e}"
                 if result.evals:
                     post["eval"] = f"{result.evals[-1].get('value', float('nan')):.3f}"
                 bar.set_postfix(post)

@@ -1,0 +1,193 @@
+"""Pretrain the server-side models on generic data at a FLOP budget: PN, hard mixture, dense big, SLM.
+
+    projdeploy pretrain --model pn --preset tiny --data digits --out runs/pn-digits
+    torchrun --nproc_per_node 2 -m projdeploy.cli pretrain --model dense --preset tiny --data pycode --out runs/big
+
+``pn`` / ``hard-moe``: documents are clustered (k-means, k = experts) and every
+example is trained through the expert of its cluster with the plain
+next-token loss; centroids + embedding settings are saved with the checkpoint.
+``dense``: the wider big source model; ``slm``: the dense small model. All kinds
+of one preset spend the same pretraining FLOPs (steps = budget / FLOPs per step).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError, DataError, UnknownNameError
+from .loop import TrainConfig, train_loop
+from .presets import PretrainPreset, get_preset
+
+MODELS = ("pn", "hard-moe", "dense", "slm", "projector")
+
+
+def model_configs(task, preset: PretrainPreset) -> dict:
+    """The small (shipped) and big dense ModelConfigs of ``preset`` for ``task``'s tokenizer."""
+    from .small import model_config_for_task
+
+    return {"slm": model_config_for_task(task, preset.small_size),
+            "dense": model_config_for_task(task, preset.small_size, **preset.big)}
+
+
+def build(kind: str, task, preset: PretrainPreset, seed: int):
+    """(model, config, forward FLOPs per token including amortised PN weight generation)."""
+    from ..models import build_model
+    from ..models.projected import PNConfig, build_pn
+
+    cfgs, T = model_configs(task, preset), task.seq_len
+    if kind in ("slm", "dense"):
+        cfg = cfgs[kind]
+        return build_model(cfg, seed), cfg, float(cfg.flops_per_token(T))
+    small = cfgs["slm"]
+    k = preset.num_experts
+    cfg = PNConfig.hard_moe(small, k) if kind == "hard-moe" else \
+        PNConfig(small, k, preset.basis_size, preset.code_size)
+    gen = cfg.generation_flops(min(k, preset.batch_size)) / (preset.batch_size * T)
+    return build_pn(cfg, seed), cfg, float(small.flops_per_token(T) + gen)
+
+
+def flop_budget(task, preset: PretrainPreset) -> float:
+    """Training FLOPs (forward + backward = 3x forward) the dense SLM spends in ``preset.small_steps``."""
+    slm = model_configs(task, preset)["slm"]
+    return 3.0 * slm.flops_per_token(task.seq_len) * preset.batch_size * task.seq_len * preset.small_steps
+
+
+def pretrain(model: str, data: str, preset: str = "tiny", out: str | Path = "runs/pretrain", *,
+             resume: bool = False, steps: int | None = None, seed: int = 0, progress: bool = True,
+             embedding: str = "auto", strategy: str = "ddp", ckpt_every: int | None = None,
+             flops: float | None = None, lr: float | None = None, eval_every: int | None = None,
+             init: str | Path | None = None) -> dict:
+    """Pretrain one model kind; returns a summary dict (also written to the checkpoint's projdeploy.json)."""
+    if model not in MODELS:
+        raise UnknownNameError("pretrain model", model, MODELS)
+    if model == "projector":
+        try:
+            from ..project.projector import pretrain_projector
+        except ImportError as e:
+            raise ConfigError("pretrain", "model", f"'projector' is not available in this build ({e})") from None
+        return pretrain_projector(data=data, preset=preset, out=out, resume=resume, steps=steps, seed=seed,
+                                  progress=progress)
+    from ..models.checkpoint import write_model_files
+    from ..tasks import get_task
+    from ..tasks.tokenizers import save_tokenizer
+    from .distributed import init_distributed, measure_peak_flops, wrap_model
+
+    rank, world, device = init_distributed()
+    p = get_preset(preset)
+    task = get_task(data)
+    if task.kind != "lm":
+        raise DataError(f"pretraining needs a language/image modelling task (kind lm); {task.name} is {task.kind}")
+    out = Path(out)
+    net, cfg, fpt = build(model, task, p, seed)
+    if init is not None:
+        _load_init(net, Path(init))
+    T, B = task.seq_len, p.batch_size
+    budget = float(flops) if flops else flop_budget(task, p)
+    n_steps = steps or max(1, int(budget // (3.0 * fpt * B * T)))
+    tcfg = TrainConfig(steps=n_steps, batch_size=B, lr=lr or p.lr, warmup_steps=min(p.warmup_steps, n_steps // 10),
+                       seed=seed, eval_every=eval_every if eval_every is not None else max(1, n_steps // 4),
+                       ckpt_every=ckpt_every if ckpt_every is not None else max(1, n_steps // 4))
+    train_data = {"tokens": task.train.tokens}
+    ev_rows = task.eval.subset(np.arange(min(len(task.eval), p.eval_rows)))
+    identity = {"kind": model, "data": task.name, "preset": p.to_dict(),
+                "model": cfg.to_dict() if hasattr(cfg, "num_experts") else cfg.to_hf_dict(),
+                "init": str(init) if init else None}
+    clustering = None
+    if model in ("pn", "hard-moe"):
+        clustering = _clusters(task, p, embedding, seed, out if resume else None)
+        from ..tasks.clustering import row_clusters
+
+        train_data["expert"] = row_clusters(clustering, task, task.train)
+        ev_expert = row_clusters(clustering, task, ev_rows)
+        identity["embedding"] = dataclasses.asdict(clustering.spec)
+        loss_fn = _pn_loss
+    else:
+        ev_expert = None
+        from .losses import lm_loss as loss_fn
+    net.to(device)
+    ddp = wrap_model(net, strategy, device)
+
+    def eval_fn():
+        return generic_eval(net, task, ev_rows, ev_expert)
+
+    meta = {"kind": model, "preset": p.name, "data": task.name, "budget_flops": budget, "steps": n_steps,
+            "seed": seed, "world_size": world, "flops_per_token": fpt}
+
+    def save(directory: Path):
+        if clustering is not None:
+            from ..models.projected import write_pn_files
+            import json
+
+            write_pn_files(directory, net)
+            clustering.save(directory)
+            (directory / "projdeploy.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+        else:
+            write_model_files(directory, net, {**meta, "task": task.name, "task_kind": "lm", "metric": task.metric})
+        save_tokenizer(task.tokenizer, directory)
+
+    peak = measure_peak_flops() * world if progress and rank == 0 else 0.0
+    res = train_loop(net, train_data, loss_fn, tcfg, out_dir=out, save_fn=save, eval_fn=eval_fn, resume=resume,
+                     identity=identity, tokens_per_row=T, flops_per_token=fpt, progress=progress, ddp_model=ddp,
+                     peak_flops=peak, init_optimizer_from=init if init and Path(init, "optimizer.safetensors").is_file() else None)
+    final = res.evals[-1] if res.evals else generic_eval(net, task, ev_rows, ev_expert)
+    return {**meta, "out": str(out), "train_loss": res.losses[-1] if res.losses else None,
+            "eval": final, "tokens": res.tokens, "flops": res.flops, "seconds": res.seconds,
+            "tokens_per_s": res.tokens / max(res.seconds, 1e-9), "params": _count(net, cfg),
+            "losses": res.losses, "evals": res.evals}
+
+
+def _pn_loss(model, batch):
+    import torch.nn.functional as F
+
+    toks = batch["tokens"]
+    logits = model(toks[:, :-1], batch["expert"])
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), toks[:, 1:].reshape(-1))
+
+
+@torch.no_grad()
+def generic_eval(model, task, split, experts=None, batch_size: int = 64) -> dict:
+    """Task metric + loss on held-out generic rows; PN rows go through their cluster's expert."""
+    from ..tasks.metrics import metric_from_outputs
+
+    was = model.training
+    model.eval()
+    outs = []
+    for i in range(0, len(split), batch_size):
+        x = torch.as_tensor(split.tokens[i:i + batch_size, :-1])
+        y = model(x) if experts is None else model(x, torch.as_tensor(experts[i:i + batch_size]))
+        outs.append(y.float().numpy())
+    model.train(was)
+    return metric_from_outputs(task, outs, split)
+
+
+def _clusters(task, p: PretrainPreset, embedding: str, seed: int, resume_dir: Path | None):
+    from ..tasks.clustering import Clustering, clustering_units, fit_clusters, parse_embedding
+
+    spec = parse_embedding(embedding, task, seed)
+    if resume_dir is not None and Path(resume_dir, "clusters.json").is_file():
+        saved = Clustering.load(resume_dir)
+        if saved.spec == spec and saved.k == p.num_experts:
+            return saved  # the exact centroids of the interrupted run
+    docs, _ = clustering_units(task, task.train)
+    return fit_clusters(docs, p.num_experts, spec)
+
+
+def _load_init(net, directory: Path):
+    from safetensors.torch import load_file
+
+    from ..errors import CheckpointError
+
+    sd = load_file(str(directory / "model.safetensors"))
+    missing, unexpected = net.load_state_dict(sd, strict=False)
+    if unexpected or [k for k in missing if k != "lm_head.weight"]:
+        raise CheckpointError(f"{directory}: --init weights do not fit the model (missing {missing[:3]}, "
+                              f"unexpected {unexpected[:3]})")
+
+
+def _count(net, cfg) -> int:
+    return int(sum(t.numel() for t in net.state_dict().values())) if not hasattr(cfg, "num_experts") \
+        else cfg.num_parameters()
