@@ -76,7 +76,7 @@ def identifier(task: str) -> dict:
 
 def safe_comment(text: str) -> str:
     """A string safe inside any language's line comment: printable ASCII, no comment terminators."""
-    s = re.sub(r"[^A-Za-z0-9 ._:+-]", "_", str(text))[:80]
+    s = re.sub(r"[^A-Za-z0-9._:+-]", "_", str(text))[:80]
     return s
 
 

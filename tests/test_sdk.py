@@ -1,0 +1,171 @@
+"""SDK generator: regenerate-and-diff, identifiers, pinned versions, syntax of Swift/Kotlin, spec checks.
+
+    .venv/bin/python -m pytest tests/test_sdk.py -x -q
+
+Fast tests work on the committed generated packages and on specs built from
+manifests; tests/test_sdk_artifacts.py runs the generator on real exported
+artifacts (iOS/Android consistency, bad input); tests/test_web_e2e.py runs the
+web package in Chromium.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from projdeploy.errors import ConfigError
+from projdeploy.sdk import check_generated, generated_files, versions
+from projdeploy.sdk.render import MARKER
+from projdeploy.sdk.spec import SPEC_FILE, build_spec, identifier
+
+ROOT = Path(__file__).resolve().parents[1]
+APPS = ROOT / "sample_apps"
+IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def committed_sdks() -> list[Path]:
+    return sorted(p.parent for p in APPS.rglob(SPEC_FILE) if "node_modules" not in p.parts)
+
+
+def parse_errors(lang: str, text: str) -> bool:
+    from tree_sitter import Language, Parser
+
+    mod = __import__({"swift": "tree_sitter_swift", "kotlin": "tree_sitter_kotlin"}[lang])
+    return Parser(Language(mod.language())).parse(text.encode()).root_node.has_error
+
+
+def test_committed_sdks_cover_every_target_and_task():
+    found = {(json.loads((d / SPEC_FILE).read_text())["target"], json.loads((d / SPEC_FILE).read_text())["task"])
+             for d in committed_sdks()}
+    assert found == {(t, task) for t in ("web", "ios", "android") for task in ("digits-cls", "pycode")}
+
+
+@pytest.mark.parametrize("sdk", committed_sdks(), ids=lambda p: p.relative_to(APPS).as_posix())
+def test_committed_generated_files_are_up_to_date(sdk):
+    assert check_generated(sdk) == [], "regenerate with projdeploy sdk (see docs/sdk.md)"
+    for rel in generated_files(json.loads((sdk / SPEC_FILE).read_text())):
+        if rel != SPEC_FILE:
+            assert MARKER in (sdk / rel).read_text()[:400], rel
+
+
+def test_check_generated_catches_an_edit_and_a_stale_file(tmp_path):
+    from click.testing import CliRunner
+
+    from projdeploy.cli import cli
+
+    sdk = tmp_path / "sdk"
+    shutil.copytree(APPS / "web" / "src" / "sdk" / "digits_cls", sdk, ignore=shutil.ignore_patterns("assets"))
+    assert check_generated(sdk) == []
+    idx = sdk / "src" / "index.ts"
+    idx.write_text(idx.read_text().replace("SEQ_LEN = 64", "SEQ_LEN = 65"))
+    (sdk / "src" / "old.ts").write_text(f"// {MARKER}\n")
+    problems = check_generated(sdk)
+    assert problems == ["src/index.ts: differs from the generator's output",
+                        "src/old.ts: generated file no longer produced by the generator"]
+    res = CliRunner().invoke(cli, ["sdk", "--check", "--out", str(sdk)])
+    assert res.exit_code == 1 and "src/index.ts" in res.output
+
+
+def test_identifiers_are_sanitised():
+    assert identifier("digits-cls")["type"] == "DigitsCls"
+    assert identifier("pycode:email")["snake"] == "pycode_email"
+    assert identifier("7up")["type"] == "Task7up"
+    assert identifier("class")["type"] == "ClassModel"
+    assert identifier("")["type"] == "Model"
+    evil = identifier('x"); rm -rf / ; //\n}\nimport Evil')
+    for v in evil.values():
+        assert re.match(r"^[A-Za-z0-9_.-]+$", v), v
+    assert IDENT.match(evil["type"]) and IDENT.match(evil["snake"])
+
+
+def _fake_artifact(tmp_path: Path, spec_path: Path, fmt: str, task: str, labels=None) -> tuple[Path, dict]:
+    """A manifest dict rebuilt from a committed spec (build_spec reads only the tokenizer file)."""
+    spec = json.loads(spec_path.read_text())
+    d = tmp_path / "art"
+    d.mkdir(exist_ok=True)
+    (d / "projdeploy_tokenizer.json").write_text(json.dumps(spec["tokenizer"]))
+    progs = {k: {io: [{**t, "shape": [x if x >= 0 else "dyn" for x in t["shape"]]} for t in v[io]]
+                 for io in ("inputs", "outputs")} for k, v in spec["programs"].items()}
+    main = "model.pte" if fmt == "executorch" else "model.onnx"
+    (d / main).write_bytes(b"x")
+    manifest = {"format": fmt, "main_file": main, "files": {main: {}}, "programs": progs,
+                "model": {"task": task, "task_kind": spec["kind"], "modality": spec["modality"],
+                          "labels": labels if labels is not None else [str(i) for i in range(spec["num_labels"])],
+                          "image_shape": spec["image_shape"], "config": {"max_position_embeddings": spec["context"],
+                                                                         "vocab_size": spec.get("vocab_size", 0)}}}
+    return d, manifest
+
+
+@pytest.mark.parametrize("target", ["ios", "android", "web"])
+def test_hostile_task_name_and_labels_cannot_inject_code(tmp_path, target):
+    src = APPS / "web" / "src" / "sdk" / "digits_cls" / SPEC_FILE
+    fmt = "onnx" if target == "web" else "executorch"
+    evil = 'digits"); } import Evil; /* */ \n exit(1) // ${x} \\u{41}'
+    d, manifest = _fake_artifact(tmp_path, src, fmt, evil, labels=['"; evil()', "${x}", "*/"])
+    files = generated_files(build_spec(d, target, manifest))
+    code = "\n".join(v for k, v in files.items() if not k.endswith((".json", ".md")))
+    if target == "web":  # TypeScript embeds the spec as a JSON literal, where strings stay data
+        code = re.sub(r"export const SPEC = .*? as const;", "", code, flags=re.S)
+    for bad in ("import Evil", "exit(1)", "${x}", "evil()"):
+        assert bad not in code, bad
+    if target != "web":
+        lang = "swift" if target == "ios" else "kotlin"
+        for k, v in files.items():
+            if k.endswith((".swift", ".kt", ".kts")):
+                assert not parse_errors(lang, v), k
+    else:
+        spec_literal = files["src/index.ts"].split("export const SPEC = ", 1)[1].split(" as const;", 1)[0]
+        assert json.loads(spec_literal)["task"] == evil  # the name survives only as a JSON string
+
+
+@pytest.mark.parametrize("sdk", [d for d in committed_sdks() if json.loads((d / SPEC_FILE).read_text())["target"]
+                                 in ("ios", "android")], ids=lambda p: p.relative_to(APPS).as_posix())
+def test_generated_swift_and_kotlin_parse(sdk):
+    lang = "swift" if json.loads((sdk / SPEC_FILE).read_text())["target"] == "ios" else "kotlin"
+    files = [p for p in sdk.rglob("*") if p.suffix in (".swift", ".kt", ".kts")]
+    assert files
+    for p in files:
+        assert not parse_errors(lang, p.read_text()), p
+    broken = files[0].read_text() + "\nfun func ((( {\n"
+    assert parse_errors(lang, broken)  # the checker does catch errors
+
+
+def test_versions_are_pinned_in_one_place():
+    v = versions()
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert f'"executorch=={v["executorch"]}"' in pyproject
+    assert v["executorch-android"] == v["executorch"] and v["executorch-swiftpm-branch"] == f"swiftpm-{v['executorch']}"
+    web = json.loads((APPS / "web" / "package.json").read_text())
+    deps = {**web["dependencies"], **web["devDependencies"]}
+    for name in ("onnxruntime-web", "vite", "typescript", "playwright-core"):
+        assert deps[name] == v[name], name
+    lock = json.loads((APPS / "web" / "package-lock.json").read_text())
+    assert lock["packages"]["node_modules/onnxruntime-web"]["version"] == v["onnxruntime-web"]
+    android = (APPS / "android" / "build.gradle.kts").read_text()
+    assert f'version "{v["android-gradle-plugin"]}"' in android and f'version "{v["kotlin"]}"' in android
+    wrapper = (APPS / "android" / "gradle" / "wrapper" / "gradle-wrapper.properties").read_text()
+    assert f"gradle-{v['gradle']}-bin.zip" in wrapper
+
+
+def test_spec_refuses_unfit_or_unsupported_artifacts(tmp_path):
+    src = APPS / "web" / "src" / "sdk" / "pycode" / SPEC_FILE
+    d, manifest = _fake_artifact(tmp_path, src, "onnx", "pycode")
+    with pytest.raises(ConfigError, match="does not fit target 'android'"):
+        build_spec(d, "android", manifest)
+    with pytest.raises(ConfigError, match="known targets"):
+        build_spec(d, "windows", manifest)
+    bad = json.loads(json.dumps(manifest))
+    bad["programs"]["forward"]["inputs"][0]["name"] = 'ids"+evil'
+    with pytest.raises(ConfigError, match="tensor name"):
+        build_spec(d, "web", bad)
+    bad = json.loads(json.dumps(manifest))
+    bad["main_file"] = "../model.onnx"
+    with pytest.raises(ConfigError, match="main_file"):
+        build_spec(d, "web", bad)
+    (d / "projdeploy_tokenizer.json").write_text(json.dumps({"type": "bpe", "vocab_size": 512}))
+    with pytest.raises(ConfigError, match="'bpe' tokenizers are not supported"):
+        build_spec(d, "web", manifest)
