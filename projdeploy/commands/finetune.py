@@ -14,9 +14,9 @@ from ..train.finetune import TRANSFERS
 @click.option("--teacher", "teachers", multiple=True, type=click.Path(),
               help="Frozen big model(s) for aft/kd; features of several teachers are concatenated.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Checkpoint directory to write.")
-@click.option("--steps", type=click.IntRange(1), default=200, show_default=True)
+@click.option("--steps", type=click.IntRange(1), default=300, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
-@click.option("--lr", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True)
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=3e-3, show_default=True)
 @click.option("--beta", type=click.FloatRange(0), default=10.0, show_default=True, help="aft/kd weight.")
 @click.option("--eval-every", type=click.IntRange(1), default=20, show_default=True)
 @click.option("--patience", type=click.IntRange(1), default=4, show_default=True)

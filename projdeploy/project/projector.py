@@ -238,7 +238,7 @@ def generation_flops(op: "Operator") -> int:
 def pretrain_projector(data: str = "digits", preset: str = "tiny", out: str | Path = "runs/projector",
                        resume: bool = False, steps: int | None = None, seed: int = 0, progress: bool = True,
                        lam: float = 1.0, tasks_per_step: int = 2, eval_every: int = 0, ckpt_every: int = 100):
-    """Train M1 and the operator jointly; write a kind="projector" checkpoint to ``out``. Returns (model, result).
+    """Train M1 and the operator jointly; write a kind="projector" checkpoint to ``out``; return a summary dict.
 
     ``preset`` is a pretraining preset (``projdeploy.train.presets``): the big model is its dense
     "big" shape, the generated model its small size. ``steps=None`` spends the preset's FLOP budget
@@ -285,7 +285,9 @@ def pretrain_projector(data: str = "digits", preset: str = "tiny", out: str | Pa
     result = train_loop(model, arrays, projector_loss(lam, tasks_per_step), cfg, out_dir=out, save_fn=save, resume=resume,
                         identity={"model": big_cfg.to_hf_dict(), "projector": pcfg.to_dict(), "data": data,
                                   "tasks": tasks}, tokens_per_row=T, flops_per_token=fpt, progress=progress)
-    return model, result
+    return {"out": str(out), "model": "projector", "data": data, "tasks": tasks, "steps": steps,
+            "flops": result.flops, "seconds": result.seconds, "final_loss": result.losses[-1],
+            "tokens_per_s": result.tokens / max(result.seconds, 1e-9)}
 
 
 def load_projector(directory: str | Path) -> ProjectorModel:

@@ -28,9 +28,9 @@ TRANSFERS = ("none", "aft", "kd")
 
 @dataclass(frozen=True)
 class FinetuneConfig:
-    steps: int = 200
+    steps: int = 300
     batch_size: int = 32
-    lr: float = 1e-3
+    lr: float = 3e-3
     eval_every: int = 20
     patience: int = 4
     beta: float = 10.0  # AFT / KD weight (official AFT default)

@@ -1,0 +1,233 @@
+"""Projection methods vs baselines after projection and after fine-tuning, and AFT vs none vs KD.
+
+    .venv/bin/python bench/methods.py                       # everything (tens of minutes on 2 CPU cores)
+    .venv/bin/python bench/methods.py --tasks digits:7 --seeds 0 --methods truncate,projector,slm
+
+Pretrained models (preset ``tiny``, data ``digits``, seed 0, each at the preset's
+FLOP budget) are cached under ``--runs``/pretrain; every (task, seed, method)
+result is cached as a line of ``--runs``/results.jsonl, so the benchmark runs in
+stages and resumes. The table is rewritten from all cached lines at the end.
+Seeds vary the task's training subset and the fine-tuning order/initialisation.
+Metrics are on the odd rows of each task's eval split; the even rows choose the
+early-stopping checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ALL_METHODS = ("pn", "hard-moe", "projector", "truncate", "slm", "scratch", "response", "universal")
+AFT_VARIANTS = ("none", "aft", "kd", "aft+noise", "kd+noise")
+
+
+def pretrained(runs: Path, kind: str, preset: str) -> Path:
+    out = runs / "pretrain" / kind
+    if (out / "projdeploy.json").is_file():
+        return out
+    if kind == "projector":
+        from projdeploy.project.projector import pretrain_projector
+
+        pretrain_projector("digits", preset, out, progress=False, ckpt_every=0)
+    elif kind == "universal":
+        from projdeploy.project.baselines import train_universal
+
+        train_universal("digits", preset, out, progress=False)
+    else:
+        from projdeploy.train.pretrain import pretrain
+
+        pretrain(kind, "digits", preset, out, progress=False)
+    return out
+
+
+def start_model(method: str, task, runs: Path, preset: str, seed: int):
+    """(small model, projection seconds, info) for a method, before fine-tuning."""
+    from projdeploy.models import build_model
+    from projdeploy.models.checkpoint import load_model
+    from projdeploy.project.api import project_model
+    from projdeploy.train.small import model_config_for_task
+
+    t0 = time.perf_counter()
+    if method in ("pn", "hard-moe"):
+        model, info = project_model(pretrained(runs, method, preset), task, "pn", seed=seed)
+    elif method == "projector":
+        model, info = project_model(pretrained(runs, "projector", preset), task, "projector", seed=seed)
+    elif method == "truncate":
+        model, info = project_model(pretrained(runs, "dense", preset), task, "truncate", seed=seed)
+    elif method in ("slm", "response"):
+        model, info = load_model(pretrained(runs, "slm", preset)), {}
+    elif method == "scratch":
+        from projdeploy.train.presets import get_preset
+
+        model, info = build_model(model_config_for_task(task, get_preset(preset).small_size), seed=seed), {}
+    elif method == "universal":
+        from projdeploy.project.baselines import specialise_universal
+
+        model, info = specialise_universal(pretrained(runs, "universal", preset), task, seed=seed)
+    else:
+        raise ValueError(method)
+    return model, time.perf_counter() - t0, info
+
+
+def ft_config(task, seed: int, args, **kw):
+    from projdeploy.train.finetune import FinetuneConfig
+
+    steps = args.cls_steps if task.kind == "cls" else args.ft_steps
+    return FinetuneConfig(steps=steps, eval_every=max(1, steps // 8), patience=4, seed=seed, **kw)
+
+
+def run_one(method: str, task_name: str, seed: int, args) -> dict:
+    from projdeploy.tasks import get_task
+    from projdeploy.tasks.metrics import evaluate
+    from projdeploy.train.finetune import finetune, prepare_model, split_eval
+
+    runs = Path(args.runs)
+    rows = args.cls_rows if get_task(task_name).kind == "cls" else args.train_rows
+    task = get_task(task_name).with_train_limit(rows, seed=seed)
+    model, proj_s, info = start_model(method, task, runs, args.preset, seed)
+    before = evaluate(prepare_model(model, task, seed), split_eval(task, "test"))["value"]
+    cfg = ft_config(task, seed, args)
+    if method == "response":
+        if task.kind != "lm":
+            return {"skipped": "response distillation needs an LM task"}
+        from projdeploy.project.baselines import response_distill
+
+        _, ft = response_distill(model, pretrained(runs, "dense", args.preset), task, cfg, progress=False)
+    else:
+        _, ft = finetune(model, task, "none", cfg=cfg, progress=False)
+    return {"projected": before, "finetuned": ft["test"], "project_s": proj_s, "finetune_s": ft["seconds"],
+            "best_step": ft["best_step"], "train_rows": len(task.train), "info": info}
+
+
+def run_aft(variant: str, seed: int, args) -> dict:
+    from projdeploy.tasks import get_task
+    from projdeploy.models.checkpoint import load_model
+    from projdeploy.train.finetune import finetune
+
+    runs = Path(args.runs)
+    task = get_task(args.cls_task).with_train_limit(args.cls_rows, seed=seed)
+    transfer = variant.split("+")[0]
+    noise = args.noise_dims if variant.endswith("+noise") else 0
+    teachers = [pretrained(runs, "dense", args.preset)] if transfer != "none" else []
+    start = load_model(pretrained(runs, "slm", args.preset))
+    _, ft = finetune(start, task, transfer, teachers, cfg=ft_config(task, seed, args, noise_dims=noise),
+                     feature_cache=runs / "features", progress=False)
+    return {"finetuned": ft["test"], "finetune_s": ft["seconds"], "best_step": ft["best_step"],
+            **{k: ft[k] for k in ("gates_mean_noise", "gates_mean_real") if k in ft}}
+
+
+def fmt(vals, digits=3):
+    vals = [v for v in vals if v is not None]
+    if not vals:
+        return "n/a"
+    return f"{np.mean(vals):.{digits}f} ± {np.std(vals):.{digits}f}" if len(vals) > 1 else f"{vals[0]:.{digits}f}"
+
+
+def write_table(results: list[dict], args) -> str:
+    from projdeploy.tasks import get_task
+
+    lines = ["# Projection methods and baselines (bench/methods.py)", "",
+             f"Command: `{args.command}`", "",
+             f"Preset `{args.preset}` (small model d64/L2, big dense d128/L2), pretrained on `digits` with seed 0 at the "
+             "preset's equal FLOP budget. Task training sets: "
+             f"{args.train_rows} rows (LM), {args.cls_rows} rows (`{args.cls_task}`); fine-tuning {args.ft_steps} steps "
+             f"(LM) / {args.cls_steps} steps (cls), early stopping on the even eval rows, metric on the odd eval rows. "
+             "mean ± std over seeds (seeds vary the training subset and fine-tuning). Wall times are on a shared, "
+             "loaded 2-core CPU (1 torch thread): compare them within this table only.", ""]
+    main = [r for r in results if r["kind"] == "method" and "skipped" not in r]
+    for task_name in dict.fromkeys(r["task"] for r in main):
+        task = get_task(task_name)
+        arrow = "higher is better" if task.higher_is_better else "lower is better"
+        lines += [f"## {task_name} ({task.metric}, {arrow})", "",
+                  "| method | seeds | after projection | after fine-tuning | projection s | fine-tune s |",
+                  "|---|---|---|---|---|---|"]
+        for m in ALL_METHODS:
+            rs = [r for r in main if r["task"] == task_name and r["method"] == m]
+            if rs:
+                lines.append(f"| {m} | {len(rs)} | {fmt([r['projected'] for r in rs])} | "
+                             f"{fmt([r['finetuned'] for r in rs])} | {fmt([r['project_s'] for r in rs], 2)} | "
+                             f"{fmt([r['finetune_s'] for r in rs], 1)} |")
+        lines.append("")
+    aft = [r for r in results if r["kind"] == "aft"]
+    if aft:
+        lines += [f"## Feature transfer on `{args.cls_task}` (student: SLM backbone, teacher: dense big model)", "",
+                  f"Noise variants append {args.noise_dims} standard-normal dimensions to the teacher features.", "",
+                  "| transfer | seeds | accuracy | mean gate (real dims) | mean gate (noise dims) | fine-tune s |",
+                  "|---|---|---|---|---|---|"]
+        for v in AFT_VARIANTS:
+            rs = [r for r in aft if r["variant"] == v]
+            if rs:
+                lines.append(f"| {v} | {len(rs)} | {fmt([r['finetuned'] for r in rs])} | "
+                             f"{fmt([r.get('gates_mean_real') for r in rs], 2)} | "
+                             f"{fmt([r.get('gates_mean_noise') for r in rs], 2)} | "
+                             f"{fmt([r['finetune_s'] for r in rs], 1)} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tasks", default="digits:7,digits:0-4,digits-cls")
+    ap.add_argument("--methods", default=",".join(ALL_METHODS))
+    ap.add_argument("--aft", default=",".join(AFT_VARIANTS), help="AFT variants ('' to skip)")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--preset", default="tiny")
+    ap.add_argument("--runs", default="runs/methods")
+    ap.add_argument("--train-rows", type=int, default=64)
+    ap.add_argument("--cls-task", default="digits-cls")
+    ap.add_argument("--cls-rows", type=int, default=200)
+    ap.add_argument("--ft-steps", type=int, default=120)
+    ap.add_argument("--cls-steps", type=int, default=240)
+    ap.add_argument("--noise-dims", type=int, default=256)
+    ap.add_argument("--out", default="bench/results/methods.md")
+    ap.add_argument("--table-only", action="store_true")
+    args = ap.parse_args(argv)
+    args.command = "python bench/methods.py " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
+    torch.set_num_threads(1)
+    runs = Path(args.runs)
+    runs.mkdir(parents=True, exist_ok=True)
+    cache = runs / "results.jsonl"
+    done = [json.loads(x) for x in cache.read_text().splitlines()] if cache.is_file() else []
+    keys = {r["key"] for r in done}
+    jobs = []
+    if not args.table_only:
+        seeds = [int(s) for s in args.seeds.split(",")]
+        for seed in seeds:
+            for t in args.tasks.split(","):
+                for m in [m for m in args.methods.split(",") if m]:
+                    jobs.append(("method", f"method|{t}|{m}|{seed}", dict(task=t, method=m, seed=seed)))
+            for v in [v for v in args.aft.split(",") if v]:
+                jobs.append(("aft", f"aft|{v}|{seed}", dict(variant=v, seed=seed)))
+    for kind, key, kw in jobs:
+        if key in keys:
+            continue
+        t0 = time.perf_counter()
+        if kind == "method":
+            from projdeploy.errors import ProjdeployError
+
+            try:
+                r = run_one(kw["method"], kw["task"], kw["seed"], args)
+            except (ImportError, ProjdeployError) as e:  # e.g. PN not available in this build
+                print(f"{key}: skipped ({e})", flush=True)
+                continue
+        else:
+            r = run_aft(kw["variant"], kw["seed"], args)
+        r.update(kind=kind, key=key, **kw)
+        with cache.open("a") as f:
+            f.write(json.dumps(r) + "\n")
+        done.append(r)
+        print(f"{key}: {({k: v for k, v in r.items() if k not in ('info', 'key', 'kind')})} "
+              f"[{time.perf_counter() - t0:.0f}s]", flush=True)
+    table = write_table(done, args)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(table + "\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
