@@ -1,0 +1,145 @@
+"""Project a Projected Network (or hard mixture) checkpoint into one small task model (methods.md section 1).
+
+    python -c "from projdeploy.project.pn import project_pn; m, info = project_pn('runs/pn', 'digits:7'); print(info)"
+
+1. assign the task's training documents to the saved clusters (same embedding + centroids);
+2. choose the expert: ``most-frequent`` cluster (default) or ``lowest-loss`` on the task's training rows;
+3. optionally (beyond the paper) tune only the per-layer coefficient vectors ``c[l]`` (h numbers per
+   layer) for a few steps on task data, everything else frozen;
+4. materialise the expert's MLP matrices in closed form -> an ordinary small ``CausalLM``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import CheckpointError, UnknownNameError
+
+RULES = ("most-frequent", "lowest-loss")
+SCORE_ROWS = 256  # rows of the task's training split used by the lowest-loss rule
+
+
+def _task(task):
+    if isinstance(task, str):
+        from ..tasks import get_task
+
+        return get_task(task)
+    return task
+
+
+def _rows(task, split):
+    toks = torch.as_tensor(split.tokens)
+    return toks if task.kind == "lm" else toks  # cls rows are token sequences too: next-token loss within them
+
+
+def _nll(logits, toks):
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), toks[:, 1:].reshape(-1))
+
+
+def load_big(big_dir: str | Path):
+    """(ProjectedLM, Clustering, tokenizer dict) of a ``pretrain --model pn|hard-moe`` checkpoint."""
+    import json
+
+    from ..models.projected import load_pn
+    from ..tasks.clustering import Clustering
+
+    big_dir = Path(big_dir)
+    if not big_dir.is_dir():
+        raise CheckpointError(f"big model directory {str(big_dir)!r} does not exist")
+    tok_path = big_dir / "projdeploy_tokenizer.json"
+    tok = json.loads(tok_path.read_text()) if tok_path.is_file() else None
+    return load_pn(big_dir), Clustering.load(big_dir), tok
+
+
+@torch.no_grad()
+def expert_losses(pn, task, rows: int = SCORE_ROWS, batch_size: int = 64) -> np.ndarray:
+    """Mean next-token loss of every expert on the first ``rows`` training rows of ``task``."""
+    toks = _rows(task, task.train)[:rows]
+    out = []
+    for i in range(pn.config.num_experts):
+        total, n = 0.0, 0
+        for s in range(0, len(toks), batch_size):
+            x = toks[s:s + batch_size]
+            total += float(_nll(pn(x[:, :-1], i), x)) * len(x)
+            n += len(x)
+        out.append(total / max(n, 1))
+    return np.asarray(out)
+
+
+def project_pn(big_dir, task, rule: str = "most-frequent", tune_coefficients_steps: int = 0, seed: int = 0,
+               lr: float = 0.05, batch_size: int = 32):
+    """-> (small ``CausalLM`` in eval mode, info dict). ``task``: a Task or a task name."""
+    from ..tasks.clustering import row_clusters
+
+    if rule not in RULES:
+        raise UnknownNameError("expert rule", rule, RULES)
+    t0 = time.perf_counter()
+    task = _task(task)
+    pn, clustering, tok = load_big(big_dir)
+    small = pn.config.small
+    if tok is not None and tok != task.tokenizer.to_dict():
+        raise CheckpointError(f"{big_dir}: the big model was pretrained with a different tokenizer "
+                              f"({tok.get('kind')}, vocab {small.vocab_size}) than task {task.name} "
+                              f"({task.tokenizer.kind}, vocab {task.tokenizer.vocab_size})")
+    clusters = row_clusters(clustering, task, task.train)
+    counts = np.bincount(clusters, minlength=pn.config.num_experts)
+    info = {"method": f"pn/{pn.config.kind}", "rule": rule, "cluster_counts": counts.tolist(),
+            "num_experts": pn.config.num_experts, "basis_size": pn.config.basis_size}
+    if rule == "most-frequent":
+        expert = int(counts.argmax())
+    else:
+        losses = expert_losses(pn, task)
+        expert = int(losses.argmin())
+        info["expert_losses"] = losses.tolist()
+    info["expert"] = expert
+    info["cluster_share"] = float(counts[expert] / max(counts.sum(), 1))
+    coefs = [c[0].detach() for c in pn.coefficients(torch.tensor([expert]))]
+    if tune_coefficients_steps > 0:
+        coefs, before, after = tune_coefficients(pn, task, coefs, tune_coefficients_steps, seed, lr, batch_size)
+        info.update(tuned_steps=tune_coefficients_steps, tune_loss_before=before, tune_loss_after=after)
+    model = pn.materialize(coefs=coefs)
+    info["seconds"] = time.perf_counter() - t0
+    info["small_config"] = small.to_hf_dict()
+    return model, info
+
+
+def tune_coefficients(pn, task, coefs, steps: int, seed: int = 0, lr: float = 0.05, batch_size: int = 32):
+    """A few Adam steps on only the per-layer coefficient vectors -> (coefs, first loss, last loss)."""
+    for p in pn.parameters():
+        p.requires_grad_(False)
+    params = [torch.nn.Parameter(c.clone()) for c in coefs]
+    opt = torch.optim.Adam(params, lr=lr)
+    toks = _rows(task, task.train)
+    gen = torch.Generator().manual_seed(seed)
+    losses = []
+    pn.train()
+    for _ in range(steps):
+        idx = torch.randperm(len(toks), generator=gen)[:batch_size]
+        x = toks[idx]
+        loss = _nll(pn(x[:, :-1], coefs=params), x)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    pn.eval()
+    return [p.detach() for p in params], losses[0], losses[-1]
+
+
+def save_projected(model, task, out: str | Path, info: dict) -> Path:
+    """Write the projected small model as an ordinary (transformers-loadable) checkpoint, atomically."""
+    from ..fsutil import atomic_dir
+    from ..models.checkpoint import write_model_files
+    from ..tasks.tokenizers import save_tokenizer
+
+    task = _task(task)
+    meta = {k: v for k, v in info.items() if k != "small_config"}
+    with atomic_dir(out) as tmp:
+        write_model_files(tmp, model, {"task": task.name, "task_kind": task.kind, "metric": task.metric,
+                                       "projection": meta})
+        save_tokenizer(task.tokenizer, tmp)
+    return Path(out)
