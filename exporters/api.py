@@ -66,6 +66,23 @@ def _runtime_note(fmt, recipe) -> str:
     return f"the {recipe.backend} delegate's runtime is not on this machine; figures are a PyTorch simulation"
 
 
+def ort_parity(directory, call, task, recipe, rows: int = 16) -> dict:
+    """The .ort file must give the .onnx file's outputs (same graph, mobile format)."""
+    import numpy as np
+
+    from .base import ParityError
+    from .onnx_export import ORT_FILE, ONNXRunner
+    from .validate import eval_inputs, runtime_outputs
+
+    x = eval_inputs(task, rows)
+    a = runtime_outputs(call, "forward", x)
+    b = runtime_outputs(ONNXRunner(Path(directory) / ORT_FILE).run, "forward", x)
+    fig = {"file": ORT_FILE, "rows": len(x), "max_abs_diff_vs_onnx": float(np.max(np.abs(a - b)))}
+    if fig["max_abs_diff_vs_onnx"] > 1e-4:
+        raise ParityError(f"{ORT_FILE} does not match model.onnx", fig)
+    return fig
+
+
 def export_checkpoint(checkpoint_dir, format: str, recipe, task_name: str, out_dir, validate: bool = True,
                       max_rows: int | None = 256):
     """Export ``checkpoint_dir`` for ``task_name`` with ``format``/``recipe`` into ``out_dir`` -> Artifact."""
@@ -100,6 +117,8 @@ def export_checkpoint(checkpoint_dir, format: str, recipe, task_name: str, out_d
         if validate:
             fig, cases = run_validation(call, names, src.model, task, rec, max_rows, simulated)
             figures.update(fig)
+            if getattr(rec, "ort_format", False):
+                figures["ort"] = ort_parity(tmp, call, task, rec)
         else:
             from .validate import eval_inputs, main_program
 

@@ -59,7 +59,11 @@ def check_available(recipe: ExecuTorchRecipe) -> None:
 
 def _partitioners(recipe: ExecuTorchRecipe) -> list:
     if recipe.backend == "xnnpack":
-        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import (
+            XnnpackDynamicallyQuantizedPartitioner, XnnpackPartitioner)
+        if recipe.quantization == "int8-dynamic":
+            # dynamically quantized linears first, per op (one merged partition can form a cycle), then fp32
+            return [XnnpackDynamicallyQuantizedPartitioner(per_op_mode=True), XnnpackPartitioner()]
         return [XnnpackPartitioner()]
     if recipe.backend == "coreml":
         from executorch.backends.apple.coreml.partition import CoreMLPartitioner

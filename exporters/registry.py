@@ -67,3 +67,9 @@ def load_runner(artifact_dir: str | Path, **kwargs):
 
     m = read_manifest(artifact_dir)
     return get_format(m["format"]).load_runner(artifact_dir, **kwargs)
+
+
+def tool_versions_line() -> str:
+    from .base import tool_versions
+
+    return ", ".join(f"{k} {v}" for k, v in tool_versions().items())

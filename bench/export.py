@@ -1,0 +1,212 @@
+"""Export benchmark: size, host latency vs PyTorch eager fp32, decode tokens/s, metric drop per format x recipe.
+
+    .venv/bin/python bench/export.py                      # defaults: small models, a few minutes
+    .venv/bin/python bench/export.py --size tiny --steps 60 --repeats 20 --out /tmp/export.md
+
+Trains (or takes with --cls-checkpoint/--lm-checkpoint) a small classifier on
+digits-cls and a small LM on digits:0-4, exports every recipe, validates it on
+the whole eval split, and times batch-1 calls of the artifact in its runtime
+interleaved with PyTorch eager fp32 calls on the same input in the same run
+(so the ratio survives the load of a shared machine; absolute times do not).
+Threads: 1 for PyTorch and onnxruntime; ExecuTorch uses its default XNNPACK threadpool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TARGETS = {"et_int8_latency": 0.4, "int8_bytes": 0.27, "4bit_bytes": 0.16, "int8_drop": 0.005, "4bit_drop": 0.015}
+FOUR_BIT = {"xnnpack-8da4w", "palettize-4bit", "int4-block"}
+
+
+def train(task, size, steps, out):
+    from projdeploy.train.loop import TrainConfig
+    from projdeploy.train.small import train_small
+
+    if not (Path(out) / "config.json").is_file():
+        train_small(task, size, out, TrainConfig(steps=steps, eval_every=0, warmup_steps=max(steps // 10, 1),
+                                                 seed=0), progress=False)
+    return Path(out)
+
+
+def model_bytes(path: Path, main_file: str, fmt: str) -> int:
+    if fmt == "coreml":
+        files = [p for p in path.glob("*.mlpackage/**/*") if p.is_file()]
+    else:
+        files = [path / main_file]
+    return int(sum(p.stat().st_size for p in files))
+
+
+def timed_pairs(f_art, f_ref, repeats, warmup):
+    for _ in range(warmup):
+        f_art(), f_ref()
+    a, r = [], []
+    for _ in range(repeats):
+        t = time.perf_counter(); f_art(); a.append(time.perf_counter() - t)
+        t = time.perf_counter(); f_ref(); r.append(time.perf_counter() - t)
+    return np.array(a) * 1e3, np.array(r) * 1e3
+
+
+def decode_tps(call, row, n_tokens):
+    S = row.shape[-1]
+    n = S - n_tokens
+    prompt = np.zeros((1, S), np.int64)
+    prompt[0, :n] = row[:n]
+    _, k, v = call("prefill", [prompt])
+    t = time.perf_counter()
+    for p in range(n, S):
+        _, k, v = call("decode", [row[None, p:p + 1], np.array([p], np.int64), k, v])
+    return n_tokens / (time.perf_counter() - t)
+
+
+def bench_one(ckpt, task_name, fmt, recipe, out, args, ref_model):
+    import torch
+
+    from exporters.api import export_checkpoint, torch_caller
+    from exporters.base import ExportError
+    from exporters.programs import kv_cache_programs
+    from exporters.registry import load_runner
+    from projdeploy.tasks import get_task
+
+    task = get_task(task_name)
+    row = {"format": fmt, "recipe": recipe, "task": task_name}
+    t0 = time.perf_counter()
+    try:
+        art = export_checkpoint(ckpt, fmt, recipe, task_name, out, max_rows=None)
+    except ExportError as e:
+        row["error"] = f"{type(e).__name__}: {str(e)[:300]}"
+        return row
+    row["export_s"] = time.perf_counter() - t0
+    v = art.validation
+    row.update(bytes=model_bytes(art.path, art.main_file, fmt), metric=v["metric_artifact"],
+               metric_float=v["metric_float"], metric_drop=v["metric_drop"], sqnr_db=v["sqnr_db"],
+               simulated=v["simulated"], delegated=v.get("delegation", {}).get("fraction"))
+    runner = load_runner(art.path, **({"threads": 1} if fmt == "onnx" else {}))
+    if runner is None:
+        return row
+    x = task.example_inputs(1)
+    prog = "prefill" if "prefill" in art.programs else "forward"
+    xt = torch.as_tensor(x)
+    with torch.no_grad():
+        a, r = timed_pairs(lambda: runner.run(prog, [x]), lambda: ref_model(xt), args.repeats, args.warmup)
+    row.update(lat_ms_median=float(np.median(a)), lat_ms_p90=float(np.percentile(a, 90)),
+               eager_ms_median=float(np.median(r)), eager_ms_p90=float(np.percentile(r, 90)),
+               lat_ratio=float(np.median(a) / np.median(r)))
+    if prog == "prefill":
+        seq = task.eval.tokens[0, :-1]
+        eager = torch_caller(kv_cache_programs(ref_model, task.seq_len, task.example_inputs(1)))
+        row["decode_tps"] = decode_tps(runner.run, seq, args.decode_tokens)
+        row["eager_decode_tps"] = decode_tps(eager, seq, args.decode_tokens)
+    return row
+
+
+def fmt_row(r, fp32_bytes):
+    if "error" in r:
+        return f"| {r['format']} | {r['recipe']} | failed: {r['error']} |" + " |" * 8
+    ratio = r["bytes"] / fp32_bytes
+    lat = (f"{r['lat_ms_median']:.3f} / {r['lat_ms_p90']:.3f} | {r['lat_ratio']:.2f}x"
+           if "lat_ratio" in r else "n/a (no runtime here) | n/a")
+    dec = f"{r['decode_tps']:.0f} ({r['eager_decode_tps']:.0f})" if "decode_tps" in r else "-"
+    deleg = f"{r['delegated']:.0%}" if r.get("delegated") is not None else "-"
+    sim = " (sim)" if r["simulated"] else ""
+    return (f"| {r['format']} | {r['recipe']} | {r['bytes']:,} | {ratio:.3f} | {lat} | {dec} | "
+            f"{r['metric']:.4f}{sim} | {r['metric_drop']:+.4f} | {r['sqnr_db']:.1f} | {deleg} |")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", default="small")
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--cls-checkpoint")
+    ap.add_argument("--lm-checkpoint")
+    ap.add_argument("--work", default="/tmp/projdeploy-bench-export")
+    ap.add_argument("--repeats", type=int, default=50)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--decode-tokens", type=int, default=32)
+    ap.add_argument("--formats", default="executorch,onnx,coreml")
+    ap.add_argument("--out", default=str(ROOT / "bench/results/export.md"))
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from exporters.registry import recipes, tool_versions_line
+    from projdeploy.models.checkpoint import load_model
+
+    torch.set_num_threads(1)
+    work = Path(args.work)
+    jobs = {"digits-cls": Path(args.cls_checkpoint) if args.cls_checkpoint else
+            train("digits-cls", args.size, args.steps, work / f"cls-{args.size}-{args.steps}"),
+            "digits:0-4": Path(args.lm_checkpoint) if args.lm_checkpoint else
+            train("digits:0-4", args.size, args.steps, work / f"lm-{args.size}-{args.steps}")}
+    results = {}
+    for task_name, ckpt in jobs.items():
+        ref = load_model(ckpt)
+        fp32 = sum(p.numel() * 4 for p in {id(p): p for p in ref.parameters()}.values())
+        rows = []
+        for fmt in args.formats.split(","):
+            for name in recipes(fmt):
+                out = work / "artifacts" / task_name.replace(":", "_") / f"{fmt}-{name}"
+                r = bench_one(ckpt, task_name, fmt, name, out, args, ref)
+                print(json.dumps(r, default=str), flush=True)
+                rows.append(r)
+        results[task_name] = {"fp32_param_bytes": fp32, "rows": rows, "checkpoint": str(ckpt)}
+    write_report(args, results, tool_versions_line())
+    return results
+
+
+def write_report(args, results, tools):
+    lines = ["# Export benchmark", "",
+             f"Command: `.venv/bin/python bench/export.py {' '.join(sys.argv[1:])}`".rstrip(), "",
+             f"Models: projdeploy `{args.size}` size trained {args.steps} steps, seed 0. Machine: "
+             f"{platform.machine()} {platform.system()}, shared 2-core CPU (other jobs running: absolute ms are noisy, "
+             "ratios are measured interleaved in the same run). Batch 1, PyTorch and onnxruntime 1 thread, "
+             f"ExecuTorch default threadpool; {args.warmup} warm-up + {args.repeats} timed calls per row. Tools: {tools}.",
+             "", "Size ratio is the model file(s) over the fp32 parameter bytes. Latency: median / p90 ms of the "
+             "artifact (prefill for LMs), and the median ratio to PyTorch eager fp32. Decode: tokens/s of the `decode` "
+             "program (eager KV-cache decode in brackets). Metric on the whole eval split; drop > 0 = worse. "
+             "(sim) = Core ML simulated in PyTorch (no Core ML runtime on Linux).", ""]
+    for task_name, res in results.items():
+        lines += [f"## {task_name} (fp32 parameters: {res['fp32_param_bytes']:,} bytes)", "",
+                  "| format | recipe | bytes | x fp32 | latency ms median / p90 | x eager | decode tok/s | metric | drop "
+                  "| SQNR dB | delegated |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [fmt_row(r, res["fp32_param_bytes"]) for r in res["rows"]]
+        lines += ["", targets_text(task_name, res), ""]
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text("\n".join(lines) + "\n")
+    Path(args.out).with_suffix(".json").write_text(json.dumps(results, indent=1, default=str))
+
+
+def targets_text(task_name, res):
+    fp32 = res["fp32_param_bytes"]
+    out = ["Targets:"]
+    for r in res["rows"]:
+        if "error" in r:
+            continue
+        quant = r["recipe"] in FOUR_BIT and "4bit" or ("int8" in r["recipe"] and "int8")
+        if quant:
+            t = TARGETS[f"{quant}_bytes"]
+            out.append(f"- {r['format']}/{r['recipe']} bytes {r['bytes'] / fp32:.3f}x (target <= {t}x): "
+                       f"{'met' if r['bytes'] / fp32 <= t else 'NOT met'}")
+            if task_name == "digits-cls":
+                t = TARGETS[f"{quant}_drop"]
+                out.append(f"- {r['format']}/{r['recipe']} accuracy drop {r['metric_drop']:+.4f} (target <= {t}): "
+                           f"{'met' if r['metric_drop'] <= t else 'NOT met'}")
+        if r["format"] == "executorch" and r["recipe"] == "xnnpack-int8" and "lat_ratio" in r:
+            t = TARGETS["et_int8_latency"]
+            out.append(f"- executorch/xnnpack-int8 latency {r['lat_ratio']:.2f}x eager (target <= {t}x): "
+                       f"{'met' if r['lat_ratio'] <= t else 'NOT met'}")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    main()

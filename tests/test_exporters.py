@@ -1,0 +1,169 @@
+"""Fast exporter tests: registry, recipes, cheap import, numerics helpers, manifest, typed errors.
+
+    .venv/bin/python -m pytest tests/test_exporters.py -x -q
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from exporters import registry
+from exporters.base import ManifestError, Recipe, verify_manifest, write_manifest
+from exporters.recipes import CoreMLRecipe, ExecuTorchRecipe, ONNXRecipe, recipe_from_dict
+from projdeploy.errors import CheckpointError, ConfigError, UnknownNameError
+
+FORMAT_FILES = {"executorch": "executorch_export.py", "coreml": "coreml_export.py", "onnx": "onnx_export.py"}
+
+
+def test_import_is_cheap():
+    code = ("import sys, exporters, exporters.registry, exporters.api, exporters.recipes; "
+            "heavy = [m for m in ('torch', 'executorch', 'coremltools', 'onnxruntime', 'onnx', 'transformers') "
+            "if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_registry_matches_files():
+    root = Path(registry.__file__).parent
+    for fmt, module in registry.FORMATS.items():
+        assert (root / FORMAT_FILES[fmt]).is_file()
+        assert module == f"exporters.{FORMAT_FILES[fmt][:-3]}"
+        mod = registry.get_format(fmt)
+        assert mod.FORMAT == fmt
+        for name, r in mod.RECIPES.items():
+            assert r.name == name and r.format == fmt
+            for attr in ("is_available", "check_available", "export", "load_runner", "runner_for_artifact"):
+                assert callable(getattr(mod, attr))
+
+
+def test_required_recipes_exist():
+    want = {"executorch": {"xnnpack-fp32", "xnnpack-int8", "xnnpack-8da4w", "coreml-delegate", "qnn", "portable"},
+            "coreml": {"fp16", "int8-linear", "palettize-4bit", "palettize-6bit", "int4-block"},
+            "onnx": {"fp32", "fp32-ort", "optimum-fp32", "int8-dynamic", "int8-static"}}
+    for fmt, names in want.items():
+        assert set(registry.recipes(fmt)) == names
+
+
+def test_unknown_names_list_known():
+    with pytest.raises(UnknownNameError, match="known formats: coreml, executorch, onnx"):
+        registry.get_format("tflite")
+    with pytest.raises(UnknownNameError, match="int8-dynamic"):
+        registry.get_recipe("onnx", "int3")
+
+
+@pytest.mark.parametrize("recipe", registry.list_recipes(), ids=lambda r: f"{r.format}-{r.name}")
+def test_recipes_round_trip_and_frozen(recipe):
+    d = recipe.to_dict()
+    assert d["type"] == type(recipe).__name__ and d["version"] >= 1
+    assert recipe_from_dict(json.loads(json.dumps(d))) == recipe
+    with pytest.raises(Exception):
+        recipe.name = "x"
+    # exactly one validation mode: atol for float, SQNR floor for quantized
+    assert (recipe.atol is None) != (recipe.sqnr_floor_db is None)
+
+
+def test_recipe_validation_errors():
+    with pytest.raises(ConfigError, match="backend"):
+        ExecuTorchRecipe("x", "executorch", backend="vulkan", atol=1e-4)
+    with pytest.raises(ConfigError, match="atol/sqnr_floor_db"):
+        ONNXRecipe("x", "onnx")
+    with pytest.raises(ConfigError, match="iOS18"):
+        CoreMLRecipe("x", "coreml", compression="int4-block", sqnr_floor_db=10)
+    with pytest.raises(ConfigError, match="nbits"):
+        CoreMLRecipe("x", "coreml", compression="palettize", nbits=5, sqnr_floor_db=10)
+    with pytest.raises(UnknownNameError):
+        recipe_from_dict({"type": "TFLiteRecipe", "name": "x"})
+    with pytest.raises(ConfigError, match="unknown field"):
+        recipe_from_dict({**ONNXRecipe("x", "onnx", atol=1e-4).to_dict(), "bogus": 1})
+
+
+def test_sqnr_golden():
+    ref = np.ones(100)
+    assert math.isclose(__import__("exporters.validate", fromlist=["x"]).sqnr_db(ref, ref * 1.1), 20.0)
+    from exporters.validate import sqnr_db
+
+    assert sqnr_db(ref, ref) == math.inf
+
+
+def test_coreml_simulation_numerics():
+    import torch
+
+    from exporters.coreml_sim import int4_per_block, int8_per_channel, palettize
+
+    torch.manual_seed(0)
+    w = torch.randn(16, 64)
+    q8 = int8_per_channel(w)
+    assert ((q8 - w).abs() <= w.abs().amax(1, keepdim=True) / 254 + 1e-6).all()
+    for bits in (4, 6):
+        p = palettize(w, bits)
+        assert len(torch.unique(p)) <= 2 ** bits
+    q4 = int4_per_block(w, 32)
+    for b in range(2):
+        blk = q4[:, b * 32:(b + 1) * 32]
+        scale = w[:, b * 32:(b + 1) * 32].abs().amax(1, keepdim=True) / 7
+        assert torch.allclose(torch.round(blk / scale), blk / scale, atol=1e-4)
+
+
+def test_source_errors(tmp_path):
+    from exporters.sources import load_source
+
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_source(tmp_path / "nope")
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["T5ForConditionalGeneration"],
+                                                      "model_type": "t5"}))
+    with pytest.raises(CheckpointError, match="supported architectures: LlamaForCausalLM"):
+        load_source(tmp_path)
+
+
+def test_export_checkpoint_typed_errors(tmp_path):
+    from exporters.api import export_checkpoint
+
+    with pytest.raises(CheckpointError):
+        export_checkpoint(tmp_path / "nope", "onnx", "fp32", "digits-cls", tmp_path / "out")
+    with pytest.raises(UnknownNameError):
+        export_checkpoint(tmp_path, "onnx", "nope", "digits-cls", tmp_path / "out")
+    with pytest.raises(UnknownNameError):
+        export_checkpoint(tmp_path, "onnx", "fp32", "no-such-task", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_qnn_unavailable_is_typed(monkeypatch):
+    from exporters.base import UnavailableError
+
+    monkeypatch.delenv("QNN_SDK_ROOT", raising=False)
+    et = registry.get_format("executorch")
+    if not et.is_available():
+        pytest.skip("executorch not installed")
+    with pytest.raises(UnavailableError, match="not available on this machine"):
+        et.check_available(registry.get_recipe("executorch", "qnn"))
+
+
+def test_manifest_tamper_detected(tmp_path):
+    (tmp_path / "model.bin").write_bytes(b"\x00" * 64)
+    write_manifest(tmp_path, format="onnx", recipe=Recipe("r", "onnx"), main_file="model.bin", programs={},
+                   model={}, validation={})
+    assert verify_manifest(tmp_path)["files"]["model.bin"]["size"] == 64
+    (tmp_path / "model.bin").write_bytes(b"\x01" + b"\x00" * 63)
+    with pytest.raises(ManifestError, match="tampered"):
+        verify_manifest(tmp_path)
+
+
+def test_cli_list_recipes_and_errors(tmp_path):
+    from click.testing import CliRunner
+
+    from projdeploy.cli import cli
+
+    r = CliRunner().invoke(cli, ["export", "--list-recipes"])
+    assert r.exit_code == 0
+    for rec in registry.list_recipes():
+        assert rec.name in r.output
+    r = CliRunner().invoke(cli, ["export", "--checkpoint", str(tmp_path / "nope"), "--format", "onnx",
+                                 "--recipe", "fp32", "--task", "digits-cls", "--out", str(tmp_path / "o")])
+    assert r.exit_code != 0 and "does not exist" in r.output

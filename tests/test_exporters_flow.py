@@ -1,0 +1,187 @@
+"""End-to-end export flows: every format x recipe on a tiny classifier, LM decode programs, HF checkpoints.
+
+    .venv/bin/python -m pytest tests/test_exporters_flow.py -x -q
+
+Each flow exports, validates in the real runtime (Core ML: simulated, stated),
+checks the manifest, replays test_vectors.json through ``load_runner`` and
+detects a tampered file. Missing backends skip with the exporter's reason.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from exporters import registry
+from exporters.base import ManifestError, ParityError, UnavailableError, verify_manifest
+
+pytestmark = pytest.mark.slow
+ROWS = 48  # eval rows used for validation in tests (speed); the CLI default is 256
+MATRIX = [(r.format, r.name) for r in registry.list_recipes()]
+
+
+def _export(ckpt, fmt, recipe, task, out, **kw):
+    from exporters.api import export_checkpoint
+
+    try:
+        return export_checkpoint(ckpt, fmt, recipe, task, out, max_rows=ROWS, **kw)
+    except UnavailableError as e:
+        pytest.skip(str(e))
+
+
+def _check_artifact(art, recipe):
+    d = art.path
+    m = verify_manifest(d)
+    assert m["recipe"] == recipe.to_dict()
+    assert {"task", "task_kind", "modality", "config", "labels", "image_shape", "tokenizer_file"} <= set(m["model"])
+    assert (d / "projdeploy_tokenizer.json").is_file() and "projdeploy_tokenizer.json" in m["files"]
+    assert any(f == m["main_file"] or f.startswith(m["main_file"] + "/") for f in m["files"])
+    for f, rec in m["files"].items():
+        assert rec["size"] == (d / f).stat().st_size and len(rec["sha256"]) == 64
+    assert "torch" in m["tools"]
+    v = m["validation"]
+    assert v["passed"] is True
+    if recipe.atol is not None:
+        assert v["max_abs_diff"] <= recipe.atol
+    else:
+        assert v["sqnr_db"] >= recipe.sqnr_floor_db
+    assert v["metric_drop"] <= v["thresholds"]["max_metric_drop"]
+    for prog in m["programs"].values():
+        assert prog["inputs"][0]["name"] == "input_ids" and prog["outputs"][0]["name"] == "logits"
+    return m
+
+
+def _replay_vectors(path):
+    tv = json.loads((path / "test_vectors.json").read_text())
+    runner = registry.load_runner(path)
+    if runner is None:
+        assert tv["simulated"] is True
+        return
+    for case in tv["cases"]:
+        out = runner.run(tv["program"], [np.asarray(case["inputs"]["input_ids"], np.int64)])[0]
+        np.testing.assert_allclose(out, np.asarray(case["outputs"]["logits"]), atol=1e-5)
+
+
+def _tamper(path, main_file):
+    files = sorted(p for p in (path / main_file).rglob("*") if p.is_file()) if (path / main_file).is_dir() \
+        else [path / main_file]
+    data = bytearray(files[-1].read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    files[-1].write_bytes(bytes(data))
+    with pytest.raises(ManifestError, match="tampered"):
+        verify_manifest(path)
+
+
+@pytest.mark.parametrize("fmt,name", MATRIX, ids=[f"{f}-{n}" for f, n in MATRIX])
+def test_flow_matrix_classifier(tiny_cls_checkpoint, tmp_path, fmt, name):
+    recipe = registry.get_recipe(fmt, name)
+    art = _export(tiny_cls_checkpoint, fmt, name, "digits-cls", tmp_path / "art")
+    m = _check_artifact(art, recipe)
+    assert m["model"]["task_kind"] == "cls" and m["model"]["labels"] == [str(i) for i in range(10)]
+    if fmt == "executorch":
+        frac = m["validation"]["delegation"]["fraction"]
+        assert frac == 0.0 if recipe.backend == "portable" else frac > 0.3
+    if fmt == "coreml":
+        assert m["validation"]["simulated"] is True and "macOS" in m["validation"]["runtime"]
+    _replay_vectors(art.path)
+    _tamper(art.path, m["main_file"])
+
+
+def test_executorch_lm_static_kv_cache(tiny_lm_checkpoint, tmp_path):
+    import torch
+
+    from projdeploy.models.checkpoint import load_model
+
+    art = _export(tiny_lm_checkpoint, "executorch", "xnnpack-fp32", "digits:0-4", tmp_path / "et")
+    m = _check_artifact(art, registry.get_recipe("executorch", "xnnpack-fp32"))
+    assert set(m["programs"]) == {"prefill", "decode"}
+    assert m["validation"]["decode_max_abs_diff"] <= 1e-4 and m["validation"]["decode_positions"] > 0
+    # prefill a 5-token prompt, decode 3 tokens: logits equal the eager full forward at those positions
+    from projdeploy.tasks import get_task
+
+    row = get_task("digits:0-4").eval.tokens[3, :-1]
+    ref = load_model(tiny_lm_checkpoint)(torch.as_tensor(row[None])).detach().numpy()[0]
+    runner = registry.load_runner(art.path)
+    S = row.shape[0]
+    prompt = np.zeros((1, S), np.int64)
+    prompt[0, :5] = row[:5]
+    logits, k, v = runner.run("prefill", [prompt])
+    np.testing.assert_allclose(logits[0, :5], ref[:5], atol=1e-4)
+    for p in range(5, 8):
+        logits, k, v = runner.run("decode", [row[None, p:p + 1], np.array([p]), k, v])
+        np.testing.assert_allclose(logits[0, 0], ref[p], atol=1e-4)
+    _replay_vectors(art.path)
+
+
+def test_onnx_lm_dynamic_sequence(tiny_lm_checkpoint, tmp_path):
+    import torch
+
+    from projdeploy.models.checkpoint import load_model
+
+    art = _export(tiny_lm_checkpoint, "onnx", "fp32", "digits:0-4", tmp_path / "onnx")
+    m = _check_artifact(art, registry.get_recipe("onnx", "fp32"))
+    assert m["programs"]["forward"]["inputs"][0] == {"name": "input_ids", "shape": ["batch", "seq"],
+                                                     "dtype": "int64"}
+    x = np.array([[17, 0, 3, 9, 12, 16, 2, 0, 0, 1]] * 3, np.int64)
+    out = registry.load_runner(art.path).run("forward", [x])[0]
+    ref = load_model(tiny_lm_checkpoint)(torch.as_tensor(x)).detach().numpy()
+    np.testing.assert_allclose(out, ref, atol=1e-4)
+
+
+def test_parity_failure_raises_and_leaves_nothing(tiny_cls_checkpoint, tmp_path):
+    from exporters.recipes import ONNXRecipe
+
+    strict = ONNXRecipe("int8-impossible", "onnx", quantization="int8-dynamic", sqnr_floor_db=200.0)
+    with pytest.raises(ParityError, match="sqnr_db") as e:
+        _export(tiny_cls_checkpoint, "onnx", strict, "digits-cls", tmp_path / "bad")
+    assert e.value.figures["sqnr_db"] < 200 and e.value.figures["passed"] is False
+    assert not (tmp_path / "bad").exists()
+
+
+def _hf_checkpoint(path, kind):
+    import torch
+    import transformers as tf
+
+    torch.manual_seed(0)
+    if kind == "gpt2":
+        model = tf.GPT2LMHeadModel(tf.GPT2Config(vocab_size=19, n_positions=64, n_embd=32, n_layer=2, n_head=2))
+    else:
+        cfg = tf.BertConfig(vocab_size=19, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                            intermediate_size=64, max_position_embeddings=64, num_labels=10,
+                            id2label={i: str(i) for i in range(10)}, label2id={str(i): i for i in range(10)})
+        model = tf.BertForSequenceClassification(cfg)
+    model.save_pretrained(path, safe_serialization=True)
+    return path
+
+
+@pytest.mark.parametrize("kind,task,fmt,recipe", [("gpt2", "digits:0-4", "onnx", "fp32"),
+                                                   ("gpt2", "digits:0-4", "executorch", "xnnpack-fp32"),
+                                                   ("bert", "digits-cls", "onnx", "optimum-fp32")])
+def test_hf_checkpoints(tmp_path, kind, task, fmt, recipe):
+    ckpt = _hf_checkpoint(tmp_path / kind, kind)
+    art = _export(ckpt, fmt, recipe, task, tmp_path / "art")
+    m = _check_artifact(art, registry.get_recipe(fmt, recipe))
+    assert m["model"]["architecture"].startswith("GPT2" if kind == "gpt2" else "Bert")
+    _replay_vectors(art.path)
+
+
+def test_kind_mismatch_is_typed(tiny_lm_checkpoint, tmp_path):
+    from projdeploy.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="cannot serve task"):
+        _export(tiny_lm_checkpoint, "onnx", "fp32", "digits-cls", tmp_path / "x")
+
+
+def test_cli_export_end_to_end(tiny_cls_checkpoint, tmp_path):
+    from click.testing import CliRunner
+
+    from projdeploy.cli import cli
+
+    out = tmp_path / "cli"
+    r = CliRunner().invoke(cli, ["export", "--checkpoint", str(tiny_cls_checkpoint), "--format", "onnx",
+                                 "--recipe", "int8-dynamic", "--task", "digits-cls", "--out", str(out),
+                                 "--max-rows", "32"])
+    assert r.exit_code == 0, r.output
+    assert "SQNR" in r.output and verify_manifest(out)["recipe"]["name"] == "int8-dynamic"
