@@ -67,6 +67,15 @@ class GateResult:
     report_path: str = ""
     baseline_path: str = ""
     tolerance: float = DEFAULT_TOLERANCE
+    calibration: Calibration | None = None           # the report's
+    baseline_calibration: Calibration | None = None
+
+    @property
+    def machine_factor(self) -> float | None:
+        """How much slower this job's machine ran the calibration than the baseline's (>1 = slower)."""
+        if self.calibration is None or self.baseline_calibration is None:
+            return None
+        return self.calibration.median_s / self.baseline_calibration.median_s
 
     @property
     def failures(self) -> list[FigureDiff]:
@@ -89,6 +98,7 @@ class GateResult:
     def to_dict(self) -> dict:
         return {"schema": "projdeploy.gate-result/1", "passed": self.passed, "exit_code": self.exit_code,
                 "report": self.report_path, "baseline": self.baseline_path, "tolerance": self.tolerance,
+                "machine_factor": self.machine_factor,
                 "counts": self.counts(), "diffs": [d.to_dict() for d in self.diffs]}
 
 
@@ -174,7 +184,7 @@ def compare(report: FiguresFile, baseline: FiguresFile, tolerance: float = DEFAU
             diffs.append(FigureDiff(key, "new", cur, None, None, None, cur.tolerance,
                                     "not in the baseline; add it with --update-baseline"))
     diffs.sort(key=lambda d: (STATUS_ORDER[d.status], -(d.worse_by if d.worse_by is not None else 0), d.key))
-    return GateResult(diffs, report.path, baseline.path, tolerance)
+    return GateResult(diffs, report.path, baseline.path, tolerance, report.calibration, baseline.calibration)
 
 
 def compare_files(report_path, baseline_path, tolerance: float = DEFAULT_TOLERANCE,

@@ -67,8 +67,13 @@ def render_markdown(result: GateResult, title: str = "projdeploy gate") -> str:
     verdict = ":white_check_mark: **PASS**" if result.passed else ":x: **REGRESSION**"
     lines = [f"### {title}: {verdict}", "",
              f"Report `{result.report_path}` vs baseline `{result.baseline_path}`: {summary}. "
-             f"Measured timings are normalised by the calibration benchmark run in the same job; "
-             f"default allowed slowdown {result.tolerance:.0%}.", "",
+             f"Default allowed slowdown of measured timings: {result.tolerance:.0%}.", ""]
+    if result.machine_factor is not None:
+        lines += [f"Measured timings are divided by the calibration benchmark `{result.calibration.name}` run in "
+                  f"the same job: {result.baseline_calibration.median_s * 1e3:.3g} ms for the baseline, "
+                  f"{result.calibration.median_s * 1e3:.3g} ms here (this machine ran it "
+                  f"{result.machine_factor:.2f}x as long).", ""]
+    lines += [
              "| status | figure | artifact | profile | baseline | current | change | threshold | evidence |",
              "|---|---|---|---|---:|---:|---:|---:|---|"]
     for d in result.diffs:
