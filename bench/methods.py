@@ -105,8 +105,8 @@ def run_one(method: str, task_name: str, seed: int, args) -> dict:
 
 
 def run_aft(variant: str, seed: int, args) -> dict:
-    from projdeploy.tasks import get_task
     from projdeploy.models.checkpoint import load_model
+    from projdeploy.tasks import get_task
     from projdeploy.train.finetune import finetune
 
     runs = Path(args.runs)
@@ -133,12 +133,12 @@ def write_table(results: list[dict], args) -> str:
 
     lines = ["# Projection methods and baselines (bench/methods.py)", "",
              f"Command: `{args.command}`", "",
-             f"Preset `{args.preset}` (small model d64/L2, big dense d128/L2), pretrained on `digits` with seed 0 at the "
+             (f"Preset `{args.preset}` (small model d64/L2, big dense d128/L2), pretrained on `digits` with seed 0 at the "
              "preset's equal FLOP budget. Task training sets: "
              f"{args.train_rows} rows (LM), {args.cls_rows} rows (`{args.cls_task}`); fine-tuning {args.ft_steps} steps "
              f"(LM) / {args.cls_steps} steps (cls), early stopping on the even eval rows, metric on the odd eval rows. "
              "mean ± std over seeds (seeds vary the training subset and fine-tuning). Wall times are on a shared, "
-             "loaded 2-core CPU (1 torch thread): compare them within this table only.", ""]
+             "loaded 2-core CPU (1 torch thread): compare them within this table only."), ""]
     main = [r for r in results if r["kind"] == "method" and "skipped" not in r]
     for task_name in dict.fromkeys(r["task"] for r in main):
         task = get_task(task_name)
@@ -200,9 +200,9 @@ def main(argv=None):
         for seed in seeds:
             for t in args.tasks.split(","):
                 for m in [m for m in args.methods.split(",") if m]:
-                    jobs.append(("method", f"method|{t}|{m}|{seed}", dict(task=t, method=m, seed=seed)))
+                    jobs.append(("method", f"method|{t}|{m}|{seed}", {"task": t, "method": m, "seed": seed}))
             for v in [v for v in args.aft.split(",") if v]:
-                jobs.append(("aft", f"aft|{v}|{seed}", dict(variant=v, seed=seed)))
+                jobs.append(("aft", f"aft|{v}|{seed}", {"variant": v, "seed": seed}))
     for kind, key, kw in jobs:
         if key in keys:
             continue

@@ -117,14 +117,14 @@ class Operator(nn.Module):
         H, KV, HD, hd = bc.num_attention_heads, bc.num_key_value_heads, bc.resolved_head_dim, sc.resolved_head_dim
         ph = self.P_h(e)
         w2 = ph.pow(2)
-        gain = lambda g: (w2 @ g) / w2.sum(1).clamp_min(1e-6)  # noqa: E731
+        gain = lambda g: (w2 @ g) / w2.sum(1).clamp_min(1e-6)
         bb = big.model
         sd = {"model.embed_tokens.weight": bb.embed_tokens.weight @ ph.T,
               "model.norm.weight": gain(bb.norm.weight),
               "lm_head.weight": big.lm_head.weight @ ph.T}
         A = self.depth_mix().to(ph)
-        stack = lambda f: torch.stack([f(layer) for layer in bb.layers])  # noqa: E731
-        mix = lambda f: torch.einsum("jl,l...->j...", A, stack(f))  # noqa: E731
+        stack = lambda f: torch.stack([f(layer) for layer in bb.layers])
+        mix = lambda f: torch.einsum("jl,l...->j...", A, stack(f))
         ln1, ln2 = mix(lambda b: b.input_layernorm.weight), mix(lambda b: b.post_attention_layernorm.weight)
         q, k = mix(lambda b: b.self_attn.q_proj.weight), mix(lambda b: b.self_attn.k_proj.weight)
         v, o = mix(lambda b: b.self_attn.v_proj.weight), mix(lambda b: b.self_attn.o_proj.weight)
@@ -225,7 +225,7 @@ def generic_tasks(data: str, max_rows_per_task: int = 1500, min_rows: int = 16) 
     return kept, {"tokens": np.concatenate(toks), "task": np.concatenate(tids)}
 
 
-def generation_flops(op: "Operator") -> int:
+def generation_flops(op: Operator) -> int:
     """Forward FLOPs of one ``generate`` call (the weight-space matrix products), for honest budgets."""
     b, s = op.big_cfg, op.small_cfg
     d, ds, p, ps = b.hidden_size, s.hidden_size, b.intermediate_size, s.intermediate_size

@@ -124,9 +124,9 @@ def finetune(checkpoint: str | Path | torch.nn.Module, task_name, transfer: str 
     from ..tasks.metrics import evaluate
     from ..tasks.tokenizers import save_tokenizer
     from ..train.losses import task_data
-    from .loop import TrainConfig, train_loop
     from ..transfer import AFTPrior, FeatureKD
     from ..transfer.features import append_noise, teacher_features
+    from .loop import TrainConfig, train_loop
 
     if transfer not in TRANSFERS:
         raise UnknownNameError("transfer", transfer, TRANSFERS)

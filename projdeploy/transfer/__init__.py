@@ -5,4 +5,4 @@ from .kd import FeatureKD
 
 TRANSFERS = ("none", "aft", "kd")
 
-__all__ = ["AFTPrior", "aft_regularizer", "FeatureKD", "TRANSFERS"]
+__all__ = ["TRANSFERS", "AFTPrior", "FeatureKD", "aft_regularizer"]
