@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -150,7 +151,7 @@ def test_cli_exit_codes_and_update_baseline(tmp_path):
     # Accept the slowdown: the baseline becomes the slow report, and the gate passes against it.
     r = run(cli, ["gate", "--report", slow, "--baseline", base, "--update-baseline"])
     assert r.exit_code == EXIT_PASS, r.output
-    written = json.loads(open(base).read())
+    written = json.loads(Path(base).read_text())
     assert written["schema"] == "projdeploy.gate-baseline/1" and len(written["figures"]) == 2
     assert run(cli, ["gate", "--report", slow, "--baseline", base]).exit_code == EXIT_PASS
     # A first baseline can be created from nothing; no temp files are left behind.
@@ -168,3 +169,42 @@ def test_tolerance_parsing():
     for bad in ("10", "-5%", "x"):
         with pytest.raises(ConfigError):
             parse_tolerance(bad)
+
+
+def test_throughput_like_measured_figure_uses_its_direction():
+    rng = np.random.default_rng(4)
+    m, c = ci_job(rng, 10.0, machine=1.0)
+    m2, c2 = ci_job(rng, 13.0, machine=1.0)
+
+    def thr(ms, cal):
+        return report([fig("m/tok_s", "tokens_per_s", float(np.median(1e3 / ms)), "measured", hib=True,
+                           unit="tok/s", samples=1e3 / ms)], cal)
+
+    res = _cmp(thr(m2, c2), thr(m, c))  # 30% more time per token = fewer tokens/s
+    d = res.diffs[0]
+    assert d.status == "regression" and d.change < -0.15
+    assert _status(_cmp(thr(m, c2), thr(m2, c)), "m/tok_s") == "improved"
+
+
+def test_workflow_calls_the_real_cli_options():
+    """The shipped workflow uses options the gate command has, on the paths the baselines README names."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    from projdeploy.commands.gate import cli as gate_cli
+
+    root = Path(__file__).resolve().parents[1]
+    wf = yaml.safe_load((root / ".github/workflows/latency-gate.yml").read_text())
+    runs = "\n".join(s.get("run", "") for s in wf["jobs"]["gate"]["steps"])
+    assert "make setup" in runs and "projdeploy build --task digits-cls --target linux --out dist" in runs
+    known = {opt for p in gate_cli.params for opt in p.opts}
+    for call in re.findall(r"projdeploy gate ([^\n]*(?:\\\n[^\n]*)*)", runs):
+        used = set(re.findall(r"(--[a-z-]+)", call))
+        assert used and used <= known, used - known
+    env = wf["jobs"]["gate"]["env"]
+    assert env["REPORT"] == "dist/digits-cls-linux/report.json"
+    assert env["BASELINE"] == "ci/baselines/digits-cls-linux.json"
+    assert "GITHUB_STEP_SUMMARY" in runs
+    assert env["BASELINE"].split("/")[-1] in (root / "ci/baselines/README.md").read_text()

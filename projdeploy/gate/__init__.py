@@ -11,10 +11,26 @@ Python API::
 Rules and statistics: docs/gate.md.
 """
 
-from .compare import (DEFAULT_TOLERANCE, EXIT_ERROR, EXIT_PASS, EXIT_REGRESSION, FigureDiff, GateResult, compare,
-                      compare_files)
-from .schema import (BASELINE_SCHEMA, REPORT_SCHEMA, Calibration, Figure, FiguresFile, load_figures_file,
-                     parse_figures, write_baseline)
+from .compare import (
+    DEFAULT_TOLERANCE,
+    EXIT_ERROR,
+    EXIT_PASS,
+    EXIT_REGRESSION,
+    FigureDiff,
+    GateResult,
+    compare,
+    compare_files,
+)
+from .schema import (
+    BASELINE_SCHEMA,
+    REPORT_SCHEMA,
+    Calibration,
+    Figure,
+    FiguresFile,
+    load_figures_file,
+    parse_figures,
+    write_baseline,
+)
 from .stats import TimingComparison, compare_timings
 from .table import render_markdown
 
