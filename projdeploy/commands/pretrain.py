@@ -37,8 +37,9 @@ def cli(model, preset, data, out, resume, steps, flops, lr, seed, ckpt_every, ev
     res = pretrain(model, data, preset, out, resume=resume, steps=steps, seed=seed, progress=not quiet,
                    embedding=embedding, strategy=strategy, ckpt_every=ckpt_every, flops=flops, lr=lr,
                    eval_every=eval_every, init=init)
+    main = is_main()
     shutdown()
-    if not is_main() or model == "projector":
+    if not main or model == "projector":
         return
     ev = res["eval"]
     click.echo(f"pretrained {model} ({preset}) on {res['data']}: {res['steps']} steps, {res['flops']:.3e} FLOPs "
