@@ -75,3 +75,11 @@ def test_exact_resume_after_kill(tmp_path):
     pretrain("pn", "digits", "tiny", full, steps=16, ckpt_every=3, eval_every=0, progress=False)
     a, b = load_file(str(killed / "model.safetensors")), load_file(str(full / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_projector_is_delegated_or_fails_clearly(monkeypatch, tmp_path):
+    from projdeploy.errors import ConfigError
+
+    monkeypatch.setitem(sys.modules, "projdeploy.project.projector", None)  # as if not installed
+    with pytest.raises(ConfigError, match="'projector' is not available"):
+        pretrain("projector", "digits", "tiny", tmp_path / "p")
