@@ -1,0 +1,19 @@
+"""The check stage: device profiles, latency/memory estimation, host measurement, budgets, reports.
+
+    projdeploy check --artifact out/cls-onnx --task digits-cls --profile pixel-8
+
+Public API: ``run_check`` (one artifact -> report dict, writes report.json/html),
+``report.merge_reports`` / ``report.write_report``, ``calibration.run_calibration``,
+``profiles.get_profile``, ``estimator.resolve_params`` / ``estimate_forward`` / ``estimate_lm``.
+"""
+
+from __future__ import annotations
+
+
+def run_check(*args, **kwargs):
+    from .run import run_check as _run
+
+    return _run(*args, **kwargs)
+
+
+run_check.__doc__ = "See projdeploy.check.run.run_check."

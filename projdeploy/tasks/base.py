@@ -23,7 +23,8 @@ DEFAULT_BUDGET = {
     "max_size_mb": 50.0,
     "max_memory_mb": 500.0,
     "max_metric_drop": 0.02,
-    "max_latency_ms": {},  # per profile name; empty = no latency limit
+    # estimated single-forward latency per profile name ("default" = any other profile); see docs/check.md
+    "max_latency_ms": {"default": 100.0},
 }
 
 METRICS = {  # name -> True if higher is better

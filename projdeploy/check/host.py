@@ -1,0 +1,100 @@
+"""Host measurement: latency (median, p90) after warm-up, peak memory, and the task metric.
+
+    python -c "from projdeploy.check.host import measure_host; help(measure_host)"
+
+Runs the artifact in its real runtime on this machine through
+``exporters.registry.load_runner`` with a stated number of threads. Memory: the process's
+resident-set growth while loading and running the artifact (``/proc/self/statm``) and the
+process peak (``ru_maxrss``); both are host figures, not device figures.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _rss_mb() -> float | None:
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    import os
+
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+
+
+def _inputs(manifest, task, program: str, runner):
+    """Inputs for one timed call of ``program`` (eval row 0), and a decode follow-up when present."""
+    x = task.example_inputs(1)
+    if program == "decode":
+        seq = int(manifest["model"].get("seq_len") or x.shape[1])
+        ids = np.zeros((1, seq), dtype=np.int64)
+        ids[:, : x.shape[1]] = x[:, :seq]
+        _, k, v = runner.run("prefill", [ids])
+        return [x[:, :1].astype(np.int64), np.array([seq // 2], dtype=np.int64), k, v]
+    return [x.astype(np.int64)]
+
+
+def time_program(runner, program: str, inputs: list, repeats: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        runner.run(program, inputs)
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        runner.run(program, inputs)
+        out.append((time.perf_counter() - t0) * 1e3)
+    return out
+
+
+def artifact_metric(runner, manifest, task, max_rows: int) -> dict:
+    from projdeploy.tasks.metrics import metric_from_outputs
+
+    progs = manifest.get("programs", {})
+    prog = "prefill" if "prefill" in progs else "forward"
+    s = task.eval
+    n = min(len(s), max_rows)
+    outs = []
+    for i in range(n):
+        row = s.tokens[i:i + 1]
+        x = row[:, :-1] if task.kind == "lm" else row
+        outs.append(np.asarray(runner.run(prog, [x.astype(np.int64)])[0], dtype=np.float32))
+    return metric_from_outputs(task, outs, s.subset(np.arange(n)))
+
+
+def measure_host(artifact_dir, manifest, task, *, repeats: int = 20, warmup: int = 3, threads: int = 1,
+                 metric_rows: int = 256) -> dict:
+    """Measured on this host; ``{"available": False, "reason": ...}`` where the runtime cannot run here."""
+    from exporters.registry import load_runner
+
+    rss0 = _rss_mb()
+    kw = {"threads": threads} if manifest["format"] == "onnx" else {}
+    runner = load_runner(artifact_dir, **kw)
+    if runner is None:
+        return {"available": False, "reason": f"{manifest['format']} runtime for recipe "
+                f"{manifest['recipe'].get('name')!r} cannot run on this machine"}
+    programs = [p for p in ("forward", "prefill", "decode") if p in manifest.get("programs", {})]
+    timings = {}
+    for prog in programs:
+        timings[prog] = time_program(runner, prog, _inputs(manifest, task, prog, runner), repeats, warmup)
+    metric = artifact_metric(runner, manifest, task, metric_rows)
+    rss1 = _rss_mb()
+    out = {"available": True, "threads": threads, "repeats": repeats, "warmup": warmup,
+           "runtime": manifest["format"], "programs": {}, "metric": metric,
+           "rss_growth_mb": None if rss0 is None or rss1 is None else max(0.0, rss1 - rss0),
+           "process_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    for prog, ts in timings.items():
+        out["programs"][prog] = {"samples_ms": ts, "median_ms": statistics.median(ts),
+                                 "p90_ms": float(np.percentile(ts, 90)), "min_ms": min(ts)}
+    return out
+
+
+def float_metric(checkpoint_dir, task, rows: int) -> dict:
+    from projdeploy.models.checkpoint import load_model
+    from projdeploy.tasks.metrics import evaluate
+
+    return evaluate(load_model(checkpoint_dir), task, max_rows=rows)

@@ -1,0 +1,35 @@
+"""Memory estimate: weights + activations + KV cache + runtime overhead, against the app budget.
+
+    python -c "from projdeploy.check.memory import memory_estimate; help(memory_estimate)"
+
+Weights are the real model file size (runtimes map or load it whole). Activations: the largest
+single operator's inputs + outputs (runtimes reuse buffers between operators; the largest live
+set is at least that). KV cache: 2 x layers x kv_heads x head_dim x context x bytes. Runtime
+overhead: the profile's figure or a stated assumption.
+"""
+
+from __future__ import annotations
+
+MB = 2 ** 20
+
+
+def memory_estimate(*, weight_bytes: float, ops, kv_cache_bytes: float, params, budget_mb) -> dict:
+    act = max((o.act_bytes for o in ops), default=0.0)
+    parts = {"weights_mb": weight_bytes / MB, "activations_mb": act / MB, "kv_cache_mb": kv_cache_bytes / MB,
+             "runtime_overhead_mb": float(params.runtime_overhead_mb)}
+    total = sum(parts.values())
+    fits = None if budget_mb is None else total <= budget_mb
+    return {**parts, "total_mb": total, "app_budget_mb": budget_mb, "fits_app_budget": fits,
+            "note": "" if budget_mb is not None else "profile has no app memory budget: fit not judged"}
+
+
+def kv_cache_bytes(manifest: dict) -> float:
+    """Bytes of the static KV cache an artifact declares (decode-ready programs), else 0."""
+    import math
+
+    for prog in manifest.get("programs", {}).values():
+        for t in prog.get("inputs", []) + prog.get("outputs", []):
+            if t["name"] == "k_cache" and all(isinstance(d, int) for d in t["shape"]):
+                b = 2 if t.get("dtype") in ("float16", "bfloat16") else 4
+                return 2.0 * math.prod(t["shape"]) * b
+    return 0.0

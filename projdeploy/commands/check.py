@@ -1,0 +1,43 @@
+"""``projdeploy check --artifact DIR --task NAME --profile NAME [--profile ...] [--budget FILE]``.
+
+Measures the artifact on this host, estimates it on every profile, judges the budgets and writes
+report.json + report.html. Exit code 1 when any budget line fails.
+"""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("check")
+@click.option("--artifact", "artifact", required=True, type=click.Path(), help="Artifact directory (manifest.json).")
+@click.option("--task", "task", required=True, help="Task name or task YAML path.")
+@click.option("--profile", "profiles", multiple=True, required=True, help="Profile name or YAML path (repeatable).")
+@click.option("--budget", "budget", default=None, type=click.Path(), help="Budget file (YAML/JSON), see docs/check.md.")
+@click.option("--out", "out", default=None, type=click.Path(), help="Report directory [default: ARTIFACT-check next to the artifact].")
+@click.option("--checkpoint", default=None, type=click.Path(), help="Float checkpoint for the metric baseline.")
+@click.option("--repeats", default=20, show_default=True, help="Timed runs after warm-up.")
+@click.option("--warmup", default=3, show_default=True)
+@click.option("--threads", default=1, show_default=True, help="Host runtime threads.")
+@click.option("--metric-rows", default=256, show_default=True, help="Eval rows for the task metric.")
+def cli(artifact, task, profiles, budget, out, checkpoint, repeats, warmup, threads, metric_rows):
+    """Measure and estimate an artifact against device budgets."""
+    from pathlib import Path
+
+    from ..check.run import run_check
+
+    out = out or str(Path(artifact).resolve().parent / f"{Path(artifact).resolve().name}-check")
+    r = run_check(artifact, task, list(profiles), budget_file=budget, out_dir=out, repeats=repeats, warmup=warmup,
+                  threads=threads, metric_rows=metric_rows, checkpoint=checkpoint)
+    for a in r["artifacts"]:
+        click.echo(f"{a['name']}: {a['format']} {a['recipe'].get('name')} ({a['precision']}, {a['runtime']})")
+        for ln in a["lines"]:
+            mark = {True: "PASS", False: "FAIL", None: "----"}[ln["passed"]]
+            val = "n/a" if ln["value"] is None else f"{ln['value']:.4g}"
+            lim = "" if ln["limit"] is None else f" (limit {ln['limit']:.4g})"
+            kind = "est" if ln["kind"] == "estimate" else ln["kind"][:4]
+            click.echo(f"  {mark} {ln['name']:28s} {ln['profile'] or 'host':20s} [{kind}] {val} {ln['unit']}{lim}")
+    click.echo(f"report: {r['written']['json']}  {r['written']['html']}")
+    click.echo("PASSED" if r["passed"] else "FAILED")
+    if not r["passed"]:
+        raise SystemExit(1)
