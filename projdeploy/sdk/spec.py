@@ -189,7 +189,8 @@ def build_spec(artifact_dir: str | Path, target: str, manifest: dict) -> dict:
         if not spec["image_shape"]:
             raise ConfigError(source, "model.image_shape", "an image task needs [height, width]")
         h, w = spec["image_shape"]
-        if h * w + int(spec["add_bos"]) > spec["seq_len"]:
+        # an image LM reads BOS + all pixels but the last (it predicts that one)
+        if h * w + int(spec["add_bos"]) - int(kind == "lm") > spec["seq_len"]:
             raise ConfigError(source, "model.image_shape", f"{h}x{w} does not fit input length {spec['seq_len']}")
     return spec
 
