@@ -251,6 +251,11 @@ def markdown(res: dict) -> str:
             v = s[proto][ph]
             out.append(f"| {proto} / {ph} | {what[proto] if ph == 'all' else ''} | {v['n']} | {_f(v['median_x'])} | "
                        f"{_f(v['worst_ratio'])} |")
+    worst = sorted(((r[f"lomo_{ph}_ratio"], r["id"], ph) for r in res["rows"] for ph in ("decode", "prefill")
+                    if r[f"lomo_{ph}_ratio"]), key=lambda t: -max(t[0], 1 / t[0]))[:4]
+    out += ["", "Worst leave-one-model-out rows: " + "; ".join(f"{i} {ph} {x:.2f}" for x, i, ph in worst) +
+            ". Groups with a single row (e.g. the only Pi 5 prefill row) fall back to other devices' values when "
+            "held out, which is where the large errors come from; the in-sample numbers are optimistic by design."]
     out += ["", "## Per row (tokens/s; ratios predicted/published)", "",
             "| id | profile / runtime | model, precision | src | decode pub | in-sample | LOMO | prefill pub | "
             "in-sample | LOMO |", "|---|---|---|---|---|---|---|---|---|---|"]
