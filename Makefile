@@ -15,10 +15,10 @@ $(BIN)/.installed: pyproject.toml
 setup: $(BIN)/.installed
 
 demo: setup
-	$(BIN)/projdeploy train --task digits:0-4 --size tiny --steps 300 --out runs/demo
-	$(BIN)/projdeploy eval --checkpoint runs/demo --task digits:0-4
+	$(BIN)/projdeploy build --task digits-cls --target ios
 
 test: setup
+	bash sample_apps/web/setup.sh
 	$(BIN)/python -m pytest -q -n 2 --timeout 900
 
 clean:
