@@ -1,7 +1,8 @@
 """Projection methods vs baselines after projection and after fine-tuning, and AFT vs none vs KD.
 
-    .venv/bin/python bench/methods.py                       # everything (tens of minutes on 2 CPU cores)
+    .venv/bin/python bench/methods.py                       # the full table (about 1.5 h on 2 loaded CPU cores)
     .venv/bin/python bench/methods.py --tasks digits:7 --seeds 0 --methods truncate,projector,slm
+    .venv/bin/python bench/methods.py --methods '' --aft aft,kd --teachers dense,dense-x4 --betas 1,3,10  # AFT study
 
 Pretrained models (preset ``tiny``, data ``digits``, seed 0, each at the preset's
 FLOP budget) are cached under ``--runs``/pretrain; every (task, seed, method)
@@ -22,8 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ALL_METHODS = ("pn", "hard-moe", "projector", "truncate", "slm", "scratch", "response", "universal")
+ALL_METHODS = ("pn", "pn-lowest", "pn-tuned", "hard-moe", "projector", "truncate", "slm", "scratch", "response",
+               "universal")
 AFT_VARIANTS = ("none", "aft", "kd", "aft+noise", "kd+noise")
+PN_TUNE_STEPS = 50  # coefficient-tuning steps of the "pn-tuned" option (beyond the paper)
 
 
 def pretrained(runs: Path, kind: str, preset: str) -> Path:
@@ -38,6 +41,14 @@ def pretrained(runs: Path, kind: str, preset: str) -> Path:
         from projdeploy.project.baselines import train_universal
 
         train_universal("digits", preset, out, progress=False)
+    elif kind.startswith("dense-x"):  # a longer-trained teacher: x times the preset's FLOP budget (not equal FLOPs)
+        from projdeploy.tasks import get_task
+        from projdeploy.train.presets import get_preset
+        from projdeploy.train.pretrain import flop_budget, pretrain
+
+        mult = float(kind[len("dense-x"):])
+        pretrain("dense", "digits", preset, out, progress=False,
+                 flops=mult * flop_budget(get_task("digits"), get_preset(preset)))
     else:
         from projdeploy.train.pretrain import pretrain
 
@@ -55,6 +66,11 @@ def start_model(method: str, task, runs: Path, preset: str, seed: int):
     t0 = time.perf_counter()
     if method in ("pn", "hard-moe"):
         model, info = project_model(pretrained(runs, method, preset), task, "pn", seed=seed)
+    elif method == "pn-lowest":
+        model, info = project_model(pretrained(runs, "pn", preset), task, "pn", seed=seed, rule="lowest-loss")
+    elif method == "pn-tuned":
+        model, info = project_model(pretrained(runs, "pn", preset), task, "pn", seed=seed, rule="lowest-loss",
+                                    tune_coefficients_steps=PN_TUNE_STEPS)
     elif method == "projector":
         model, info = project_model(pretrained(runs, "projector", preset), task, "projector", seed=seed)
     elif method == "truncate":
@@ -100,11 +116,11 @@ def run_one(method: str, task_name: str, seed: int, args) -> dict:
         _, ft = response_distill(model, pretrained(runs, "dense", args.preset), task, cfg, progress=False)
     else:
         _, ft = finetune(model, task, "none", cfg=cfg, progress=False)
-    return {"projected": before, "finetuned": ft["test"], "project_s": proj_s, "finetune_s": ft["seconds"],
+    return {"projected": before, "finetuned": ft["test"], "val": ft["val"], "project_s": proj_s, "finetune_s": ft["seconds"],
             "best_step": ft["best_step"], "train_rows": len(task.train), "info": info}
 
 
-def run_aft(variant: str, seed: int, args) -> dict:
+def run_aft(variant: str, seed: int, args, teacher: str = "dense", beta: float = 10.0) -> dict:
     from projdeploy.models.checkpoint import load_model
     from projdeploy.tasks import get_task
     from projdeploy.train.finetune import finetune
@@ -113,12 +129,45 @@ def run_aft(variant: str, seed: int, args) -> dict:
     task = get_task(args.cls_task).with_train_limit(args.cls_rows, seed=seed)
     transfer = variant.split("+")[0]
     noise = args.noise_dims if variant.endswith("+noise") else 0
-    teachers = [pretrained(runs, "dense", args.preset)] if transfer != "none" else []
+    teachers = [pretrained(runs, teacher, args.preset)] if transfer != "none" else []
     start = load_model(pretrained(runs, "slm", args.preset))
-    _, ft = finetune(start, task, transfer, teachers, cfg=ft_config(task, seed, args, noise_dims=noise),
+    _, ft = finetune(start, task, transfer, teachers, cfg=ft_config(task, seed, args, noise_dims=noise, beta=beta),
                      feature_cache=runs / "features", progress=False)
-    return {"finetuned": ft["test"], "finetune_s": ft["seconds"], "best_step": ft["best_step"],
+    return {"finetuned": ft["test"], "val": ft["val"], "finetune_s": ft["seconds"], "best_step": ft["best_step"],
             **{k: ft[k] for k in ("gates_mean_noise", "gates_mean_real") if k in ft}}
+
+
+def probe(args) -> list[dict]:
+    """Linear-probe accuracy (logistic regression, val half) of frozen pooled features on the cls task.
+
+    Tells whether a teacher's features hold more task information than the student's own: if not,
+    feature transfer has nothing to add. Chosen on nothing: one fixed probe (C=1, standardised).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from projdeploy.tasks import get_task
+    from projdeploy.train.finetune import split_eval
+    from projdeploy.transfer.features import (
+        features_of,
+        load_feature_model,
+        teacher_inputs,
+    )
+
+    runs, out = Path(args.runs), []
+    for seed in [int(x) for x in args.seeds.split(",")]:
+        task = get_task(args.cls_task).with_train_limit(args.cls_rows, seed=seed)
+        val = split_eval(task, "val").eval
+        for name in ["slm", *args.teachers.split(",")]:
+            m = load_feature_model(pretrained(runs, name, args.preset))
+            tr, va = (features_of(m, teacher_inputs(m, task, x)) for x in (task.train.tokens, val.tokens))
+            clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
+            clf.fit(tr, task.train.labels)
+            out.append({"kind": "probe", "key": f"probe|{tag(args)}|{name}|{seed}", "model": name, "seed": seed,
+                        "val_acc": float(clf.score(va, val.labels)),
+                        "train_acc": float(clf.score(tr, task.train.labels))})
+    return out
 
 
 def fmt(vals, digits=3):
@@ -128,17 +177,38 @@ def fmt(vals, digits=3):
     return f"{np.mean(vals):.{digits}f} ± {np.std(vals):.{digits}f}" if len(vals) > 1 else f"{vals[0]:.{digits}f}"
 
 
+def tag(args) -> str:
+    """The settings a cached result depends on (results of other settings are kept but not mixed in)."""
+    return f"{args.preset}-r{args.train_rows}-c{args.cls_rows}-f{args.ft_steps}-k{args.cls_steps}"
+
+
+OLD_TAG = "tiny-r64-c200-f120-k120"  # lines cached before keys carried settings were run with these
+
+
+def pretrain_note(runs: Path) -> str:
+    rows = []
+    for d in sorted(Path(runs, "pretrain").glob("*/projdeploy.json")):
+        m = json.loads(d.read_text())
+        rows.append(f"{d.parent.name}: {m.get('steps')} steps")
+    return "; ".join(rows)
+
+
 def write_table(results: list[dict], args) -> str:
     from projdeploy.tasks import get_task
 
+    t = tag(args)
+    results = [r for r in results if r.get("tag", OLD_TAG) == t]
     lines = ["# Projection methods and baselines (bench/methods.py)", "",
-             f"Command: `{args.command}`", "",
-             (f"Preset `{args.preset}` (small model d64/L2, big dense d128/L2), pretrained on `digits` with seed 0 at the "
-             "preset's equal FLOP budget. Task training sets: "
-             f"{args.train_rows} rows (LM), {args.cls_rows} rows (`{args.cls_task}`); fine-tuning {args.ft_steps} steps "
-             f"(LM) / {args.cls_steps} steps (cls), early stopping on the even eval rows, metric on the odd eval rows. "
-             "mean ± std over seeds (seeds vary the training subset and fine-tuning). Wall times are on a shared, "
-             "loaded 2-core CPU (1 torch thread): compare them within this table only."), ""]
+             f"Command: `{args.command}` (settings tag `{t}`)", "",
+             (f"Preset `{args.preset}` (small model d64/L2/ffn192, big dense d128/L2/ffn384, PN k=4 experts h=8 m=4), "
+              "all pretrained on `digits` (seed 0) at the preset's equal FLOP budget (what the SLM spends in 400 "
+              f"steps): {pretrain_note(Path(args.runs))}. `dense-x4` is a teacher trained at 4x that budget (not "
+              f"equal FLOPs; only used as an AFT/KD teacher). Task training sets: {args.train_rows} rows (LM), "
+              f"{args.cls_rows} rows (`{args.cls_task}`); fine-tuning at most {args.ft_steps} steps (LM) / "
+              f"{args.cls_steps} steps (cls), batch 32, lr 3e-3, early stopping on the even eval rows (\"val\"), "
+              "metric on the odd eval rows (\"test\", never used for any choice). mean ± std (population) over "
+              "seeds; seeds vary the training subset, the head initialisation and the batch order. Wall times are "
+              "on a shared, loaded 2-core CPU (1 torch thread, load 8-10): compare them within this table only."), ""]
     main = [r for r in results if r["kind"] == "method" and "skipped" not in r]
     for task_name in dict.fromkeys(r["task"] for r in main):
         task = get_task(task_name)
@@ -154,20 +224,38 @@ def write_table(results: list[dict], args) -> str:
                              f"{fmt([r['finetune_s'] for r in rs], 1)} |")
         lines.append("")
     aft = [r for r in results if r["kind"] == "aft"]
-    if aft:
-        lines += [f"## Feature transfer on `{args.cls_task}` (student: SLM backbone, teacher: dense big model)", "",
-                  f"Noise variants append {args.noise_dims} standard-normal dimensions to the teacher features.", "",
-                  "| transfer | seeds | accuracy | mean gate (real dims) | mean gate (noise dims) | fine-tune s |",
-                  "|---|---|---|---|---|---|"]
+    groups = dict.fromkeys((r.get("teacher", "dense"), r.get("beta", 10.0)) for r in aft)
+    for teacher, beta in groups:
+        rs_g = [r for r in aft if (r.get("teacher", "dense"), r.get("beta", 10.0)) == (teacher, beta)]
+        lines += [(f"## Feature transfer on `{args.cls_task}`: teacher `{teacher}`, beta {beta:g} "
+                   "(student: SLM backbone + fresh head)"), "",
+                  (f"Noise variants append {args.noise_dims} standard-normal dimensions to the teacher features. "
+                   "`none` is plain fine-tuning (no teacher; the same runs in every group)."), "",
+                  ("| transfer | seeds | val accuracy (selection half) | test accuracy | mean gate (real dims) | "
+                   "mean gate (noise dims) | fine-tune s |"), "|---|---|---|---|---|---|---|"]
         for v in AFT_VARIANTS:
-            rs = [r for r in aft if r["variant"] == v]
+            rs = [r for r in (rs_g if v != "none" else [r for r in aft if r["variant"] == "none"]) if r["variant"] == v]
             if rs:
-                lines.append(f"| {v} | {len(rs)} | {fmt([r['finetuned'] for r in rs])} | "
+                lines.append(f"| {v} | {len(rs)} | {fmt([r.get('val') for r in rs])} | "
+                             f"{fmt([r['finetuned'] for r in rs])} | "
                              f"{fmt([r.get('gates_mean_real') for r in rs], 2)} | "
                              f"{fmt([r.get('gates_mean_noise') for r in rs], 2)} | "
                              f"{fmt([r['finetune_s'] for r in rs], 1)} |")
         lines.append("")
+    probes = [r for r in results if r["kind"] == "probe"]
+    if probes:
+        lines += [(f"## Linear probes of frozen pooled features on `{args.cls_task}` (logistic regression on the "
+                   f"{args.cls_rows} training rows, accuracy on the val half)"), "",
+                  "| features of | seeds | train accuracy | val accuracy |", "|---|---|---|---|"]
+        for name in dict.fromkeys(r["model"] for r in probes):
+            rs = [r for r in probes if r["model"] == name]
+            lines.append(f"| {name} | {len(rs)} | {fmt([r['train_acc'] for r in rs])} | "
+                         f"{fmt([r['val_acc'] for r in rs])} |")
+        lines.append("")
     return "\n".join(lines)
+
+
+FINDINGS = "<!-- hand-written below this line; bench/methods.py keeps it -->"
 
 
 def main(argv=None):
@@ -175,6 +263,9 @@ def main(argv=None):
     ap.add_argument("--tasks", default="digits:7,digits:0-4,digits-cls")
     ap.add_argument("--methods", default=",".join(ALL_METHODS))
     ap.add_argument("--aft", default=",".join(AFT_VARIANTS), help="AFT variants ('' to skip)")
+    ap.add_argument("--teachers", default="dense", help="AFT/KD teachers: dense (equal FLOPs) and/or dense-x<N>")
+    ap.add_argument("--betas", default="10", help="AFT/KD weights (10 is the official AFT default)")
+    ap.add_argument("--probe", action="store_true", help="linear probes of teacher/student features")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--preset", default="tiny")
     ap.add_argument("--runs", default="runs/methods")
@@ -182,7 +273,7 @@ def main(argv=None):
     ap.add_argument("--cls-task", default="digits-cls")
     ap.add_argument("--cls-rows", type=int, default=200)
     ap.add_argument("--ft-steps", type=int, default=120)
-    ap.add_argument("--cls-steps", type=int, default=240)
+    ap.add_argument("--cls-steps", type=int, default=120)
     ap.add_argument("--noise-dims", type=int, default=256)
     ap.add_argument("--out", default="bench/results/methods.md")
     ap.add_argument("--table-only", action="store_true")
@@ -193,19 +284,32 @@ def main(argv=None):
     runs.mkdir(parents=True, exist_ok=True)
     cache = runs / "results.jsonl"
     done = [json.loads(x) for x in cache.read_text().splitlines()] if cache.is_file() else []
+    for r in done:  # lines cached before keys carried settings / teacher / beta
+        if "tag" not in r:
+            r["tag"] = OLD_TAG
+            r["key"] = r["key"].replace("|", f"|{OLD_TAG}|", 1)
+            if r["kind"] == "aft":
+                r["key"] = r["key"].replace(f"|{OLD_TAG}|", f"|{OLD_TAG}|dense|b10|", 1)
     keys = {r["key"] for r in done}
+    t = tag(args)
     jobs = []
     if not args.table_only:
         seeds = [int(s) for s in args.seeds.split(",")]
         for seed in seeds:
-            for t in args.tasks.split(","):
+            for tk in args.tasks.split(","):
                 for m in [m for m in args.methods.split(",") if m]:
-                    jobs.append(("method", f"method|{t}|{m}|{seed}", {"task": t, "method": m, "seed": seed}))
-            for v in [v for v in args.aft.split(",") if v]:
-                jobs.append(("aft", f"aft|{v}|{seed}", {"variant": v, "seed": seed}))
+                    jobs.append(("method", f"method|{t}|{tk}|{m}|{seed}", {"task": tk, "method": m, "seed": seed}))
+            for teacher in args.teachers.split(","):
+                for beta in [float(b) for b in args.betas.split(",")]:
+                    for v in [v for v in args.aft.split(",") if v]:
+                        key = f"aft|{t}|none|{seed}" if v == "none" else f"aft|{t}|{teacher}|b{beta:g}|{v}|{seed}"
+                        jobs.append(("aft", key, {"variant": v, "seed": seed, "teacher": teacher, "beta": beta}))
+    old_none = {r["key"].replace(f"|{OLD_TAG}|dense|b10|none|", f"|{OLD_TAG}|none|") for r in done}
+    keys |= old_none
     for kind, key, kw in jobs:
         if key in keys:
             continue
+        keys.add(key)
         t0 = time.perf_counter()
         if kind == "method":
             from projdeploy.errors import ProjdeployError
@@ -216,16 +320,27 @@ def main(argv=None):
                 print(f"{key}: skipped ({e})", flush=True)
                 continue
         else:
-            r = run_aft(kw["variant"], kw["seed"], args)
-        r.update(kind=kind, key=key, **kw)
+            r = run_aft(kw["variant"], kw["seed"], args, kw["teacher"], kw["beta"])
+        r.update(kind=kind, key=key, tag=t, **kw)
         with cache.open("a") as f:
             f.write(json.dumps(r) + "\n")
         done.append(r)
         print(f"{key}: {({k: v for k, v in r.items() if k not in ('info', 'key', 'kind')})} "
               f"[{time.perf_counter() - t0:.0f}s]", flush=True)
+    if args.probe and not args.table_only:
+        for r in probe(args):
+            if r["key"] not in keys:
+                r["tag"] = t
+                with cache.open("a") as f:
+                    f.write(json.dumps(r) + "\n")
+                done.append(r)
     table = write_table(done, args)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(table + "\n")
+    out = Path(args.out)
+    notes = ""
+    if out.is_file() and FINDINGS in out.read_text():
+        notes = out.read_text().split(FINDINGS, 1)[1]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(table + "\n" + FINDINGS + notes.rstrip() + "\n")
     print(table)
 
 

@@ -31,6 +31,43 @@ def test_operator_at_init_is_truncation():
     assert gen.config.hidden_size == 64 and gen.config.resolved_head_dim == 16
 
 
+def test_operator_at_init_is_truncation_with_head_selection():
+    # the tiny preset's big model: 8 query / 4 key-value heads of the small head size -> 4 / 2 kept
+    from projdeploy.project.projector import ProjectorConfig, ProjectorModel
+    from projdeploy.project.truncate import truncate_model
+
+    big = config_for("tiny", 19, hidden_size=128, intermediate_size=384, num_attention_heads=8,
+                     num_key_value_heads=4, max_position_embeddings=16)
+    m = ProjectorModel(big, ProjectorConfig(), ["a"], seed=0)
+    x = torch.randint(0, 19, (2, 10), generator=torch.Generator().manual_seed(0))
+    assert torch.equal(m.op.materialise(m.big, m.op.task_emb[0])(x), truncate_model(m.big, m.op.small_cfg)(x))
+
+
+@torch.no_grad()
+def test_truncation_keeps_the_function_of_the_kept_heads():
+    # a big model whose dropped heads write nothing (zero o_proj columns) computes exactly what its
+    # truncation computes: checks the query-head / key-value-head (GQA) pairing of the selection
+    from projdeploy.models import build_model
+    from projdeploy.project.truncate import head_maps, truncate_model
+
+    big_cfg = config_for("tiny", 19, num_attention_heads=8, num_key_value_heads=4, head_dim=16,
+                         max_position_embeddings=16)
+    small_cfg = big_cfg.replace(num_attention_heads=4, num_key_value_heads=2)
+    qh, kvh = head_maps(big_cfg, small_cfg)
+    assert qh.tolist() == [0, 1, 2, 3] and kvh.tolist() == [0, 1]
+    qh, _ = head_maps(big_cfg, big_cfg.replace(num_attention_heads=2, num_key_value_heads=2))
+    assert qh.tolist() == [0, 2]  # the first query head of each kept group
+    big = build_model(big_cfg, seed=3)
+    for layer in big.model.layers:
+        layer.self_attn.o_proj.weight.view(64, 8, 16)[:, 4:] = 0.0
+        # scramble the dropped heads' query/key/value weights: they must not matter
+        layer.self_attn.q_proj.weight.view(8, 16, 64)[4:] *= 7.0
+    small = truncate_model(big, small_cfg)
+    x = torch.randint(0, 19, (2, 12), generator=torch.Generator().manual_seed(1))
+    assert (small(x) - big(x)).abs().max().item() < 1e-5
+    assert sum(p.numel() for p in small.parameters()) < sum(p.numel() for p in big.parameters())
+
+
 def test_truncation_keeps_rope_pairs():
     from projdeploy.project.truncate import rope_channels
 
@@ -66,6 +103,23 @@ def test_generation_is_deterministic_and_one_shot(projector_dir, tmp_path):
     assert torch.equal(a.state_dict()["model.layers.0.mlp.up_proj.weight"], s1["model.layers.0.mlp.up_proj.weight"])
     assert read_meta(tmp_path / "a")["projection"]["method"] == "projector"
     assert (tmp_path / "a" / "projdeploy_tokenizer.json").is_file()
+
+
+@pytest.mark.parametrize("method", ["projector", "truncate"])
+def test_projected_checkpoint_loads_in_transformers_with_identical_logits(projector_dir, tmp_path, method):
+    from transformers import AutoModelForCausalLM
+
+    from projdeploy.models.checkpoint import load_model
+    from projdeploy.project.api import project
+    from projdeploy.tasks import get_task
+
+    project(projector_dir, "digits:7", method, tmp_path / method)
+    ours = load_model(tmp_path / method)
+    hf = AutoModelForCausalLM.from_pretrained(tmp_path / method).eval()
+    x = torch.as_tensor(get_task("digits:7").eval.tokens[:4, :-1])
+    with torch.no_grad():
+        assert (hf(x).logits - ours(x)).abs().max().item() < 1e-4
+    assert ours.config.hidden_size == 64 and ours.config.num_attention_heads == 4
 
 
 def test_new_task_fits_only_the_embedding(projector_dir):

@@ -16,7 +16,9 @@ learned task embedding ``e_t``:
 - per small layer: ``P_v`` (hd_s x hd) on every head's value channels (v_proj rows,
   o_proj columns) and ``P_ff`` (p_s x p) on the MLP units (gate/up rows, down columns).
 - query/key channels: the RoPE-compatible channel selection of truncation
-  (a general mix would break the rotary pairs), still fed through ``P_h``.
+  (a general mix would break the rotary pairs), still fed through ``P_h``;
+  heads: truncation's head selection when the big model has more heads
+  (first key/value heads, first query heads of each group).
 - depth: 1:1 when depths match, else a learned softmax mix of each small
   layer's segment of big layers (initialised to favour the segment).
 - ``Base`` starts as the truncation slice and ``V`` at zero, so at
@@ -41,7 +43,7 @@ from torch import nn
 
 from ..errors import CheckpointError, ConfigError, DataError, UnknownNameError
 from ..models import ModelConfig, build_model, config_for
-from .truncate import layer_segments, rope_channels, small_config_for
+from .truncate import head_maps, layer_segments, rope_channels, small_config_for
 
 KIND = "projector"
 TASKS_FILE = "tasks.json"
@@ -104,6 +106,9 @@ class Operator(nn.Module):
             self.depth_logits = None
         self.register_buffer("qk", rope_channels(big_cfg.resolved_head_dim, small_cfg.resolved_head_dim),
                              persistent=False)
+        qh, kvh = head_maps(big_cfg, small_cfg)
+        self.register_buffer("qh", qh, persistent=False)
+        self.register_buffer("kvh", kvh, persistent=False)
         self._shell = [build_model(small_cfg, seed=0)]  # a list: not a submodule, holds no trained state
 
     def depth_mix(self) -> torch.Tensor:
@@ -114,7 +119,7 @@ class Operator(nn.Module):
     def generate(self, big: nn.Module, e: torch.Tensor) -> dict[str, torch.Tensor]:
         """Small-model state dict (HF names) for task embedding ``e``; differentiable in big and operator."""
         bc, sc = self.big_cfg, self.small_cfg
-        H, KV, HD, hd = bc.num_attention_heads, bc.num_key_value_heads, bc.resolved_head_dim, sc.resolved_head_dim
+        H, KV, HD = bc.num_attention_heads, bc.num_key_value_heads, bc.resolved_head_dim
         ph = self.P_h(e)
         w2 = ph.pow(2)
         gain = lambda g: (w2 @ g) / w2.sum(1).clamp_min(1e-6)
@@ -134,12 +139,14 @@ class Operator(nn.Module):
             pv, pf, pre = self.P_v[j](e), self.P_ff[j](e), f"model.layers.{j}."
             sd[pre + "input_layernorm.weight"] = gain(ln1[j])
             sd[pre + "post_attention_layernorm.weight"] = gain(ln2[j])
-            sd[pre + "self_attn.q_proj.weight"] = (q[j].view(H, HD, -1)[:, self.qk] @ ph.T).reshape(H * hd, -1)
-            sd[pre + "self_attn.k_proj.weight"] = (k[j].view(KV, HD, -1)[:, self.qk] @ ph.T).reshape(KV * hd, -1)
-            sd[pre + "self_attn.v_proj.weight"] = torch.einsum("ab,kbc,dc->kad", pv, v[j].view(KV, HD, -1),
-                                                                ph).reshape(KV * hd, -1)
-            sd[pre + "self_attn.o_proj.weight"] = torch.einsum("xd,dhb,yb->xhy", ph, o[j].view(-1, H, HD),
-                                                                pv).reshape(sc.hidden_size, H * hd)
+            sd[pre + "self_attn.q_proj.weight"] = (q[j].view(H, HD, -1)[self.qh][:, self.qk] @ ph.T) \
+                .reshape(-1, ph.shape[0])
+            sd[pre + "self_attn.k_proj.weight"] = (k[j].view(KV, HD, -1)[self.kvh][:, self.qk] @ ph.T) \
+                .reshape(-1, ph.shape[0])
+            sd[pre + "self_attn.v_proj.weight"] = torch.einsum("ab,kbc,dc->kad", pv, v[j].view(KV, HD, -1)[self.kvh],
+                                                                ph).reshape(-1, ph.shape[0])
+            sd[pre + "self_attn.o_proj.weight"] = torch.einsum("xd,dhb,yb->xhy", ph, o[j].view(-1, H, HD)[:, self.qh],
+                                                                pv).reshape(sc.hidden_size, -1)
             sd[pre + "mlp.gate_proj.weight"] = pf @ gt[j] @ ph.T
             sd[pre + "mlp.up_proj.weight"] = pf @ up[j] @ ph.T
             sd[pre + "mlp.down_proj.weight"] = ph @ dn[j] @ pf.T
@@ -229,7 +236,7 @@ def generation_flops(op: Operator) -> int:
     """Forward FLOPs of one ``generate`` call (the weight-space matrix products), for honest budgets."""
     b, s = op.big_cfg, op.small_cfg
     d, ds, p, ps = b.hidden_size, s.hidden_size, b.intermediate_size, s.intermediate_size
-    H, KV, hd = b.num_attention_heads, b.num_key_value_heads, s.resolved_head_dim
+    H, KV, hd = s.num_attention_heads, s.num_key_value_heads, s.resolved_head_dim  # the generated heads
     per_layer = (H + KV) * hd * d * ds + 2 * KV * hd * b.resolved_head_dim * d + H * hd * d * ds \
         + 3 * (ps * p * d + ps * d * ds)
     return 2 * (s.num_hidden_layers * per_layer + 2 * b.vocab_size * d * ds)

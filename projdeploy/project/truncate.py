@@ -3,10 +3,11 @@
     projdeploy project --big runs/dense --task digits:7 --method truncate --out runs/digits7-trunc
 
 The small model keeps the first ``d_s`` hidden channels, the first ``p_s`` MLP
-units, the first ``L_s`` layers, and for every attention head the channels
-whose RoPE frequencies the small model uses (the small head of size ``hd_s``
-uses every ``hd/hd_s``-th frequency of the big one), so that slicing does not
-scramble the rotary pairs. This is the strongest plain slicing we know; it is
+units, the first ``L_s`` layers, the first ``KV_s`` key/value heads with the
+first query heads of each of their groups (so grouped-query attention keeps
+its pairing), and for every kept head the channels whose RoPE frequencies the
+small model uses (the small head of size ``hd_s`` uses every ``hd/hd_s``-th
+frequency of the big one), so that slicing does not scramble the rotary pairs. This is the strongest plain slicing we know; it is
 the baseline every projection must beat. Also home of the helpers shared with
 the projector: the small config derived from a big one and the channel maps.
 """
@@ -41,8 +42,11 @@ def check_projectable(big: ModelConfig, small: ModelConfig) -> None:
 
     if big.is_classifier:
         bad("the big model must be a causal LM, not a classifier")
-    if small.num_attention_heads != big.num_attention_heads or small.num_key_value_heads != big.num_key_value_heads:
-        bad("the number of attention / key-value heads must match")
+    H, KV, Hs, KVs = big.num_attention_heads, big.num_key_value_heads, small.num_attention_heads, \
+        small.num_key_value_heads
+    if Hs > H or KVs > KV or Hs // KVs > H // KV:
+        bad(f"the small model's heads ({Hs} query, {KVs} key/value) must be a subset of the big one's "
+            f"({H} query, {KV} key/value) with at most {H // KV} query heads per key/value head")
     for f in ("hidden_size", "intermediate_size", "num_hidden_layers"):
         if getattr(small, f) > getattr(big, f):
             bad(f"{f} of the small model exceeds the big one's")
@@ -56,6 +60,14 @@ def rope_channels(hd: int, hd_s: int) -> torch.Tensor:
     r = hd // hd_s
     half = torch.arange(hd_s // 2) * r
     return torch.cat([half, half + hd // 2])
+
+
+def head_maps(big: ModelConfig, small: ModelConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """(big query heads, big key/value heads) the small model keeps: the first ``KV_s`` key/value heads
+    and, of each one's group, its first ``H_s/KV_s`` query heads (query head i reads kv head i // group)."""
+    g, gs = big.num_attention_heads // big.num_key_value_heads, small.num_attention_heads // small.num_key_value_heads
+    kv = torch.arange(small.num_key_value_heads)
+    return (kv[:, None] * g + torch.arange(gs)[None, :]).reshape(-1), kv
 
 
 def layer_segments(L: int, L_s: int) -> list[list[int]]:
@@ -72,6 +84,7 @@ def truncate_model(big: torch.nn.Module, small_cfg: ModelConfig) -> torch.nn.Mod
     d, p, hd = small_cfg.hidden_size, small_cfg.intermediate_size, small_cfg.resolved_head_dim
     H, KV, HD = bc.num_attention_heads, bc.num_key_value_heads, bc.resolved_head_dim
     qk = rope_channels(HD, hd)
+    qh, kvh = head_maps(bc, small_cfg)
     small = build_model(small_cfg, seed=0)
     sb, bb = small.model, big.model
     sb.embed_tokens.weight.copy_(bb.embed_tokens.weight[:, :d])
@@ -83,10 +96,10 @@ def truncate_model(big: torch.nn.Module, small_cfg: ModelConfig) -> torch.nn.Mod
         layer.input_layernorm.weight.copy_(src.input_layernorm.weight[:d])
         layer.post_attention_layernorm.weight.copy_(src.post_attention_layernorm.weight[:d])
         a, sa = layer.self_attn, src.self_attn
-        a.q_proj.weight.copy_(sa.q_proj.weight.view(H, HD, -1)[:, qk, :d].reshape(H * hd, d))
-        a.k_proj.weight.copy_(sa.k_proj.weight.view(KV, HD, -1)[:, qk, :d].reshape(KV * hd, d))
-        a.v_proj.weight.copy_(sa.v_proj.weight.view(KV, HD, -1)[:, :hd, :d].reshape(KV * hd, d))
-        a.o_proj.weight.copy_(sa.o_proj.weight.view(-1, H, HD)[:d, :, :hd].reshape(d, H * hd))
+        a.q_proj.weight.copy_(sa.q_proj.weight.view(H, HD, -1)[qh][:, qk, :d].reshape(-1, d))
+        a.k_proj.weight.copy_(sa.k_proj.weight.view(KV, HD, -1)[kvh][:, qk, :d].reshape(-1, d))
+        a.v_proj.weight.copy_(sa.v_proj.weight.view(KV, HD, -1)[kvh][:, :hd, :d].reshape(-1, d))
+        a.o_proj.weight.copy_(sa.o_proj.weight.view(-1, H, HD)[:d, qh, :hd].reshape(d, -1))
         m, sm = layer.mlp, src.mlp
         m.gate_proj.weight.copy_(sm.gate_proj.weight[:p, :d])
         m.up_proj.weight.copy_(sm.up_proj.weight[:p, :d])
