@@ -43,7 +43,7 @@ def run(args) -> dict:
         for kind in ("slm", "pn", "hard-moe", "dense"):
             res[kind] = pretrain(kind, args.data, args.preset, root / f"{kind}-{seed}", **common)
         t0 = time.perf_counter()
-        _, info = project_pn(root / f"pn-{seed}", task)
+        project_pn(root / f"pn-{seed}", task)
         proj_s = time.perf_counter() - t0
         # growth: half the budget as the SLM, grow, the other half as the big model
         half = pretrain("slm", args.data, args.preset, root / f"slm-half-{seed}", **{**common, "flops": budget / 2})
@@ -59,9 +59,10 @@ def run(args) -> dict:
                         **{**common, "flops": budget / 2})
         rows.append({"seed": seed, "projection_s": proj_s, "big_params": big_cfg,
                      **{k: {"eval_loss": r["eval"]["loss"], "metric": r["eval"]["value"], "steps": r["steps"],
+                            "seconds": r["seconds"],
                             "flops": r["flops"], "tokens_per_s": r["tokens_per_s"], "params": r["params"]}
                         for k, r in res.items()},
-                     "grow": {"slm_half_eval_loss": half["eval"]["loss"], "grown_eval_loss": cont["eval"]["loss"],
+                     "grow": {"slm_half_eval_loss": half["eval"]["loss"], "slm_half_flops": half["flops"], "grown_eval_loss": cont["eval"]["loss"],
                               "flops": half["flops"] + cont["flops"], "steps": [half["steps"], cont["steps"]]}})
     return {"data": args.data, "preset": args.preset, "budget_flops": budget, "seeds": args.seeds, "rows": rows,
             "metric": task.metric}
@@ -81,15 +82,15 @@ def table(r: dict) -> str:
     for k, nm in names.items():
         row0 = r["rows"][0][k]
         lines.append(f"| {nm} | {row0['params']:,} | {row0['steps']} | {row0['flops']:.3e} | "
-                     f"{agg(lambda x: x[k]['eval_loss'])} | {agg(lambda x: x[k]['metric'])} | "
-                     f"{agg(lambda x: x[k]['tokens_per_s'] / x['slm']['tokens_per_s'])}x |")
+                     f"{agg(lambda x, k=k: x[k]['eval_loss'])} | {agg(lambda x, k=k: x[k]['metric'])} | "
+                     f"{agg(lambda x, k=k: x[k]['tokens_per_s'] / x['slm']['tokens_per_s'])}x |")
     g = r["rows"][0]["grow"]
     lines += ["", "Growth warm-start vs big from scratch, equal total FLOPs:", "",
               "| run | FLOPs | eval loss |", "|---|---|---|",
               f"| big from scratch | {r['rows'][0]['dense']['flops']:.3e} | {agg(lambda x: x['dense']['eval_loss'])} |",
               f"| SLM (half budget, {g['steps'][0]} steps) -> grow -> big ({g['steps'][1]} steps) | {g['flops']:.3e} | "
               f"{agg(lambda x: x['grow']['grown_eval_loss'])} |",
-              f"| (the SLM at the moment of growth) | {g['flops'] / 2:.3e} | {agg(lambda x: x['grow']['slm_half_eval_loss'])} |",
+              f"| (the SLM at the moment of growth) | {g['slm_half_flops']:.3e} | {agg(lambda x: x['grow']['slm_half_eval_loss'])} |",
               "", f"One-shot PN projection (load + assign clusters + materialise): {agg(lambda x: x['projection_s'])} s."]
     return "\n".join(lines)
 

@@ -5,8 +5,14 @@ import pytest
 
 from projdeploy.errors import ConfigError, DataError
 from projdeploy.tasks import get_task
-from projdeploy.tasks.clustering import (Clustering, EmbeddingSpec, clustering_units, fit_clusters,
-                                         parse_embedding, row_clusters)
+from projdeploy.tasks.clustering import (
+    Clustering,
+    EmbeddingSpec,
+    clustering_units,
+    fit_clusters,
+    parse_embedding,
+    row_clusters,
+)
 
 
 def test_pixels_clusters_roundtrip_and_subset_assignment(tmp_path):

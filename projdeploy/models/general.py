@@ -64,11 +64,11 @@ class GeneralConfig:
         if len(self.rope_inv_freq) * 2 != self.qk_head_dim:
             raise ConfigError("general config", "rope_inv_freq", f"needs qk_head_dim/2 = {self.qk_head_dim // 2} entries")
 
-    def replace(self, **kw) -> "GeneralConfig":
+    def replace(self, **kw) -> GeneralConfig:
         return dataclasses.replace(self, **kw)
 
     @classmethod
-    def from_model_config(cls, c: ModelConfig) -> "GeneralConfig":
+    def from_model_config(cls, c: ModelConfig) -> GeneralConfig:
         if c.is_classifier or c.tie_word_embeddings:
             raise ConfigError("grow", "config", "growth supports untied causal LMs (classifier or tied embeddings given)")
         hd = c.resolved_head_dim
@@ -99,7 +99,7 @@ class GeneralConfig:
         return {"projdeploy_kind": KIND, **dataclasses.asdict(self), "rope_inv_freq": list(self.rope_inv_freq)}
 
     @classmethod
-    def from_dict(cls, d: dict, source: str = "config.json") -> "GeneralConfig":
+    def from_dict(cls, d: dict, source: str = "config.json") -> GeneralConfig:
         if d.get("projdeploy_kind") != KIND:
             raise CheckpointError(f"{source}: not a general-block config")
         names = {f.name for f in dataclasses.fields(cls)}

@@ -46,7 +46,7 @@ class GrowTarget:
     version: int = 1
 
     @classmethod
-    def from_dict(cls, d: dict, source: str = "grow target") -> "GrowTarget":
+    def from_dict(cls, d: dict, source: str = "grow target") -> GrowTarget:
         d = dict(d)
         if "head_dim" in d:  # one head size for keys/queries and values, like HF's head_dim
             hd = d.pop("head_dim")

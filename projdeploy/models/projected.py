@@ -53,7 +53,7 @@ class PNConfig:
             bad("basis_size", "hard-moe needs h = m = k (one-hot E, M = I)")
 
     @classmethod
-    def hard_moe(cls, small: ModelConfig, k: int) -> "PNConfig":
+    def hard_moe(cls, small: ModelConfig, k: int) -> PNConfig:
         return cls(small, k, k, k, kind="hard-moe")
 
     def to_dict(self) -> dict:
@@ -61,7 +61,7 @@ class PNConfig:
         return {"projdeploy_kind": "pn", **d, "small": self.small.to_hf_dict()}
 
     @classmethod
-    def from_dict(cls, d: dict, source: str = "config.json") -> "PNConfig":
+    def from_dict(cls, d: dict, source: str = "config.json") -> PNConfig:
         if d.get("projdeploy_kind") != "pn":
             raise CheckpointError(f"{source}: not a Projected Network config (projdeploy_kind "
                                   f"{d.get('projdeploy_kind')!r}, expected 'pn')")

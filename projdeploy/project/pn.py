@@ -33,8 +33,8 @@ def _task(task):
 
 
 def _rows(task, split):
-    toks = torch.as_tensor(split.tokens)
-    return toks if task.kind == "lm" else toks  # cls rows are token sequences too: next-token loss within them
+    """Token rows for next-token losses (a cls row is a token sequence too: the loss runs within it)."""
+    return torch.as_tensor(split.tokens)
 
 
 def _nll(logits, toks):

@@ -94,7 +94,7 @@ class Clustering:
             {"k": self.k, "sizes": self.sizes, "embedding": dataclasses.asdict(self.spec)}, indent=2, sort_keys=True))
 
     @classmethod
-    def load(cls, directory: str | Path) -> "Clustering":
+    def load(cls, directory: str | Path) -> Clustering:
         from safetensors.numpy import load_file
 
         directory = Path(directory)

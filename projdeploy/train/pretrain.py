@@ -119,8 +119,9 @@ def pretrain(model: str, data: str, preset: str = "tiny", out: str | Path = "run
 
     def save(directory: Path):
         if clustering is not None:
-            from ..models.projected import write_pn_files
             import json
+
+            from ..models.projected import write_pn_files
 
             write_pn_files(directory, net)
             clustering.save(directory)
@@ -165,7 +166,12 @@ def generic_eval(model, task, split, experts=None, batch_size: int = 64) -> dict
 
 
 def _clusters(task, p: PretrainPreset, embedding: str, seed: int, resume_dir: Path | None):
-    from ..tasks.clustering import Clustering, clustering_units, fit_clusters, parse_embedding
+    from ..tasks.clustering import (
+        Clustering,
+        clustering_units,
+        fit_clusters,
+        parse_embedding,
+    )
 
     spec = parse_embedding(embedding, task, seed)
     if resume_dir is not None and Path(resume_dir, "clusters.json").is_file():
