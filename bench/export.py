@@ -134,6 +134,7 @@ def main(argv=None):
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--decode-tokens", type=int, default=32)
     ap.add_argument("--formats", default="executorch,onnx,coreml")
+    ap.add_argument("--tasks", default="digits-cls,digits:0-4", help="digits-cls and/or digits:0-4")
     ap.add_argument("--out", default=str(ROOT / "bench/results/export.md"))
     args = ap.parse_args(argv)
 
@@ -144,10 +145,10 @@ def main(argv=None):
 
     torch.set_num_threads(1)
     work = Path(args.work)
-    jobs = {"digits-cls": Path(args.cls_checkpoint) if args.cls_checkpoint else
-            train("digits-cls", args.size, args.steps, work / f"cls-{args.size}-{args.steps}"),
-            "digits:0-4": Path(args.lm_checkpoint) if args.lm_checkpoint else
-            train("digits:0-4", args.size, args.steps, work / f"lm-{args.size}-{args.steps}")}
+    given = {"digits-cls": args.cls_checkpoint, "digits:0-4": args.lm_checkpoint}
+    jobs = {t: Path(given[t]) if given[t] else train(t, args.size, args.steps, work / f"{t.replace(':', '_')}-"
+                                                     f"{args.size}-{args.steps}")
+            for t in args.tasks.split(",")}
     results = {}
     for task_name, ckpt in jobs.items():
         ref = load_model(ckpt)

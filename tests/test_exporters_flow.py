@@ -18,7 +18,7 @@ from exporters import registry
 from exporters.base import ManifestError, ParityError, UnavailableError, verify_manifest
 
 pytestmark = pytest.mark.slow
-ROWS = 48  # eval rows used for validation in tests (speed); the CLI default is 256
+ROWS = 128  # eval rows for validation in tests: one flipped row (0.8%) stays inside the 2% budget
 MATRIX = [(r.format, r.name) for r in registry.list_recipes()]
 
 
