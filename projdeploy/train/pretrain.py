@@ -84,7 +84,7 @@ def pretrain(model: str, data: str, preset: str = "tiny", out: str | Path = "run
     out = Path(out)
     net, cfg, fpt = build(model, task, p, seed)
     if init is not None:
-        _load_init(net, Path(init))
+        net, cfg = _load_init(net, cfg, Path(init))
     T, B = task.seq_len, p.batch_size
     budget = float(flops) if flops else flop_budget(task, p)
     n_steps = steps or max(1, int(budget // (3.0 * fpt * B * T)))
@@ -182,16 +182,27 @@ def _clusters(task, p: PretrainPreset, embedding: str, seed: int, resume_dir: Pa
     return fit_clusters(docs, p.num_experts, spec)
 
 
-def _load_init(net, directory: Path):
+def _load_init(net, cfg, directory: Path):
+    """Weights (and the config: a grown model's RMSNorm eps differs) of ``directory``; shapes must match ``cfg``."""
     from safetensors.torch import load_file
 
     from ..errors import CheckpointError
+    from ..models import ModelConfig, build_model
 
+    if isinstance(cfg, ModelConfig):
+        icfg = ModelConfig.load(directory)
+        shape = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                 "num_key_value_heads", "resolved_head_dim")
+        diff = [f"{f}: {getattr(icfg, f)} vs preset {getattr(cfg, f)}" for f in shape if getattr(icfg, f) != getattr(cfg, f)]
+        if diff:
+            raise CheckpointError(f"{directory}: --init checkpoint does not have the preset's architecture ({'; '.join(diff)})")
+        cfg, net = icfg, build_model(icfg)
     sd = load_file(str(directory / "model.safetensors"))
     missing, unexpected = net.load_state_dict(sd, strict=False)
     if unexpected or [k for k in missing if k != "lm_head.weight"]:
         raise CheckpointError(f"{directory}: --init weights do not fit the model (missing {missing[:3]}, "
                               f"unexpected {unexpected[:3]})")
+    return net, cfg
 
 
 def _count(net, cfg) -> int:
