@@ -212,6 +212,9 @@ def load_any_lm(directory: str | Path) -> tuple[GeneralLM, dict]:
     if not path.is_file():
         raise CheckpointError(f"{directory}: not a checkpoint (no config.json)")
     d = json.loads(path.read_text())
+    if d.get("projdeploy_kind") == "pn":
+        raise CheckpointError(f"{directory}: a Projected Network checkpoint cannot be grown directly; grow a dense "
+                              "checkpoint, or project an expert first (projdeploy.project.pn.project_pn)")
     cfg = GeneralConfig.from_dict(d, str(path)) if d.get("projdeploy_kind") == KIND else \
         GeneralConfig.from_model_config(ModelConfig.from_hf_dict(d, str(path)))
     model = GeneralLM(cfg)
