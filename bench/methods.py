@@ -32,7 +32,12 @@ PN_TUNE_STEPS = 50  # coefficient-tuning steps of the "pn-tuned" option (beyond 
 def pretrained(runs: Path, kind: str, preset: str) -> Path:
     out = runs / "pretrain" / kind
     if (out / "projdeploy.json").is_file():
-        return out
+        state = out / "trainer_state.json"  # periodic checkpoints also write projdeploy.json: check completion
+        if not state.is_file() or json.loads(state.read_text())["step"] >= json.loads(
+                (out / "projdeploy.json").read_text()).get("steps", 0):
+            return out
+        raise RuntimeError(f"{out} is an unfinished pretraining run (another process may be training it); "
+                           "wait for it or delete it")
     if kind == "projector":
         from projdeploy.project.projector import pretrain_projector
 

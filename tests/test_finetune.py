@@ -9,6 +9,28 @@ from projdeploy.train.finetune import FinetuneConfig, classifier_from_lm, finetu
 CFG = FinetuneConfig(steps=6, batch_size=8, eval_every=3, patience=2)
 
 
+def _write(task_name, directory):
+    """A freshly initialised (seeded) tiny checkpoint: fine-tuning wiring needs no pretrained weights."""
+    from projdeploy.models import build_model
+    from projdeploy.tasks import get_task
+    from projdeploy.train.small import checkpoint_writer, model_config_for_task
+
+    task = get_task(task_name)
+    directory.mkdir(parents=True)
+    checkpoint_writer(build_model(model_config_for_task(task, "tiny"), seed=0), task)(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def tiny_lm_checkpoint(tmp_path_factory):
+    return _write("digits:0-4", tmp_path_factory.mktemp("ft") / "lm")
+
+
+@pytest.fixture(scope="module")
+def tiny_cls_checkpoint(tmp_path_factory):
+    return _write("digits-cls", tmp_path_factory.mktemp("ft") / "cls")
+
+
 def test_lm_finetune_writes_a_loadable_checkpoint(tiny_lm_checkpoint, tmp_path):
     from projdeploy.models.checkpoint import load_model, read_meta
 
