@@ -207,12 +207,14 @@ class Builder:
 
         out = {}
         for spec in self.target.artifacts:
-            material = {"model": model.key, "format": spec.format, "recipe": spec.recipe}
+            material = {"model": model.key, "format": spec.format, "recipe": spec.recipe, "layout": 2}
 
-            def run(tmp, spec=spec):
+            sub = spec.key.replace("/", "-")  # the artifact's name in reports
+
+            def run(tmp, spec=spec, sub=sub):
                 from exporters.api import export_checkpoint
 
-                export_checkpoint(model.path, spec.format, spec.recipe, self.opts.task, tmp / "artifact")
+                export_checkpoint(model.path, spec.format, spec.recipe, self.opts.task, tmp / sub)
                 return ""
             try:
                 rec = self.stage("export", material, run, label=f"export {spec.key}")
@@ -221,7 +223,7 @@ class Builder:
                     raise
                 self.echo(f"      skipped optional {spec.key}: {e}")
                 continue
-            rec.path = rec.path / "artifact"
+            rec.path = rec.path / sub
             out[spec.key] = rec
         return out
 

@@ -75,7 +75,19 @@ def cli():
     """
 
 
+def _quiet_third_party():
+    """Silence known-harmless noise from dependencies (deprecations, optional CUDA kernels absent on CPU)."""
+    import logging
+    import warnings
+
+    for name in ("torch.utils._pytree", "torchao", "torch.onnx._internal.exporter._registration"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.*", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=r".*is an Enum subclass.*")
+
+
 def main(argv=None):
+    _quiet_third_party()
     return cli.main(args=argv, prog_name="projdeploy")
 
 
