@@ -79,13 +79,16 @@ class HFLogits:
 
         class _Wrapper(torch.nn.Module):
             def __init__(self, m):
+                import inspect
+
                 super().__init__()
                 self.hf = m
                 self.config = m.config
+                self.extra = {"use_cache": False} if "use_cache" in inspect.signature(m.forward).parameters else {}
 
             def forward(self, input_ids):
                 return self.hf(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
-                               use_cache=False, return_dict=True).logits
+                               return_dict=True, **self.extra).logits
 
         return _Wrapper(hf_model).eval()
 

@@ -182,6 +182,6 @@ def test_cli_export_end_to_end(tiny_cls_checkpoint, tmp_path):
     out = tmp_path / "cli"
     r = CliRunner().invoke(cli, ["export", "--checkpoint", str(tiny_cls_checkpoint), "--format", "onnx",
                                  "--recipe", "int8-dynamic", "--task", "digits-cls", "--out", str(out),
-                                 "--max-rows", "32"])
+                                 "--max-rows", str(ROWS)])
     assert r.exit_code == 0, r.output
     assert "SQNR" in r.output and verify_manifest(out)["recipe"]["name"] == "int8-dynamic"
