@@ -42,6 +42,12 @@ def pretrained(runs: Path, kind: str, preset: str) -> Path:
         from projdeploy.project.projector import pretrain_projector
 
         pretrain_projector("digits", preset, out, progress=False, ckpt_every=0)
+    elif kind.startswith("projector-"):  # investigation variants: -s<steps> (more FLOPs), -l<lambda>, -r<rank>
+        from projdeploy.project.projector import pretrain_projector
+
+        opt, val = kind.split("-", 1)[1][0], kind.split("-", 1)[1][1:]
+        kw = {"s": {"steps": int(val)}, "l": {"lam": float(val)}, "r": {"rank": int(val)}}[opt]
+        pretrain_projector("digits", preset, out, progress=False, ckpt_every=0, **kw)
     elif kind == "universal":
         from projdeploy.project.baselines import train_universal
 
@@ -76,8 +82,8 @@ def start_model(method: str, task, runs: Path, preset: str, seed: int):
     elif method == "pn-tuned":
         model, info = project_model(pretrained(runs, "pn", preset), task, "pn", seed=seed, rule="lowest-loss",
                                     tune_coefficients_steps=PN_TUNE_STEPS)
-    elif method == "projector":
-        model, info = project_model(pretrained(runs, "projector", preset), task, "projector", seed=seed)
+    elif method.startswith("projector"):  # "projector" or an investigation variant such as "projector-s400"
+        model, info = project_model(pretrained(runs, method, preset), task, "projector", seed=seed)
     elif method == "truncate":
         model, info = project_model(pretrained(runs, "dense", preset), task, "truncate", seed=seed)
     elif method in ("slm", "response"):
@@ -221,7 +227,7 @@ def write_table(results: list[dict], args) -> str:
         lines += [f"## {task_name} ({task.metric}, {arrow})", "",
                   "| method | seeds | after projection | after fine-tuning | projection s | fine-tune s |",
                   "|---|---|---|---|---|---|"]
-        for m in ALL_METHODS:
+        for m in dict.fromkeys([*ALL_METHODS, *sorted(r["method"] for r in main)]):
             rs = [r for r in main if r["task"] == task_name and r["method"] == m]
             if rs:
                 lines.append(f"| {m} | {len(rs)} | {fmt([r['projected'] for r in rs])} | "
@@ -289,6 +295,7 @@ def main(argv=None):
     runs.mkdir(parents=True, exist_ok=True)
     cache = runs / "results.jsonl"
     done = [json.loads(x) for x in cache.read_text().splitlines()] if cache.is_file() else []
+    done = [r for r in done if "val" in r or r["kind"] == "probe"]  # lines from before "val" was recorded: rerun
     for r in done:  # lines cached before keys carried settings / teacher / beta
         if "tag" not in r:
             r["tag"] = OLD_TAG

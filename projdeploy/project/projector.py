@@ -244,7 +244,8 @@ def generation_flops(op: Operator) -> int:
 
 def pretrain_projector(data: str = "digits", preset: str = "tiny", out: str | Path = "runs/projector",
                        resume: bool = False, steps: int | None = None, seed: int = 0, progress: bool = True,
-                       lam: float = 1.0, tasks_per_step: int = 2, eval_every: int = 0, ckpt_every: int = 100):
+                       lam: float = 1.0, tasks_per_step: int = 2, eval_every: int = 0, ckpt_every: int = 100,
+                       rank: int = 8):
     """Train M1 and the operator jointly; write a kind="projector" checkpoint to ``out``; return a summary dict.
 
     ``preset`` is a pretraining preset (``projdeploy.train.presets``): the big model is its dense
@@ -264,7 +265,7 @@ def pretrain_projector(data: str = "digits", preset: str = "tiny", out: str | Pa
     T = arrays["tokens"].shape[1] - 1
     big_cfg = config_for(pre.small_size, tok.vocab_size, **pre.big, max_position_embeddings=T,
                          bos_token_id=tok.bos_id, eos_token_id=tok.eos_id, pad_token_id=tok.pad_id)
-    pcfg = ProjectorConfig(small_size=pre.small_size, lam=lam, tasks_per_step=tasks_per_step)
+    pcfg = ProjectorConfig(small_size=pre.small_size, lam=lam, tasks_per_step=tasks_per_step, rank=rank)
     model = ProjectorModel(big_cfg, pcfg, tasks, seed=seed)
     small_cfg = model.op.small_cfg
     rows = pre.batch_size * T
