@@ -44,6 +44,14 @@ def test_projected_model_equals_expert_inside_big_model(pn_dirs, which, tmp_path
     assert json.loads((out / "projdeploy.json").read_text())["projection"]["expert"] == info["expert"]
 
 
+def test_sampled_cluster_counts_pick_the_same_expert(pn_dirs):
+    task = get_task("digits:7")
+    _, full = project_pn(pn_dirs[0], task, max_units=None)
+    _, sampled = project_pn(pn_dirs[0], task, max_units=40)
+    assert sum(sampled["cluster_counts"]) == 40 < sum(full["cluster_counts"])
+    assert sampled["expert"] == full["expert"]
+
+
 def test_lowest_loss_rule_and_coefficient_tuning(pn_dirs):
     task = get_task("digits:0-4").with_train_limit(128)
     _, info = project_pn(pn_dirs[0], task, rule="lowest-loss")

@@ -22,6 +22,7 @@ from ..errors import CheckpointError, UnknownNameError
 
 RULES = ("most-frequent", "lowest-loss")
 SCORE_ROWS = 256  # rows of the task's training split used by the lowest-loss rule
+MAX_UNITS = 256  # clustering units (~2 KB of text / one image) embedded to count clusters
 
 
 def _task(task):
@@ -71,11 +72,27 @@ def expert_losses(pn, task, rows: int = SCORE_ROWS, batch_size: int = 64) -> np.
     return np.asarray(out)
 
 
-def project_pn(big_dir, task, rule: str = "most-frequent", tune_coefficients_steps: int = 0, seed: int = 0,
-               lr: float = 0.05, batch_size: int = 32):
-    """-> (small ``CausalLM`` in eval mode, info dict). ``task``: a Task or a task name."""
-    from ..tasks.clustering import row_clusters
+def cluster_counts(clustering, task, k: int, max_units: int | None = MAX_UNITS) -> np.ndarray:
+    """Training rows per cluster; documents beyond ``max_units`` units are sampled evenly (one-shot stays fast)."""
+    from ..tasks.clustering import clustering_units
 
+    docs, row_unit = clustering_units(task, task.train)
+    pick = np.arange(len(docs))
+    if max_units and len(docs) > max_units:
+        pick = np.unique(np.linspace(0, len(docs) - 1, max_units).round().astype(np.int64))
+    labels = np.full(len(docs), -1, np.int64)
+    labels[pick] = clustering.assign([docs[i] for i in pick])
+    rows = labels[row_unit]
+    return np.bincount(rows[rows >= 0], minlength=k)
+
+
+def project_pn(big_dir, task, rule: str = "most-frequent", tune_coefficients_steps: int = 0, seed: int = 0,
+               lr: float = 0.05, batch_size: int = 32, max_units: int | None = MAX_UNITS):
+    """-> (small ``CausalLM`` in eval mode, info dict). ``task``: a Task or a task name.
+
+    ``max_units``: at most this many clustering units are embedded to count clusters (evenly spaced over the
+    training split; None = all).
+    """
     if rule not in RULES:
         raise UnknownNameError("expert rule", rule, RULES)
     t0 = time.perf_counter()
@@ -86,8 +103,7 @@ def project_pn(big_dir, task, rule: str = "most-frequent", tune_coefficients_ste
         raise CheckpointError(f"{big_dir}: the big model was pretrained with a different tokenizer "
                               f"({tok.get('kind')}, vocab {small.vocab_size}) than task {task.name} "
                               f"({task.tokenizer.kind}, vocab {task.tokenizer.vocab_size})")
-    clusters = row_clusters(clustering, task, task.train)
-    counts = np.bincount(clusters, minlength=pn.config.num_experts)
+    counts = cluster_counts(clustering, task, pn.config.num_experts, max_units)
     info = {"method": f"pn/{pn.config.kind}", "rule": rule, "cluster_counts": counts.tolist(),
             "num_experts": pn.config.num_experts, "basis_size": pn.config.basis_size}
     if rule == "most-frequent":
