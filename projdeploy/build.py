@@ -292,9 +292,9 @@ class Builder:
                 dest = tmp / "artifacts" / key.replace("/", "-")
                 shutil.copytree(rec.path, dest)
                 m = read_manifest(dest)
+                sha, size = _main_digest(m)
                 entries.append({"key": key, "path": str(dest.relative_to(tmp)), "main_file": m["main_file"],
-                                "sha256": m["files"][m["main_file"]]["sha256"],
-                                "size": m["files"][m["main_file"]]["size"], "recipe": m["recipe"]})
+                                "sha256": sha, "size": size, "recipe": m["recipe"]})
             for f in ("report.json", "report.html"):
                 if (chk.path / f).is_file():
                     shutil.copy2(chk.path / f, tmp / f)
@@ -310,6 +310,16 @@ class Builder:
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
         passed = report_passed(report)
         return BuildResult(self.out_dir, self.records, report, passed)
+
+
+def _main_digest(manifest: dict) -> tuple[str, int]:
+    """sha256 and size of the main file; a package directory (.mlpackage) digests its files' records."""
+    main, files = manifest["main_file"], manifest["files"]
+    if main in files:
+        return files[main]["sha256"], files[main]["size"]
+    inside = sorted((k, v) for k, v in files.items() if k.startswith(main.rstrip("/") + "/"))
+    blob = "".join(f"{k}:{v['sha256']}\n" for k, v in inside)
+    return hashlib.sha256(blob.encode()).hexdigest(), sum(v["size"] for _, v in inside)
 
 
 def report_passed(report: dict) -> bool:
