@@ -105,7 +105,7 @@ def ft_config(task, seed: int, args, **kw):
     from projdeploy.train.finetune import FinetuneConfig
 
     steps = args.cls_steps if task.kind == "cls" else args.ft_steps
-    return FinetuneConfig(steps=steps, eval_every=max(1, steps // 8), patience=4, seed=seed, **kw)
+    return FinetuneConfig(steps=steps, eval_every=max(1, steps // 8), patience=4, seed=seed, lr=args.lr, **kw)
 
 
 def run_one(method: str, task_name: str, seed: int, args) -> dict:
@@ -190,7 +190,8 @@ def fmt(vals, digits=3):
 
 def tag(args) -> str:
     """The settings a cached result depends on (results of other settings are kept but not mixed in)."""
-    return f"{args.preset}-r{args.train_rows}-c{args.cls_rows}-f{args.ft_steps}-k{args.cls_steps}"
+    lr = "" if args.lr == 3e-3 else f"-lr{args.lr:g}"
+    return f"{args.preset}-r{args.train_rows}-c{args.cls_rows}-f{args.ft_steps}-k{args.cls_steps}{lr}"
 
 
 OLD_TAG = "tiny-r64-c200-f120-k120"  # lines cached before keys carried settings were run with these
@@ -216,7 +217,7 @@ def write_table(results: list[dict], args) -> str:
               f"steps): {pretrain_note(Path(args.runs))}. `dense-x4` is a teacher trained at 4x that budget (not "
               f"equal FLOPs; only used as an AFT/KD teacher). Task training sets: {args.train_rows} rows (LM), "
               f"{args.cls_rows} rows (`{args.cls_task}`); fine-tuning at most {args.ft_steps} steps (LM) / "
-              f"{args.cls_steps} steps (cls), batch 32, lr 3e-3, early stopping on the even eval rows (\"val\"), "
+              f"{args.cls_steps} steps (cls), batch 32, lr {args.lr:g}, early stopping on the even eval rows (\"val\"), "
               "metric on the odd eval rows (\"test\", never used for any choice). mean ± std (population) over "
               "seeds; seeds vary the training subset, the head initialisation and the batch order. Wall times are "
               "on a shared, loaded 2-core CPU (1 torch thread, load 8-10): compare them within this table only."), ""]
@@ -235,6 +236,28 @@ def write_table(results: list[dict], args) -> str:
                              f"{fmt([r['finetune_s'] for r in rs], 1)} |")
         lines.append("")
     aft = [r for r in results if r["kind"] == "aft"]
+    if aft:
+        lines += [f"## AFT vs plain fine-tuning vs feature KD on `{args.cls_task}` (headline)", "",
+                  ("Each transfer at the teacher and beta with the best mean accuracy on the val half (the test half "
+                   f"is never used for the choice); noise: {args.noise_dims} standard-normal dimensions appended to "
+                   "the teacher features, same teacher and beta. Full grid below."), "",
+                  ("| transfer | teacher | beta | seeds | val accuracy | test accuracy | test, +noise | "
+                   "gates real / noise (+noise) |"), "|---|---|---|---|---|---|---|---|"]
+        nn = [r for r in aft if r["variant"] == "none"]
+        if nn:
+            lines.append(f"| none | - | - | {len(nn)} | {fmt([r['val'] for r in nn])} | "
+                         f"{fmt([r['finetuned'] for r in nn])} | - | - |")
+        for tr in ("aft", "kd"):
+            sel = select(results, tr, args)
+            if sel is None:
+                continue
+            rs, nz = ([r for r in aft if r["variant"] == v and (r.get("teacher", "dense"), r.get("beta", 10.0)) == sel]
+                      for v in (tr, tr + "+noise"))
+            gates = (f"{fmt([r.get('gates_mean_real') for r in nz], 2)} / "
+                     f"{fmt([r.get('gates_mean_noise') for r in nz], 2)}") if tr == "aft" and nz else "-"
+            lines.append(f"| {tr} | {sel[0]} | {sel[1]:g} | {len(rs)} | {fmt([r['val'] for r in rs])} | "
+                         f"{fmt([r['finetuned'] for r in rs])} | {fmt([r['finetuned'] for r in nz])} | {gates} |")
+        lines.append("")
     groups = dict.fromkeys((r.get("teacher", "dense"), r.get("beta", 10.0)) for r in aft)
     for teacher, beta in groups:
         rs_g = [r for r in aft if (r.get("teacher", "dense"), r.get("beta", 10.0)) == (teacher, beta)]
@@ -266,6 +289,42 @@ def write_table(results: list[dict], args) -> str:
     return "\n".join(lines)
 
 
+def run_jobs(jobs, keys: set, done: list, cache: Path, args) -> None:
+    """Run every job whose key is not cached yet; append each result to the cache as it finishes."""
+    from projdeploy.errors import ProjdeployError
+
+    for kind, key, kw in jobs:
+        if key in keys:
+            continue
+        keys.add(key)
+        t0 = time.perf_counter()
+        if kind == "method":
+            try:
+                r = run_one(kw["method"], kw["task"], kw["seed"], args)
+            except (ImportError, ProjdeployError) as e:  # e.g. PN not available in this build
+                print(f"{key}: skipped ({e})", flush=True)
+                continue
+        else:
+            r = run_aft(kw["variant"], kw["seed"], args, kw["teacher"], kw["beta"])
+        r.update(kind=kind, key=key, tag=tag(args), **kw)
+        with cache.open("a") as f:
+            f.write(json.dumps(r) + "\n")
+        done.append(r)
+        print(f"{key}: {({k: v for k, v in r.items() if k not in ('info', 'key', 'kind')})} "
+              f"[{time.perf_counter() - t0:.0f}s]", flush=True)
+
+
+def select(results: list[dict], transfer: str, args):
+    """(teacher, beta) with the best mean *val* accuracy over seeds for ``aft`` or ``kd`` (test never looked at)."""
+    t = tag(args)
+    groups: dict = {}
+    for r in results:
+        if r["kind"] == "aft" and r.get("tag", OLD_TAG) == t and r["variant"] == transfer and "val" in r:
+            groups.setdefault((r.get("teacher", "dense"), r.get("beta", 10.0)), []).append(r["val"])
+    full = {k: v for k, v in groups.items() if len(v) == max(map(len, groups.values()))}
+    return max(full, key=lambda k: np.mean(full[k])) if full else None
+
+
 FINDINGS = "<!-- hand-written below this line; bench/methods.py keeps it -->"
 
 
@@ -274,9 +333,10 @@ def main(argv=None):
     ap.add_argument("--tasks", default="digits:7,digits:0-4,digits-cls")
     ap.add_argument("--methods", default=",".join(ALL_METHODS))
     ap.add_argument("--aft", default=",".join(AFT_VARIANTS), help="AFT variants ('' to skip)")
-    ap.add_argument("--teachers", default="dense", help="AFT/KD teachers: dense (equal FLOPs) and/or dense-x<N>")
-    ap.add_argument("--betas", default="10", help="AFT/KD weights (10 is the official AFT default)")
-    ap.add_argument("--probe", action="store_true", help="linear probes of teacher/student features")
+    ap.add_argument("--teachers", default="dense,dense-x4",
+                    help="AFT/KD teachers: dense (equal FLOPs) and/or dense-x<N> (N times the budget)")
+    ap.add_argument("--betas", default="1,3,10", help="AFT/KD weights (10 is the official AFT default)")
+    ap.add_argument("--no-probe", dest="probe", action="store_false", help="skip the linear feature probes")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--preset", default="tiny")
     ap.add_argument("--runs", default="runs/methods")
@@ -286,6 +346,7 @@ def main(argv=None):
     ap.add_argument("--ft-steps", type=int, default=120)
     ap.add_argument("--cls-steps", type=int, default=120)
     ap.add_argument("--noise-dims", type=int, default=256)
+    ap.add_argument("--lr", type=float, default=3e-3, help="fine-tuning learning rate (all methods)")
     ap.add_argument("--out", default="bench/results/methods.md")
     ap.add_argument("--table-only", action="store_true")
     args = ap.parse_args(argv)
@@ -318,27 +379,15 @@ def main(argv=None):
                         jobs.append(("aft", key, {"variant": v, "seed": seed, "teacher": teacher, "beta": beta}))
     old_none = {r["key"].replace(f"|{OLD_TAG}|dense|b10|none|", f"|{OLD_TAG}|none|") for r in done}
     keys |= old_none
-    for kind, key, kw in jobs:
-        if key in keys:
-            continue
-        keys.add(key)
-        t0 = time.perf_counter()
-        if kind == "method":
-            from projdeploy.errors import ProjdeployError
-
-            try:
-                r = run_one(kw["method"], kw["task"], kw["seed"], args)
-            except (ImportError, ProjdeployError) as e:  # e.g. PN not available in this build
-                print(f"{key}: skipped ({e})", flush=True)
-                continue
-        else:
-            r = run_aft(kw["variant"], kw["seed"], args, kw["teacher"], kw["beta"])
-        r.update(kind=kind, key=key, tag=t, **kw)
-        with cache.open("a") as f:
-            f.write(json.dumps(r) + "\n")
-        done.append(r)
-        print(f"{key}: {({k: v for k, v in r.items() if k not in ('info', 'key', 'kind')})} "
-              f"[{time.perf_counter() - t0:.0f}s]", flush=True)
+    run_jobs(jobs, keys, done, cache, args)
+    if not args.table_only:  # phase 2: noise variants at each transfer's val-selected teacher and beta
+        noise = []
+        for v in [v for v in args.aft.split(",") if v.endswith("+noise")]:
+            sel = select(done, v.split("+")[0], args)
+            for seed in [int(x) for x in args.seeds.split(",")] if sel else []:
+                noise.append(("aft", f"aft|{t}|{sel[0]}|b{sel[1]:g}|{v}|{seed}",
+                              {"variant": v, "seed": seed, "teacher": sel[0], "beta": sel[1]}))
+        run_jobs(noise, keys, done, cache, args)
     if args.probe and not args.table_only:
         for r in probe(args):
             if r["key"] not in keys:
