@@ -350,7 +350,8 @@ def main(argv=None):
     ap.add_argument("--out", default="bench/results/methods.md")
     ap.add_argument("--table-only", action="store_true")
     args = ap.parse_args(argv)
-    args.command = "python bench/methods.py " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
+    argv_ = argv if argv is not None else __import__("sys").argv[1:]
+    args.command = " ".join(["python bench/methods.py", *[a for a in argv_ if a != "--table-only"]]).strip()
     torch.set_num_threads(1)
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
