@@ -22,5 +22,10 @@ fi
 cd "$here"
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci in $here" >&2
-  npm ci --no-audit --no-fund --loglevel=error
+  # npm ci refuses lockfiles that lack entries for optional per-platform packages (rollup's
+  # native binaries for other OSes are not recorded by npm on Linux: npm/cli#4828). In that
+  # case install from the same lockfile with `npm install --no-save`, which keeps every
+  # locked version and never rewrites package-lock.json.
+  npm ci --no-audit --no-fund --loglevel=error 2>/dev/null \
+    || npm install --no-save --no-audit --no-fund --loglevel=error
 fi
