@@ -4,7 +4,7 @@ Deterministic on CPU: the batch at step ``s`` is a pure function of
 ``(seed, s)``, so a run resumed from a checkpoint reproduces the
 uninterrupted run exactly. AdamW + warmup/cosine schedule, periodic eval,
 a progress bar with tokens/s, checkpoints written atomically.
-Under ``torchrun`` the global batch is split over ranks (DDP; gloo on CPU).
+Under ``torchrun`` the global batch is split over ranks (DDP or FSDP2; gloo on CPU).
 
     projdeploy train --task digits:0-4 --size tiny --out runs/tiny
 """
@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 from ..fsutil import atomic_dir
 from . import state as st
 
@@ -111,8 +111,16 @@ def train_loop(
     ``peak_flops``: FLOP/s of the whole job; when set, the progress bar shows model FLOP utilisation.
     ``init_optimizer_from``: a directory with ``optimizer.safetensors`` (e.g. a grown model's carried
     state) to start from when not resuming.
+    FSDP: when ``model`` was sharded with ``distributed.shard_model``, every checkpoint gathers the full
+    model and optimizer state on all ranks and rank 0 calls ``save_fn(tmpdir, full_model_state)``; the
+    files written are the same as unsharded training's. Resume shards the full state back.
     """
+    from .distributed import full_states, is_sharded, load_full_states
+
     rank, world = _dist()
+    sharded = is_sharded(model)
+    if sharded and extra_params:
+        raise ConfigError("train", "extra_params", "extra parameters outside the model are not supported under FSDP")
     out_dir = Path(out_dir) if out_dir else None
     torch.manual_seed(cfg.seed)
     ident = {"train": dataclasses.asdict(cfg), **(identity or {})}
@@ -134,7 +142,10 @@ def train_loop(
 
     result, start = TrainResult(), 0
     if init_optimizer_from is not None and not resume:
-        st.load_optimizer(opt, names, Path(init_optimizer_from))
+        if sharded:
+            load_full_states(model, opt, None, st.read_optimizer_state(names, Path(init_optimizer_from)), names)
+        else:
+            st.load_optimizer(opt, names, Path(init_optimizer_from))
     if resume:
         prev = st.read_state(out_dir) if out_dir else None
         if prev is None:
@@ -145,23 +156,35 @@ def train_loop(
                                   "nothing was overwritten")
         from safetensors.torch import load_file
 
-        model.load_state_dict(load_file(str(out_dir / "model.safetensors")), strict=False)
+        if sharded:  # every rank reads the full files and keeps its shard
+            load_full_states(model, opt, load_file(str(out_dir / "model.safetensors")),
+                             st.read_optimizer_state(names, out_dir), names)
+        else:
+            model.load_state_dict(load_file(str(out_dir / "model.safetensors")), strict=False)
         if extra_params:
             ex = load_file(str(out_dir / "extra.safetensors"))
             with torch.no_grad():
                 for i, p in enumerate(extra_params):
                     p.copy_(ex[f"extra.{i}"])
-        st.load_optimizer(opt, names, out_dir)
+        if not sharded:
+            st.load_optimizer(opt, names, out_dir)
         start = prev["step"]
         result.losses, result.evals = prev["losses"], prev["evals"]
         result.tokens, result.flops = prev.get("tokens", 0), prev.get("flops", 0.0)
 
     def checkpoint(step):
-        if rank != 0 or out_dir is None or save_fn is None:
+        if out_dir is None or save_fn is None:
+            return
+        full = full_states(model, opt) if sharded else None  # collective: all ranks gather
+        if rank != 0:
             return
         with atomic_dir(out_dir) as tmp:
-            save_fn(tmp)
-            st.save_optimizer(opt, names, tmp)
+            if full is not None:
+                save_fn(tmp, full[0])
+                st.save_optimizer_state(full[1], names, tmp)
+            else:
+                save_fn(tmp)
+                st.save_optimizer(opt, names, tmp)
             if extra_params:
                 from safetensors.torch import save_file
 

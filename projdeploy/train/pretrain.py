@@ -2,6 +2,7 @@
 
     projdeploy pretrain --model pn --preset tiny --data digits --out runs/pn-digits
     torchrun --nproc_per_node 2 -m projdeploy.cli pretrain --model dense --preset tiny --data pycode --out runs/big
+    torchrun --nproc_per_node 2 -m projdeploy.cli pretrain --strategy fsdp --model dense --data pycode --out runs/big
 
 ``pn`` / ``hard-moe``: documents are clustered (k-means, k = experts) and every
 example is trained through the expert of its cluster with the plain
@@ -117,17 +118,18 @@ def pretrain(model: str, data: str, preset: str = "tiny", out: str | Path = "run
     meta = {"kind": model, "preset": p.name, "data": task.name, "budget_flops": budget, "steps": n_steps,
             "seed": seed, "world_size": world, "flops_per_token": fpt}
 
-    def save(directory: Path):
+    def save(directory: Path, full_state: dict | None = None):
+        src = net if full_state is None else _plain(cfg, full_state)  # FSDP: the gathered full tensors
         if clustering is not None:
             import json
 
             from ..models.projected import write_pn_files
 
-            write_pn_files(directory, net)
+            write_pn_files(directory, src)
             clustering.save(directory)
             (directory / "projdeploy.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
         else:
-            write_model_files(directory, net, {**meta, "task": task.name, "task_kind": "lm", "metric": task.metric})
+            write_model_files(directory, src, {**meta, "task": task.name, "task_kind": "lm", "metric": task.metric})
         save_tokenizer(task.tokenizer, directory)
 
     peak = measure_peak_flops() * world if progress and rank == 0 else 0.0
@@ -203,6 +205,22 @@ def _load_init(net, cfg, directory: Path):
         raise CheckpointError(f"{directory}: --init weights do not fit the model (missing {missing[:3]}, "
                               f"unexpected {unexpected[:3]})")
     return net, cfg
+
+
+def _plain(cfg, state: dict) -> torch.nn.Module:
+    """An unsharded model of ``cfg`` holding ``state`` (built on the meta device: no extra copy of the weights)."""
+    from ..models import ModelConfig, build_model
+    from ..models.projected import build_pn
+
+    with torch.device("meta"):
+        net = build_model(cfg) if isinstance(cfg, ModelConfig) else build_pn(cfg)
+    net.load_state_dict(state, strict=False, assign=True)
+    if getattr(net.config, "small", net.config).tie_word_embeddings:
+        net.lm_head.weight = net.model.embed_tokens.weight
+    left = [n for n, t in net.state_dict().items() if t.is_meta]
+    if left:
+        raise RuntimeError(f"gathered FSDP state lacks {left[:3]}")
+    return net
 
 
 def _count(net, cfg) -> int:

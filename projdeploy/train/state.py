@@ -28,6 +28,26 @@ def save_optimizer(opt: torch.optim.Optimizer, names: list[str], directory: Path
     save_file(tensors, str(directory / OPTIM_FILE))
 
 
+def save_optimizer_state(state: dict[str, dict], names: list[str], directory: Path) -> None:
+    """Same file as ``save_optimizer`` from per-name state (e.g. FSDP's gathered full optimizer state)."""
+    tensors = {f"{name}::{k}": torch.as_tensor(v).detach().clone().contiguous()
+               for name in names for k, v in state.get(name, {}).items()}
+    save_file(tensors, str(directory / OPTIM_FILE))
+
+
+def read_optimizer_state(names: list[str], directory: Path) -> dict[str, dict]:
+    """``optimizer.safetensors`` as {parameter name: {"step": ..., "exp_avg": ..., ...}} (full tensors)."""
+    path = directory / OPTIM_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{directory}: cannot resume, no {OPTIM_FILE}")
+    out: dict[str, dict] = {}
+    for key, v in load_file(str(path)).items():
+        name, k = key.split("::", 1)
+        if name in names:
+            out.setdefault(name, {})[k] = v
+    return out
+
+
 def load_optimizer(opt: torch.optim.Optimizer, names: list[str], directory: Path) -> None:
     path = directory / OPTIM_FILE
     if not path.is_file():
