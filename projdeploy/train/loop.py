@@ -201,13 +201,14 @@ def train_loop(
         bar = tqdm(total=cfg.steps, initial=start, file=sys.stderr, dynamic_ncols=True, leave=False,
                    desc="train", mininterval=0.5)
     fwd = ddp_model or model
+    device = next(model.parameters()).device  # batches follow the model (CPU here; cuda:LOCAL_RANK under NCCL)
     model.train()
     t0 = time.perf_counter()
     tok_window, t_window = 0, t0
     for step in range(start, cfg.steps):
         idx = batch_indices(n, cfg.batch_size, cfg.seed, step)
         idx = idx[rank::world]
-        batch = {k: torch.as_tensor(v[idx]) for k, v in data.items()}
+        batch = {k: torch.as_tensor(v[idx]).to(device) for k, v in data.items()}
         lr = cfg.lr_at(step)
         for g in opt.param_groups:
             g["lr"] = lr * g.get("lr_scale", 1.0)

@@ -159,10 +159,11 @@ def generic_eval(model, task, split, experts=None, batch_size: int = 64) -> dict
     was = model.training
     model.eval()
     outs = []
+    dev = next(model.parameters()).device
     for i in range(0, len(split), batch_size):
-        x = torch.as_tensor(split.tokens[i:i + batch_size, :-1])
-        y = model(x) if experts is None else model(x, torch.as_tensor(experts[i:i + batch_size]))
-        outs.append(y.float().numpy())
+        x = torch.as_tensor(split.tokens[i:i + batch_size, :-1]).to(dev)
+        y = model(x) if experts is None else model(x, torch.as_tensor(experts[i:i + batch_size]).to(dev))
+        outs.append(y.float().cpu().numpy())
     model.train(was)
     return metric_from_outputs(task, outs, split)
 
