@@ -47,6 +47,46 @@ def model_bytes(path: Path, main_file: str, fmt: str) -> int:
     return int(sum(p.stat().st_size for p in files))
 
 
+def pte_breakdown(path: Path) -> dict:
+    """Bytes of a .pte by role: delegate weights (named data), non-delegated constants, delegate blobs, rest."""
+    from executorch.exir._serialize._program import deserialize_pte_binary
+
+    data = path.read_bytes()
+    r = deserialize_pte_binary(data)
+    nd = r.named_data
+    bufs = [getattr(b, "buffer", b) for b in nd.buffers] if nd else []
+    weights = sum(len(bufs[v.buffer_index]) for v in nd.pte_data.values()) if nd else 0
+    consts = sum(len(b.storage) for b in r.program.constant_buffer)
+    blobs = sum(len(x.data) for x in r.program.backend_delegate_data)
+    return {"weights": weights, "constants": consts, "delegate_blobs": blobs,
+            "other": len(data) - weights - consts - blobs,
+            "delegates": sum(len(p.delegates) for p in r.program.execution_plan)}
+
+
+def onnx_breakdown(path: Path) -> dict:
+    """Bytes of a .onnx by role: initializers by dtype, graph (nodes, metadata, value_info)."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(str(path))
+    by = {}
+    for t in m.graph.initializer:
+        a = numpy_helper.to_array(t)
+        by[str(a.dtype)] = by.get(str(a.dtype), 0) + a.nbytes
+    return {**{f"init_{k}": v for k, v in sorted(by.items())}, "other": path.stat().st_size - sum(by.values())}
+
+
+def breakdown(path: Path, main_file: str, fmt: str) -> dict | None:
+    try:
+        if fmt == "executorch":
+            return pte_breakdown(path / main_file)
+        if fmt == "onnx":
+            return onnx_breakdown(path / main_file)
+    except Exception as e:  # noqa: BLE001 - a diagnostic only: never fail the row
+        return {"error": f"{type(e).__name__}: {e}"}
+    return None
+
+
 def timed_pairs(f_art, f_ref, repeats, warmup):
     for _ in range(warmup):
         f_art(), f_ref()
@@ -58,6 +98,7 @@ def timed_pairs(f_art, f_ref, repeats, warmup):
 
 
 def decode_tps(call, row, n_tokens):
+    """Tokens/s of one prefill-then-decode pass: decode the last ``n_tokens`` positions token by token."""
     S = row.shape[-1]
     n = S - n_tokens
     prompt = np.zeros((1, S), np.int64)
@@ -67,6 +108,16 @@ def decode_tps(call, row, n_tokens):
     for p in range(n, S):
         _, k, v = call("decode", [row[None, p:p + 1], np.array([p], np.int64), k, v])
     return n_tokens / (time.perf_counter() - t)
+
+
+def decode_pairs(call_art, call_ref, row, n_tokens, rounds):
+    """Interleaved decode passes (artifact, eager, artifact, ...): per-round tokens/s arrays."""
+    decode_tps(call_art, row, n_tokens), decode_tps(call_ref, row, n_tokens)  # warm-up
+    a, r = [], []
+    for _ in range(rounds):
+        a.append(decode_tps(call_art, row, n_tokens))
+        r.append(decode_tps(call_ref, row, n_tokens))
+    return np.array(a), np.array(r)
 
 
 def bench_one(ckpt, task_name, fmt, recipe, out, args, ref_model):
@@ -90,7 +141,9 @@ def bench_one(ckpt, task_name, fmt, recipe, out, args, ref_model):
     v = art.validation
     row.update(bytes=model_bytes(art.path, art.main_file, fmt), metric=v["metric_artifact"],
                metric_float=v["metric_float"], metric_drop=v["metric_drop"], sqnr_db=v["sqnr_db"],
-               simulated=v["simulated"], delegated=v.get("delegation", {}).get("fraction"))
+               simulated=v["simulated"], delegated=v.get("delegation", {}).get("fraction"),
+               delegated_compute=v.get("delegation", {}).get("compute_fraction"),
+               breakdown=breakdown(art.path, art.main_file, fmt))
     runner = load_runner(art.path, **({"threads": 1} if fmt == "onnx" else {}))
     if runner is None:
         return row
@@ -105,8 +158,10 @@ def bench_one(ckpt, task_name, fmt, recipe, out, args, ref_model):
     if prog == "prefill":
         seq = task.eval.tokens[0, :-1]
         eager = torch_caller(kv_cache_programs(ref_model, task.seq_len, task.example_inputs(1)))
-        row["decode_tps"] = decode_tps(runner.run, seq, args.decode_tokens)
-        row["eager_decode_tps"] = decode_tps(eager, seq, args.decode_tokens)
+        a, r = decode_pairs(runner.run, eager, seq, args.decode_tokens, args.decode_rounds)
+        row.update(decode_tps=float(np.median(a)), eager_decode_tps=float(np.median(r)),
+                   decode_ratio=float(np.median(a / r)), decode_tps_iqr=[float(np.percentile(a, 25)),
+                                                                        float(np.percentile(a, 75))])
     return row
 
 
@@ -117,7 +172,11 @@ def fmt_row(r, fp32_bytes):
     lat = (f"{r['lat_ms_median']:.3f} / {r['lat_ms_p90']:.3f} | {r['lat_ratio']:.2f}x"
            if "lat_ratio" in r else "n/a (no runtime here) | n/a")
     dec = f"{r['decode_tps']:.0f} ({r['eager_decode_tps']:.0f})" if "decode_tps" in r else "-"
+    if "decode_ratio" in r:
+        dec += f" = {r['decode_ratio']:.2f}x"
     deleg = f"{r['delegated']:.0%}" if r.get("delegated") is not None else "-"
+    if r.get("delegated_compute") is not None:
+        deleg += f" ({r['delegated_compute']:.0%})"
     sim = " (sim)" if r["simulated"] else ""
     return (f"| {r['format']} | {r['recipe']} | {r['bytes']:,} | {ratio:.3f} | {lat} | {dec} | "
             f"{r['metric']:.4f}{sim} | {r['metric_drop']:+.4f} | {r['sqnr_db']:.1f} | {deleg} |")
@@ -133,8 +192,11 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--decode-tokens", type=int, default=32)
+    ap.add_argument("--decode-rounds", type=int, default=7, help="interleaved decode passes per row (median)")
     ap.add_argument("--formats", default="executorch,onnx,coreml")
     ap.add_argument("--tasks", default="digits-cls,digits:0-4", help="digits-cls and/or digits:0-4")
+    ap.add_argument("--recipes", default="", help="comma-separated recipe names to keep (default: all)")
+    ap.add_argument("--merge", action="store_true", help="keep the other sections of --out's .json")
     ap.add_argument("--out", default=str(ROOT / "bench/results/export.md"))
     args = ap.parse_args(argv)
 
@@ -156,32 +218,75 @@ def main(argv=None):
         rows = []
         for fmt in args.formats.split(","):
             for name in recipes(fmt):
+                if args.recipes and name not in args.recipes.split(","):
+                    continue
                 out = work / "artifacts" / task_name.replace(":", "_") / f"{fmt}-{name}"
                 r = bench_one(ckpt, task_name, fmt, name, out, args, ref)
                 print(json.dumps(r, default=str), flush=True)
                 rows.append(r)
-        results[task_name] = {"fp32_param_bytes": fp32, "rows": rows, "checkpoint": str(ckpt)}
+        results[f"{task_name} ({args.size})"] = {
+            "fp32_param_bytes": fp32, "rows": rows, "checkpoint": str(ckpt), "task": task_name, "size": args.size,
+            "steps": args.steps, "params": ref.config.num_parameters() if hasattr(ref, "config") else None,
+            "command": "bench/export.py " + " ".join(sys.argv[1:] if argv is None else argv),
+            "repeats": args.repeats, "warmup": args.warmup, "tools": tool_versions_line()}
+    if args.merge and Path(args.out).with_suffix(".json").is_file():
+        results = merge(json.loads(Path(args.out).with_suffix(".json").read_text()), results)
     write_report(args, results, tool_versions_line())
     return results
 
 
+LEGACY = {"size": "small", "steps": 150, "repeats": 30, "warmup": 5,
+          "command": "bench/export.py --tasks digits-cls --steps 150 --repeats 30"}
+
+
+def merge(old: dict, new: dict) -> dict:
+    """Sections of ``old`` updated by ``new``; within a section, rows replaced per (format, recipe)."""
+    out = {(k if " (" in k else f"{k} ({LEGACY['size']})"): v for k, v in old.items()}
+    for key, sec in new.items():
+        prev = out.get(key, {"rows": []})
+        cmds = prev.get("commands") or [prev.get("command", LEGACY["command"])] if prev["rows"] else []
+        rows = {(r["format"], r["recipe"]): r for r in prev["rows"]}
+        rows.update({(r["format"], r["recipe"]): r for r in sec["rows"]})
+        out[key] = {**prev, **sec, "rows": list(rows.values()),
+                    "commands": [c for c in cmds if c != sec["command"]] + [sec["command"]]}
+    return out
+
+
 def write_report(args, results, tools):
-    lines = ["# Export benchmark", "",
-             f"Command: `.venv/bin/python bench/export.py {' '.join(sys.argv[1:])}`".rstrip(), "",
-             f"Models: projdeploy `{args.size}` size trained {args.steps} steps, seed 0. Machine: "
-             f"{platform.machine()} {platform.system()}, shared 2-core CPU (other jobs running: absolute ms are noisy, "
-             "ratios are measured interleaved in the same run). Batch 1, PyTorch and onnxruntime 1 thread, "
-             f"ExecuTorch default threadpool; {args.warmup} warm-up + {args.repeats} timed calls per row. Tools: {tools}.",
-             "", "Size ratio is the model file(s) over the fp32 parameter bytes. Latency: median / p90 ms of the "
-             "artifact (prefill for LMs), and the median ratio to PyTorch eager fp32. Decode: tokens/s of the `decode` "
-             "program (eager KV-cache decode in brackets). Metric on the whole eval split; drop > 0 = worse. "
-             "(sim) = Core ML simulated in PyTorch (no Core ML runtime on Linux).", ""]
-    for task_name, res in results.items():
-        lines += [f"## {task_name} (fp32 parameters: {res['fp32_param_bytes']:,} bytes)", "",
-                  "| format | recipe | bytes | x fp32 | latency ms median / p90 | x eager | decode tok/s | metric | drop "
-                  "| SQNR dB | delegated |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    machine = (f"Machine: {platform.machine()} {platform.system()}, shared 2-core CPU with other jobs running "
+               "(load average 10-14 during these runs): absolute ms are noisy; every latency ratio is measured "
+               "interleaved (artifact call, eager call, artifact call, ...) in the same run and reported as a ratio "
+               "of medians. Batch 1, PyTorch and onnxruntime 1 thread, ExecuTorch default threadpool. Models "
+               f"trained with seed 0. Tools: {tools}.")
+    legend = ("Size ratio is the model file(s) over the fp32 parameter bytes. Latency: median / p90 ms of the "
+              "artifact (prefill for LMs), and the median ratio to PyTorch eager fp32. Decode: tokens/s of the "
+              "`decode` program (eager KV-cache decode of the same prefill/decode modules in brackets; median of "
+              "interleaved passes, and the median of the per-pass ratios). Metric on the whole eval split; "
+              "drop > 0 = worse. Delegated: share of edge nodes (views included) delegated, in brackets the share "
+              "of matmul-class nodes (linear/mm/bmm/conv: the FLOPs). (sim) = Core ML simulated in PyTorch (no "
+              "Core ML runtime on Linux).")
+    lines = ["# Export benchmark", "", machine, "", legend, ""]
+    for key, res in results.items():
+        meta = {**LEGACY, "task": key.split(" ")[0], **res}
+        cmds = meta.get("commands", [meta["command"]])
+        head = ("Commands (rows merged, the last run of a row wins)" if len(cmds) > 1 else "Command")
+        lines += [f"## {key}: fp32 parameters {res['fp32_param_bytes']:,} bytes", "",
+                  f"{head}: " + "; ".join(f"`.venv/bin/python {c}`" for c in cmds)
+                  + f" ({meta['size']} model trained {meta['steps']} steps, seed 0; {meta['warmup']} warm-up + "
+                  f"{meta['repeats']} timed calls per row).", "",
+                  *[f"Note: {n}" for n in meta.get("notes", [])], "",
+                  ("| format | recipe | bytes | x fp32 | latency ms median / p90 | x eager | decode tok/s | metric "
+                   "| drop | SQNR dB | delegated |"), "|---|---|---|---|---|---|---|---|---|---|---|"]
         lines += [fmt_row(r, res["fp32_param_bytes"]) for r in res["rows"]]
-        lines += ["", targets_text(task_name, res), ""]
+        lines += ["", targets_text(meta["task"], res), ""]
+        bd = [r for r in res["rows"] if r.get("breakdown") and "error" not in r["breakdown"]]
+        if bd:
+            lines += [("Where the bytes are (ExecuTorch: weights the delegate owns / non-delegated constants / "
+                       "delegate blobs / program and padding; ONNX: initializers by dtype / graph):"), ""]
+            lines += [f"- {r['format']}/{r['recipe']}: " + ", ".join(
+                f"{k} {v:,}" + (f" ({v / res['fp32_param_bytes']:.3f}x)" if k != "delegates" else "")
+                for k, v in r["breakdown"].items()) for r in bd]
+            lines.append("")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines) + "\n")
     Path(args.out).with_suffix(".json").write_text(json.dumps(results, indent=1, default=str))
@@ -193,7 +298,7 @@ def targets_text(task_name, res):
     for r in res["rows"]:
         if "error" in r:
             continue
-        quant = r["recipe"] in FOUR_BIT and "4bit" or ("int8" in r["recipe"] and "int8")
+        quant = (r["recipe"] in FOUR_BIT and "4bit") or ("int8" in r["recipe"] and "int8")
         if quant:
             t = TARGETS[f"{quant}_bytes"]
             out.append(f"- {r['format']}/{r['recipe']} bytes {r['bytes'] / fp32:.3f}x (target <= {t}x): "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from pathlib import Path
 
 from .base import Artifact, ExportError, UnavailableError
@@ -77,18 +78,30 @@ def _partitioners(recipe: ExecuTorchRecipe) -> list:
     return []
 
 
+COMPUTE_OPS = re.compile(r"^aten_(linear|mm|addmm|bmm|matmul|convolution|_scaled_dot_product\w*)_default$")
+
+
 def delegation(edge, names) -> dict:
-    """Per method and overall: delegated / total operator nodes (edge dialect, before emission)."""
+    """Per method and overall: delegated / total operator nodes (edge dialect, before emission).
+
+    ``fraction`` counts every edge node (views and casts included); ``compute_fraction`` counts only
+    the matmul-class nodes (linear, mm, bmm, addmm, matmul, convolution, SDPA), which carry the FLOPs.
+    """
     from executorch.devtools.backend_debug import get_delegation_info
 
-    per, d_all, n_all = {}, 0, 0
+    per, tot = {}, {"d": 0, "n": 0, "cd": 0, "cn": 0}
     for name in names:
         info = get_delegation_info(edge.exported_program(name).graph_module)
         d, n = info.num_delegated_nodes, info.num_non_delegated_nodes
+        ops = [b for t, b in info.delegation_by_operator.items() if COMPUTE_OPS.match(t)]
+        cd, cn = sum(b.delegated for b in ops), sum(b.non_delegated for b in ops)
         per[name] = {"delegated_nodes": d, "non_delegated_nodes": n, "subgraphs": info.num_delegated_subgraphs,
-                     "fraction": d / max(d + n, 1)}
-        d_all, n_all = d_all + d, n_all + n
-    return {"backend": None, "methods": per, "fraction": d_all / max(d_all + n_all, 1)}
+                     "fraction": d / max(d + n, 1), "compute_nodes": cd + cn,
+                     "compute_fraction": cd / max(cd + cn, 1)}
+        for k, v in zip(("d", "n", "cd", "cn"), (d, n, cd, cn)):
+            tot[k] += v
+    return {"backend": None, "methods": per, "fraction": tot["d"] / max(tot["d"] + tot["n"], 1),
+            "compute_fraction": tot["cd"] / max(tot["cd"] + tot["cn"], 1)}
 
 
 def export(model, example_inputs, recipe: ExecuTorchRecipe, out_dir, programs=None, calibration=None,
