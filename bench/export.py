@@ -220,7 +220,7 @@ def main(argv=None):
             for name in recipes(fmt):
                 if args.recipes and name not in args.recipes.split(","):
                     continue
-                out = work / "artifacts" / task_name.replace(":", "_") / f"{fmt}-{name}"
+                out = work / "artifacts" / f"{task_name.replace(':', '_')}-{args.size}" / f"{fmt}-{name}"
                 r = bench_one(ckpt, task_name, fmt, name, out, args, ref)
                 print(json.dumps(r, default=str), flush=True)
                 rows.append(r)
