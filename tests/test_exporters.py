@@ -167,3 +167,24 @@ def test_cli_list_recipes_and_errors(tmp_path):
     r = CliRunner().invoke(cli, ["export", "--checkpoint", str(tmp_path / "nope"), "--format", "onnx",
                                  "--recipe", "fp32", "--task", "digits-cls", "--out", str(tmp_path / "o")])
     assert r.exit_code != 0 and "does not exist" in r.output
+
+
+def test_strip_debug_metadata_keeps_the_graph(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from exporters.onnx_export import ONNXRunner, strip_debug_metadata
+
+    w = numpy_helper.from_array(np.arange(12, dtype=np.float32).reshape(3, 4), "w")
+    node = helper.make_node("MatMul", ["x", "w"], ["y"], doc_string="trace")
+    node.metadata_props.add(key="pkg.torch.onnx.stack_trace", value="File model.py, line 1\n" * 50)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], [w])
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10), str(path))
+    x = np.ones((1, 3), np.float32)
+    before = ONNXRunner(path).run("forward", [x])[0]
+    assert strip_debug_metadata(path) > 1000
+    g = onnx.load(str(path)).graph
+    assert not g.node[0].metadata_props and g.node[0].doc_string == ""
+    np.testing.assert_array_equal(ONNXRunner(path).run("forward", [x])[0], before)
