@@ -105,7 +105,8 @@ def ft_config(task, seed: int, args, **kw):
     from projdeploy.train.finetune import FinetuneConfig
 
     steps = args.cls_steps if task.kind == "cls" else args.ft_steps
-    return FinetuneConfig(steps=steps, eval_every=max(1, steps // 8), patience=4, seed=seed, lr=args.lr, **kw)
+    return FinetuneConfig(steps=steps, eval_every=max(1, steps // 8), patience=4, seed=seed, lr=args.lr,
+                          gate_lr=args.gate_lr, **kw)
 
 
 def run_one(method: str, task_name: str, seed: int, args) -> dict:
@@ -191,6 +192,7 @@ def fmt(vals, digits=3):
 def tag(args) -> str:
     """The settings a cached result depends on (results of other settings are kept but not mixed in)."""
     lr = "" if args.lr == 3e-3 else f"-lr{args.lr:g}"
+    lr += "" if getattr(args, "gate_lr", 1e-2) == 1e-2 else f"-glr{args.gate_lr:g}"
     return f"{args.preset}-r{args.train_rows}-c{args.cls_rows}-f{args.ft_steps}-k{args.cls_steps}{lr}"
 
 
@@ -215,7 +217,8 @@ def write_table(results: list[dict], args) -> str:
              (f"Preset `{args.preset}` (small model d64/L2/ffn192, big dense d128/L2/ffn384, PN k=4 experts h=8 m=4), "
               "all pretrained on `digits` (seed 0) at the preset's equal FLOP budget (what the SLM spends in 400 "
               f"steps): {pretrain_note(Path(args.runs))}. `dense-x4` is a teacher trained at 4x that budget (not "
-              f"equal FLOPs; only used as an AFT/KD teacher). Task training sets: {args.train_rows} rows (LM), "
+              "equal FLOPs; only used as an AFT/KD teacher); `projector-s400` (400 steps, 4.7x the budget) and "
+              "`projector-l4` (lambda 4, equal budget) are investigation rows, not equal-budget results. Task training sets: {args.train_rows} rows (LM), "
               f"{args.cls_rows} rows (`{args.cls_task}`); fine-tuning at most {args.ft_steps} steps (LM) / "
               f"{args.cls_steps} steps (cls), batch 32, lr {args.lr:g}, early stopping on the even eval rows (\"val\"), "
               "metric on the odd eval rows (\"test\", never used for any choice). mean ± std (population) over "
@@ -347,6 +350,9 @@ def main(argv=None):
     ap.add_argument("--cls-steps", type=int, default=120)
     ap.add_argument("--noise-dims", type=int, default=256)
     ap.add_argument("--lr", type=float, default=3e-3, help="fine-tuning learning rate (all methods)")
+    ap.add_argument("--gate-lr", type=float, default=1e-2, help="lr of the AFT gates / KD map (official: 1e-2)")
+    ap.add_argument("--noise-grid", action="store_true",
+                    help="run +noise variants at every teacher/beta (default: only at the val-selected ones)")
     ap.add_argument("--out", default="bench/results/methods.md")
     ap.add_argument("--table-only", action="store_true")
     args = ap.parse_args(argv)
@@ -357,7 +363,7 @@ def main(argv=None):
     runs.mkdir(parents=True, exist_ok=True)
     cache = runs / "results.jsonl"
     done = [json.loads(x) for x in cache.read_text().splitlines()] if cache.is_file() else []
-    done = [r for r in done if "val" in r or r["kind"] == "probe"]  # lines from before "val" was recorded: rerun
+    done = [r for r in done if "val" in r or r["kind"] == "probe" or "skipped" in r]  # lines from before "val" was recorded: rerun
     for r in done:  # lines cached before keys carried settings / teacher / beta
         if "tag" not in r:
             r["tag"] = OLD_TAG
@@ -375,7 +381,7 @@ def main(argv=None):
                     jobs.append(("method", f"method|{t}|{tk}|{m}|{seed}", {"task": tk, "method": m, "seed": seed}))
             for teacher in args.teachers.split(","):
                 for beta in [float(b) for b in args.betas.split(",")]:
-                    for v in [v for v in args.aft.split(",") if v]:
+                    for v in [v for v in args.aft.split(",") if v and (args.noise_grid or "+" not in v)]:
                         key = f"aft|{t}|none|{seed}" if v == "none" else f"aft|{t}|{teacher}|b{beta:g}|{v}|{seed}"
                         jobs.append(("aft", key, {"variant": v, "seed": seed, "teacher": teacher, "beta": beta}))
     old_none = {r["key"].replace(f"|{OLD_TAG}|dense|b10|none|", f"|{OLD_TAG}|none|") for r in done}
