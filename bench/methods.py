@@ -149,7 +149,7 @@ def run_aft(variant: str, seed: int, args, teacher: str = "dense", beta: float =
             **{k: ft[k] for k in ("gates_mean_noise", "gates_mean_real") if k in ft}}
 
 
-def probe(args) -> list[dict]:
+def probe(args, skip: set = frozenset()) -> list[dict]:
     """Linear-probe accuracy (logistic regression, val half) of frozen pooled features on the cls task.
 
     Tells whether a teacher's features hold more task information than the student's own: if not,
@@ -172,6 +172,8 @@ def probe(args) -> list[dict]:
         task = get_task(args.cls_task).with_train_limit(args.cls_rows, seed=seed)
         val = split_eval(task, "val").eval
         for name in ["slm", *args.teachers.split(",")]:
+            if f"probe|{tag(args)}|{name}|{seed}" in skip:
+                continue
             m = load_feature_model(pretrained(runs, name, args.preset))
             tr, va = (features_of(m, teacher_inputs(m, task, x)) for x in (task.train.tokens, val.tokens))
             clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
@@ -396,7 +398,7 @@ def main(argv=None):
                               {"variant": v, "seed": seed, "teacher": sel[0], "beta": sel[1]}))
         run_jobs(noise, keys, done, cache, args)
     if args.probe and not args.table_only:
-        for r in probe(args):
+        for r in probe(args, keys):
             if r["key"] not in keys:
                 r["tag"] = t
                 with cache.open("a") as f:
