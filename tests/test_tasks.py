@@ -137,3 +137,19 @@ def test_task_file_errors_name_file_and_field(tmp_path, yaml_text, exc, field):
     with pytest.raises(exc) as e:
         get_task.__wrapped__(f)
     assert field in str(e.value) and "task.yaml" in str(e.value)
+
+
+def test_user_task_from_local_hf_dataset(tmp_path):
+    import datasets
+
+    rows = {"text": [f"{'great' if i % 2 else 'awful'} thing number {i}" for i in range(40)],
+            "label": ["pos" if i % 2 else "neg" for i in range(40)]}
+    datasets.Dataset.from_dict(rows).save_to_disk(str(tmp_path / "ds"))
+    datasets.Dataset.from_dict(rows).to_parquet(str(tmp_path / "d.parquet"))
+    t = get_task(_write(tmp_path, "name: hf\ntype: text-cls\nseq_len: 16\ndata:\n  train: ds\n"))
+    assert t.labels == ["neg", "pos"] and len(t.train) + len(t.eval) == 40
+    (tmp_path / "p").mkdir()
+    t2 = get_task(_write(tmp_path / "p", "name: hf2\ntype: text-cls\nseq_len: 16\n"
+                                          "data:\n  train: ../d.parquet\n  format: hf-dataset\n"))
+    assert t2.name == "hf2"
+    assert np.array_equal(t2.train.tokens, t.train.tokens)
