@@ -98,3 +98,20 @@ def test_classifier_trains_above_chance(tmp_path):
                                    TrainConfig(steps=60, eval_every=0, warmup_steps=5), progress=False)
     assert res.losses[-1] < res.losses[0]
     assert evaluate(model, task)["accuracy"] > 0.25  # chance is 0.10
+
+
+def test_atomic_writes_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    from projdeploy.fsutil import atomic_dir, atomic_write_text
+
+    mask = os.umask(0o022)
+    try:
+        with atomic_dir(tmp_path / "d") as d:
+            (d / "f").write_text("x")
+        atomic_write_text(tmp_path / "t.txt", "y")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "t.txt").stat().st_mode) == 0o644
