@@ -38,8 +38,15 @@ def rope_cos_sin(positions: torch.Tensor, head_dim: int, theta: float, dtype=tor
 
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat([-x2, x1], dim=-1)
+    # Slices rather than chunk(): XNNPACK delegates static slices, not split_with_sizes.
+    h = x.shape[-1] // 2
+    return torch.cat([-x[..., h:], x[..., :h]], dim=-1)
+
+
+def causal_mask(T: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """Additive (T, T) mask, -inf above the diagonal. Built once per forward and shared by every
+    layer (``is_causal=True`` rebuilds it inside each layer of an exported graph)."""
+    return torch.full((T, T), float("-inf"), device=device, dtype=dtype).triu(1)
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -67,21 +74,28 @@ class Attention(nn.Module):
         return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
 
     def attend(self, q, k, v, mask=None):
-        """q: (B,H,T,hd); k,v: (B,KV,S,hd); mask: bool (T,S) of allowed positions or None (causal)."""
+        """q: (B,H,T,hd); k,v: (B,KV,S,hd); mask: bool (T,S) of allowed positions, an additive float
+        mask, or None (causal)."""
         rep = self.n_heads // self.n_kv
-        if rep > 1:
-            k = k.repeat_interleave(rep, dim=1)
-            v = v.repeat_interleave(rep, dim=1)
+        if rep > 1:  # each KV head serves ``rep`` consecutive query heads (HF repeat_kv)
+            B, KV, S, hd = k.shape
+            k = k[:, :, None].expand(B, KV, rep, S, hd).reshape(B, KV * rep, S, hd)
+            v = v[:, :, None].expand(B, KV, rep, S, hd).reshape(B, KV * rep, S, hd)
         if mask is None:
             out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        elif mask.dtype.is_floating_point:
+            # Written out (as HF's "eager" attention): exported, it stays a few delegatable ops,
+            # where SDPA's decomposition adds fully-masked-row guards (any/where/logical_not) per layer.
+            scores = torch.matmul(q * self.head_dim ** -0.5, k.transpose(-2, -1)) + mask
+            out = torch.matmul(torch.softmax(scores, dim=-1), v)
         else:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         B, H, T, hd = out.shape
         return self.o_proj(out.transpose(1, 2).reshape(B, T, H * hd))
 
-    def forward(self, x, cos, sin):
+    def forward(self, x, cos, sin, mask=None):
         q, k, v = self.project_qkv(x, cos, sin)
-        return self.attend(q, k, v)
+        return self.attend(q, k, v, mask)
 
 
 class MLP(nn.Module):
@@ -105,8 +119,8 @@ class Block(nn.Module):
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.mlp = MLP(cfg)
 
-    def forward(self, x, cos, sin, mlp=None):
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin)
+    def forward(self, x, cos, sin, mlp=None, mask=None):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask)
         h = self.post_attention_layernorm(x)
         return x + (mlp or self.mlp)(h)
 
@@ -129,8 +143,9 @@ class Backbone(nn.Module):
         """Final-normed hidden states (B, T, d). ``mlps``: optional per-layer MLP overrides."""
         x = self.embed_tokens(input_ids)
         cos, sin = self.rope(input_ids.shape[1], input_ids.device)
+        mask = causal_mask(input_ids.shape[1], input_ids.device, x.dtype)
         for i, layer in enumerate(self.layers):
-            x = layer(x, cos, sin, None if mlps is None else mlps[i])
+            x = layer(x, cos, sin, None if mlps is None else mlps[i], mask=mask)
         return self.norm(x)
 
 
