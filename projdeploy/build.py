@@ -76,7 +76,10 @@ class BuildResult:
 
 
 def _key(material: dict) -> str:
-    blob = json.dumps({"cache_version": CACHE_VERSION, **material}, sort_keys=True, default=str)
+    from . import __version__
+
+    blob = json.dumps({"cache_version": CACHE_VERSION, "projdeploy": __version__, **material},
+                      sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
