@@ -61,12 +61,18 @@ def _op_config(recipe: CoreMLRecipe):
     return cto.OpPalettizerConfig(mode="kmeans", nbits=recipe.nbits, granularity="per_tensor", weight_threshold=t)
 
 
+WEIGHT_OPS = ("linear", "matmul", "conv", "gather")
+
+
 def compress(mlmodel, recipe: CoreMLRecipe):
     if recipe.compression == "none":
         return mlmodel
     import coremltools.optimize.coreml as cto
 
-    config = cto.OptimizationConfig(global_config=_op_config(recipe))
+    # Compress the weights of weight-bearing ops only. A global config would also compress other
+    # large constants, such as the attention's additive causal mask (-inf entries break k-means).
+    op = _op_config(recipe)
+    config = cto.OptimizationConfig(op_type_configs={t: op for t in WEIGHT_OPS})
     if recipe.compression == "palettize":
         return cto.palettize_weights(mlmodel, config)
     return cto.linear_quantize_weights(mlmodel, config)
