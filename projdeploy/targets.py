@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .config import load_yaml_mapping
 from .errors import ConfigError, DataError, UnknownNameError
 
 TARGET_DIR = Path(__file__).parent / "targets"
@@ -45,8 +46,6 @@ def shipped_targets() -> list[str]:
 
 
 def load_target(name_or_path: str) -> Target:
-    import yaml
-
     p = Path(name_or_path)
     if name_or_path.endswith((".yaml", ".yml")):
         if not p.is_file():
@@ -56,14 +55,7 @@ def load_target(name_or_path: str) -> Target:
         if not p.is_file():
             raise UnknownNameError("target", name_or_path, shipped_targets() + ["<file>.yaml"])
     src = str(p)
-    try:
-        d = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(src, "<document>", f"not valid YAML ({e})") from None
-    if not isinstance(d, dict):
-        raise ConfigError(src, "<document>", "must be a mapping with fields " + ", ".join(sorted(FIELDS)))
-    if set(d) - FIELDS:
-        raise ConfigError(src, sorted(set(d) - FIELDS)[0], "unknown field; allowed: " + ", ".join(sorted(FIELDS)))
+    d = load_yaml_mapping(p, FIELDS)
     for f in ("name", "artifacts", "profiles"):
         if f not in d:
             raise ConfigError(src, f, "required")

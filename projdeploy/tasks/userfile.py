@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import load_yaml_mapping
 from ..errors import ConfigError, DataError
 from .base import DEFAULT_BUDGET, Split, Task, is_eval_key, pack_documents
 from .tokenizers import BPETokenizer, ByteTokenizer, PixelTokenizer
@@ -41,21 +42,11 @@ SUFFIX_FORMAT = {".txt": "text", ".jsonl": "jsonl", ".csv": "csv", ".npz": "npz"
 
 
 def load_task_file(path: str | Path) -> Task:
-    import yaml
-
     path = Path(path)
     src = str(path)
     if not path.is_file():
         raise DataError(f"task file {src!r} does not exist")
-    try:
-        spec = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(src, "<document>", f"not valid YAML ({e})") from None
-    if not isinstance(spec, dict):
-        raise ConfigError(src, "<document>", "must be a mapping with fields " + ", ".join(sorted(TOP_FIELDS)))
-    unknown = set(spec) - TOP_FIELDS
-    if unknown:
-        raise ConfigError(src, sorted(unknown)[0], "unknown field; allowed: " + ", ".join(sorted(TOP_FIELDS)))
+    spec = load_yaml_mapping(path, TOP_FIELDS)
     name = spec.get("name")
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", name):
         raise ConfigError(src, "name", "required; 1-64 letters, digits, '-' or '_', starting with a letter or digit")
