@@ -18,6 +18,8 @@ demo: setup
 	$(BIN)/projdeploy build --task digits-cls --target ios
 
 test: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	bash sample_apps/web/setup.sh
 	$(BIN)/python -m pytest -q -n 2 --timeout 900
 

@@ -34,8 +34,13 @@ def train(task, size, steps, out):
     from projdeploy.train.small import train_small
 
     if not (Path(out) / "config.json").is_file():
-        train_small(task, size, out, TrainConfig(steps=steps, eval_every=0, warmup_steps=max(steps // 10, 1),
-                                                 seed=0), progress=False)
+        train_small(
+            task,
+            size,
+            out,
+            TrainConfig(steps=steps, eval_every=0, warmup_steps=max(steps // 10, 1), seed=0),
+            progress=False,
+        )
     return Path(out)
 
 
@@ -58,9 +63,13 @@ def pte_breakdown(path: Path) -> dict:
     weights = sum(len(bufs[v.buffer_index]) for v in nd.pte_data.values()) if nd else 0
     consts = sum(len(b.storage) for b in r.program.constant_buffer)
     blobs = sum(len(x.data) for x in r.program.backend_delegate_data)
-    return {"weights": weights, "constants": consts, "delegate_blobs": blobs,
-            "other": len(data) - weights - consts - blobs,
-            "delegates": sum(len(p.delegates) for p in r.program.execution_plan)}
+    return {
+        "weights": weights,
+        "constants": consts,
+        "delegate_blobs": blobs,
+        "other": len(data) - weights - consts - blobs,
+        "delegates": sum(len(p.delegates) for p in r.program.execution_plan),
+    }
 
 
 def onnx_breakdown(path: Path) -> dict:
@@ -92,8 +101,12 @@ def timed_pairs(f_art, f_ref, repeats, warmup):
         f_art(), f_ref()
     a, r = [], []
     for _ in range(repeats):
-        t = time.perf_counter(); f_art(); a.append(time.perf_counter() - t)
-        t = time.perf_counter(); f_ref(); r.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        f_art()
+        a.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        f_ref()
+        r.append(time.perf_counter() - t)
     return np.array(a) * 1e3, np.array(r) * 1e3
 
 
@@ -106,7 +119,7 @@ def decode_tps(call, row, n_tokens):
     _, k, v = call("prefill", [prompt])
     t = time.perf_counter()
     for p in range(n, S):
-        _, k, v = call("decode", [row[None, p:p + 1], np.array([p], np.int64), k, v])
+        _, k, v = call("decode", [row[None, p : p + 1], np.array([p], np.int64), k, v])
     return n_tokens / (time.perf_counter() - t)
 
 
@@ -139,11 +152,17 @@ def bench_one(ckpt, task_name, fmt, recipe, out, args, ref_model):
         return row
     row["export_s"] = time.perf_counter() - t0
     v = art.validation
-    row.update(bytes=model_bytes(art.path, art.main_file, fmt), metric=v["metric_artifact"],
-               metric_float=v["metric_float"], metric_drop=v["metric_drop"], sqnr_db=v["sqnr_db"],
-               simulated=v["simulated"], delegated=v.get("delegation", {}).get("fraction"),
-               delegated_compute=v.get("delegation", {}).get("compute_fraction"),
-               breakdown=breakdown(art.path, art.main_file, fmt))
+    row.update(
+        bytes=model_bytes(art.path, art.main_file, fmt),
+        metric=v["metric_artifact"],
+        metric_float=v["metric_float"],
+        metric_drop=v["metric_drop"],
+        sqnr_db=v["sqnr_db"],
+        simulated=v["simulated"],
+        delegated=v.get("delegation", {}).get("fraction"),
+        delegated_compute=v.get("delegation", {}).get("compute_fraction"),
+        breakdown=breakdown(art.path, art.main_file, fmt),
+    )
     runner = load_runner(art.path, **({"threads": 1} if fmt == "onnx" else {}))
     if runner is None:
         return row
@@ -152,16 +171,23 @@ def bench_one(ckpt, task_name, fmt, recipe, out, args, ref_model):
     xt = torch.as_tensor(x)
     with torch.no_grad():
         a, r = timed_pairs(lambda: runner.run(prog, [x]), lambda: ref_model(xt), args.repeats, args.warmup)
-    row.update(lat_ms_median=float(np.median(a)), lat_ms_p90=float(np.percentile(a, 90)),
-               eager_ms_median=float(np.median(r)), eager_ms_p90=float(np.percentile(r, 90)),
-               lat_ratio=float(np.median(a) / np.median(r)))
+    row.update(
+        lat_ms_median=float(np.median(a)),
+        lat_ms_p90=float(np.percentile(a, 90)),
+        eager_ms_median=float(np.median(r)),
+        eager_ms_p90=float(np.percentile(r, 90)),
+        lat_ratio=float(np.median(a) / np.median(r)),
+    )
     if prog == "prefill":
         seq = task.eval.tokens[0, :-1]
         eager = torch_caller(kv_cache_programs(ref_model, task.seq_len, task.example_inputs(1)))
         a, r = decode_pairs(runner.run, eager, seq, args.decode_tokens, args.decode_rounds)
-        row.update(decode_tps=float(np.median(a)), eager_decode_tps=float(np.median(r)),
-                   decode_ratio=float(np.median(a / r)), decode_tps_iqr=[float(np.percentile(a, 25)),
-                                                                        float(np.percentile(a, 75))])
+        row.update(
+            decode_tps=float(np.median(a)),
+            eager_decode_tps=float(np.median(r)),
+            decode_ratio=float(np.median(a / r)),
+            decode_tps_iqr=[float(np.percentile(a, 25)), float(np.percentile(a, 75))],
+        )
     return row
 
 
@@ -169,8 +195,11 @@ def fmt_row(r, fp32_bytes):
     if "error" in r:
         return f"| {r['format']} | {r['recipe']} | failed: {r['error']} |" + " |" * 8
     ratio = r["bytes"] / fp32_bytes
-    lat = (f"{r['lat_ms_median']:.3f} / {r['lat_ms_p90']:.3f} | {r['lat_ratio']:.2f}x"
-           if "lat_ratio" in r else "n/a (no runtime here) | n/a")
+    lat = (
+        f"{r['lat_ms_median']:.3f} / {r['lat_ms_p90']:.3f} | {r['lat_ratio']:.2f}x"
+        if "lat_ratio" in r
+        else "n/a (no runtime here) | n/a"
+    )
     dec = f"{r['decode_tps']:.0f} ({r['eager_decode_tps']:.0f})" if "decode_tps" in r else "-"
     if "decode_ratio" in r:
         dec += f" = {r['decode_ratio']:.2f}x"
@@ -178,8 +207,10 @@ def fmt_row(r, fp32_bytes):
     if r.get("delegated_compute") is not None:
         deleg += f" ({r['delegated_compute']:.0%})"
     sim = " (sim)" if r["simulated"] else ""
-    return (f"| {r['format']} | {r['recipe']} | {r['bytes']:,} | {ratio:.3f} | {lat} | {dec} | "
-            f"{r['metric']:.4f}{sim} | {r['metric_drop']:+.4f} | {r['sqnr_db']:.1f} | {deleg} |")
+    return (
+        f"| {r['format']} | {r['recipe']} | {r['bytes']:,} | {ratio:.3f} | {lat} | {dec} | "
+        f"{r['metric']:.4f}{sim} | {r['metric_drop']:+.4f} | {r['sqnr_db']:.1f} | {deleg} |"
+    )
 
 
 def main(argv=None):
@@ -208,9 +239,12 @@ def main(argv=None):
     torch.set_num_threads(1)
     work = Path(args.work)
     given = {"digits-cls": args.cls_checkpoint, "digits:0-4": args.lm_checkpoint}
-    jobs = {t: Path(given[t]) if given[t] else train(t, args.size, args.steps, work / f"{t.replace(':', '_')}-"
-                                                     f"{args.size}-{args.steps}")
-            for t in args.tasks.split(",")}
+    jobs = {
+        t: Path(given[t])
+        if given[t]
+        else train(t, args.size, args.steps, work / f"{t.replace(':', '_')}-{args.size}-{args.steps}")
+        for t in args.tasks.split(",")
+    }
     results = {}
     for task_name, ckpt in jobs.items():
         ref = load_model(ckpt)
@@ -225,18 +259,31 @@ def main(argv=None):
                 print(json.dumps(r, default=str), flush=True)
                 rows.append(r)
         results[f"{task_name} ({args.size})"] = {
-            "fp32_param_bytes": fp32, "rows": rows, "checkpoint": str(ckpt), "task": task_name, "size": args.size,
-            "steps": args.steps, "params": ref.config.num_parameters() if hasattr(ref, "config") else None,
+            "fp32_param_bytes": fp32,
+            "rows": rows,
+            "checkpoint": str(ckpt),
+            "task": task_name,
+            "size": args.size,
+            "steps": args.steps,
+            "params": ref.config.num_parameters() if hasattr(ref, "config") else None,
             "command": "bench/export.py " + " ".join(sys.argv[1:] if argv is None else argv),
-            "repeats": args.repeats, "warmup": args.warmup, "tools": tool_versions_line()}
+            "repeats": args.repeats,
+            "warmup": args.warmup,
+            "tools": tool_versions_line(),
+        }
     if args.merge and Path(args.out).with_suffix(".json").is_file():
         results = merge(json.loads(Path(args.out).with_suffix(".json").read_text()), results)
     write_report(args, results, tool_versions_line())
     return results
 
 
-LEGACY = {"size": "small", "steps": 150, "repeats": 30, "warmup": 5,
-          "command": "bench/export.py --tasks digits-cls --steps 150 --repeats 30"}
+LEGACY = {
+    "size": "small",
+    "steps": 150,
+    "repeats": 30,
+    "warmup": 5,
+    "command": "bench/export.py --tasks digits-cls --steps 150 --repeats 30",
+}
 
 
 def merge(old: dict, new: dict) -> dict:
@@ -247,45 +294,72 @@ def merge(old: dict, new: dict) -> dict:
         cmds = prev.get("commands") or [prev.get("command", LEGACY["command"])] if prev["rows"] else []
         rows = {(r["format"], r["recipe"]): r for r in prev["rows"]}
         rows.update({(r["format"], r["recipe"]): r for r in sec["rows"]})
-        out[key] = {**prev, **sec, "rows": list(rows.values()),
-                    "commands": [c for c in cmds if c != sec["command"]] + [sec["command"]]}
+        out[key] = {
+            **prev,
+            **sec,
+            "rows": list(rows.values()),
+            "commands": [c for c in cmds if c != sec["command"]] + [sec["command"]],
+        }
     return out
 
 
 def write_report(args, results, tools):
-    machine = (f"Machine: {platform.machine()} {platform.system()}, shared 2-core CPU with other jobs running "
-               "(load average 10-14 during these runs): absolute ms are noisy; every latency ratio is measured "
-               "interleaved (artifact call, eager call, artifact call, ...) in the same run and reported as a ratio "
-               "of medians. Batch 1, PyTorch and onnxruntime 1 thread, ExecuTorch default threadpool. Models "
-               f"trained with seed 0. Tools: {tools}.")
-    legend = ("Size ratio is the model file(s) over the fp32 parameter bytes. Latency: median / p90 ms of the "
-              "artifact (prefill for LMs), and the median ratio to PyTorch eager fp32. Decode: tokens/s of the "
-              "`decode` program (eager KV-cache decode of the same prefill/decode modules in brackets; median of "
-              "interleaved passes, and the median of the per-pass ratios). Metric on the whole eval split; "
-              "drop > 0 = worse. Delegated: share of edge nodes (views included) delegated, in brackets the share "
-              "of matmul-class nodes (linear/mm/bmm/conv: the FLOPs). (sim) = Core ML simulated in PyTorch (no "
-              "Core ML runtime on Linux).")
+    machine = (
+        f"Machine: {platform.machine()} {platform.system()}, shared 2-core CPU with other jobs running "
+        "(load average 10-14 during these runs): absolute ms are noisy; every latency ratio is measured "
+        "interleaved (artifact call, eager call, artifact call, ...) in the same run and reported as a ratio "
+        "of medians. Batch 1, PyTorch and onnxruntime 1 thread, ExecuTorch default threadpool. Models "
+        f"trained with seed 0. Tools: {tools}."
+    )
+    legend = (
+        "Size ratio is the model file(s) over the fp32 parameter bytes. Latency: median / p90 ms of the "
+        "artifact (prefill for LMs), and the median ratio to PyTorch eager fp32. Decode: tokens/s of the "
+        "`decode` program (eager KV-cache decode of the same prefill/decode modules in brackets; median of "
+        "interleaved passes, and the median of the per-pass ratios). Metric on the whole eval split; "
+        "drop > 0 = worse. Delegated: share of edge nodes (views included) delegated, in brackets the share "
+        "of matmul-class nodes (linear/mm/bmm/conv: the FLOPs). (sim) = Core ML simulated in PyTorch (no "
+        "Core ML runtime on Linux)."
+    )
     lines = ["# Export benchmark", "", machine, "", legend, ""]
     for key, res in results.items():
         meta = {**LEGACY, "task": key.split(" ")[0], **res}
         cmds = meta.get("commands", [meta["command"]])
-        head = ("Commands (rows merged, the last run of a row wins)" if len(cmds) > 1 else "Command")
-        lines += [f"## {key}: fp32 parameters {res['fp32_param_bytes']:,} bytes", "",
-                  f"{head}: " + "; ".join(f"`.venv/bin/python {c}`" for c in cmds)
-                  + f" ({meta['size']} model trained {meta['steps']} steps, seed 0; {meta['warmup']} warm-up + "
-                  f"{meta['repeats']} timed calls per row).", "",
-                  *[f"Note: {n}" for n in meta.get("notes", [])], "",
-                  ("| format | recipe | bytes | x fp32 | latency ms median / p90 | x eager | decode tok/s | metric "
-                   "| drop | SQNR dB | delegated |"), "|---|---|---|---|---|---|---|---|---|---|---|"]
+        head = "Commands (rows merged, the last run of a row wins)" if len(cmds) > 1 else "Command"
+        lines += [
+            f"## {key}: fp32 parameters {res['fp32_param_bytes']:,} bytes",
+            "",
+            f"{head}: "
+            + "; ".join(f"`.venv/bin/python {c}`" for c in cmds)
+            + f" ({meta['size']} model trained {meta['steps']} steps, seed 0; {meta['warmup']} warm-up + "
+            f"{meta['repeats']} timed calls per row).",
+            "",
+            *[f"Note: {n}" for n in meta.get("notes", [])],
+            "",
+            (
+                "| format | recipe | bytes | x fp32 | latency ms median / p90 | x eager | decode tok/s | metric "
+                "| drop | SQNR dB | delegated |"
+            ),
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
         lines += [fmt_row(r, res["fp32_param_bytes"]) for r in res["rows"]]
         lines += ["", targets_text(meta["task"], res), ""]
         bd = [r for r in res["rows"] if r.get("breakdown") and "error" not in r["breakdown"]]
         if bd:
-            lines += [("Where the bytes are (ExecuTorch: weights the delegate owns / non-delegated constants / "
-                       "delegate blobs / program and padding; ONNX: initializers by dtype / graph):"), ""]
-            lines += [f"- {r['format']}/{r['recipe']}: " + ", ".join(
-                f"{k} {v:,}" + (f" ({v / res['fp32_param_bytes']:.3f}x)" if k != "delegates" else "")
-                for k, v in r["breakdown"].items()) for r in bd]
+            lines += [
+                (
+                    "Where the bytes are (ExecuTorch: weights the delegate owns / non-delegated constants / "
+                    "delegate blobs / program and padding; ONNX: initializers by dtype / graph):"
+                ),
+                "",
+            ]
+            lines += [
+                f"- {r['format']}/{r['recipe']}: "
+                + ", ".join(
+                    f"{k} {v:,}" + (f" ({v / res['fp32_param_bytes']:.3f}x)" if k != "delegates" else "")
+                    for k, v in r["breakdown"].items()
+                )
+                for r in bd
+            ]
             lines.append("")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines) + "\n")
@@ -301,16 +375,22 @@ def targets_text(task_name, res):
         quant = (r["recipe"] in FOUR_BIT and "4bit") or ("int8" in r["recipe"] and "int8")
         if quant:
             t = TARGETS[f"{quant}_bytes"]
-            out.append(f"- {r['format']}/{r['recipe']} bytes {r['bytes'] / fp32:.3f}x (target <= {t}x): "
-                       f"{'met' if r['bytes'] / fp32 <= t else 'NOT met'}")
+            out.append(
+                f"- {r['format']}/{r['recipe']} bytes {r['bytes'] / fp32:.3f}x (target <= {t}x): "
+                f"{'met' if r['bytes'] / fp32 <= t else 'NOT met'}"
+            )
             if task_name == "digits-cls":
                 t = TARGETS[f"{quant}_drop"]
-                out.append(f"- {r['format']}/{r['recipe']} accuracy drop {r['metric_drop']:+.4f} (target <= {t}): "
-                           f"{'met' if r['metric_drop'] <= t else 'NOT met'}")
+                out.append(
+                    f"- {r['format']}/{r['recipe']} accuracy drop {r['metric_drop']:+.4f} (target <= {t}): "
+                    f"{'met' if r['metric_drop'] <= t else 'NOT met'}"
+                )
         if r["format"] == "executorch" and r["recipe"] == "xnnpack-int8" and "lat_ratio" in r:
             t = TARGETS["et_int8_latency"]
-            out.append(f"- executorch/xnnpack-int8 latency {r['lat_ratio']:.2f}x eager (target <= {t}x): "
-                       f"{'met' if r['lat_ratio'] <= t else 'NOT met'}")
+            out.append(
+                f"- executorch/xnnpack-int8 latency {r['lat_ratio']:.2f}x eager (target <= {t}x): "
+                f"{'met' if r['lat_ratio'] <= t else 'NOT met'}"
+            )
     return "\n".join(out)
 
 

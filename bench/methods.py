@@ -23,8 +23,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ALL_METHODS = ("pn", "pn-lowest", "pn-tuned", "hard-moe", "projector", "truncate", "slm", "scratch", "response",
-               "universal")
+ALL_METHODS = (
+    "pn",
+    "pn-lowest",
+    "pn-tuned",
+    "hard-moe",
+    "projector",
+    "truncate",
+    "slm",
+    "scratch",
+    "response",
+    "universal",
+)
 AFT_VARIANTS = ("none", "aft", "kd", "aft+noise", "kd+noise")
 PN_TUNE_STEPS = 50  # coefficient-tuning steps of the "pn-tuned" option (beyond the paper)
 
@@ -34,10 +44,12 @@ def pretrained(runs: Path, kind: str, preset: str) -> Path:
     if (out / "projdeploy.json").is_file():
         state = out / "trainer_state.json"  # periodic checkpoints also write projdeploy.json: check completion
         if not state.is_file() or json.loads(state.read_text())["step"] >= json.loads(
-                (out / "projdeploy.json").read_text()).get("steps", 0):
+            (out / "projdeploy.json").read_text()
+        ).get("steps", 0):
             return out
-        raise RuntimeError(f"{out} is an unfinished pretraining run (another process may be training it); "
-                           "wait for it or delete it")
+        raise RuntimeError(
+            f"{out} is an unfinished pretraining run (another process may be training it); wait for it or delete it"
+        )
     if kind == "projector":
         from projdeploy.project.projector import pretrain_projector
 
@@ -57,9 +69,15 @@ def pretrained(runs: Path, kind: str, preset: str) -> Path:
         from projdeploy.train.presets import get_preset
         from projdeploy.train.pretrain import flop_budget, pretrain
 
-        mult = float(kind[len("dense-x"):])
-        pretrain("dense", "digits", preset, out, progress=False,
-                 flops=mult * flop_budget(get_task("digits"), get_preset(preset)))
+        mult = float(kind[len("dense-x") :])
+        pretrain(
+            "dense",
+            "digits",
+            preset,
+            out,
+            progress=False,
+            flops=mult * flop_budget(get_task("digits"), get_preset(preset)),
+        )
     else:
         from projdeploy.train.pretrain import pretrain
 
@@ -80,8 +98,14 @@ def start_model(method: str, task, runs: Path, preset: str, seed: int):
     elif method == "pn-lowest":
         model, info = project_model(pretrained(runs, "pn", preset), task, "pn", seed=seed, rule="lowest-loss")
     elif method == "pn-tuned":
-        model, info = project_model(pretrained(runs, "pn", preset), task, "pn", seed=seed, rule="lowest-loss",
-                                    tune_coefficients_steps=PN_TUNE_STEPS)
+        model, info = project_model(
+            pretrained(runs, "pn", preset),
+            task,
+            "pn",
+            seed=seed,
+            rule="lowest-loss",
+            tune_coefficients_steps=PN_TUNE_STEPS,
+        )
     elif method.startswith("projector"):  # "projector" or an investigation variant such as "projector-s400"
         model, info = project_model(pretrained(runs, method, preset), task, "projector", seed=seed)
     elif method == "truncate":
@@ -105,8 +129,9 @@ def ft_config(task, seed: int, args, **kw):
     from projdeploy.train.finetune import FinetuneConfig
 
     steps = args.cls_steps if task.kind == "cls" else args.ft_steps
-    return FinetuneConfig(steps=steps, eval_every=max(1, steps // 8), patience=4, seed=seed, lr=args.lr,
-                          gate_lr=args.gate_lr, **kw)
+    return FinetuneConfig(
+        steps=steps, eval_every=max(1, steps // 8), patience=4, seed=seed, lr=args.lr, gate_lr=args.gate_lr, **kw
+    )
 
 
 def run_one(method: str, task_name: str, seed: int, args) -> dict:
@@ -128,8 +153,16 @@ def run_one(method: str, task_name: str, seed: int, args) -> dict:
         _, ft = response_distill(model, pretrained(runs, "dense", args.preset), task, cfg, progress=False)
     else:
         _, ft = finetune(model, task, "none", cfg=cfg, progress=False)
-    return {"projected": before, "finetuned": ft["test"], "val": ft["val"], "project_s": proj_s, "finetune_s": ft["seconds"],
-            "best_step": ft["best_step"], "train_rows": len(task.train), "info": info}
+    return {
+        "projected": before,
+        "finetuned": ft["test"],
+        "val": ft["val"],
+        "project_s": proj_s,
+        "finetune_s": ft["seconds"],
+        "best_step": ft["best_step"],
+        "train_rows": len(task.train),
+        "info": info,
+    }
 
 
 def run_aft(variant: str, seed: int, args, teacher: str = "dense", beta: float = 10.0) -> dict:
@@ -143,10 +176,22 @@ def run_aft(variant: str, seed: int, args, teacher: str = "dense", beta: float =
     noise = args.noise_dims if variant.endswith("+noise") else 0
     teachers = [pretrained(runs, teacher, args.preset)] if transfer != "none" else []
     start = load_model(pretrained(runs, "slm", args.preset))
-    _, ft = finetune(start, task, transfer, teachers, cfg=ft_config(task, seed, args, noise_dims=noise, beta=beta),
-                     feature_cache=runs / "features", progress=False)
-    return {"finetuned": ft["test"], "val": ft["val"], "finetune_s": ft["seconds"], "best_step": ft["best_step"],
-            **{k: ft[k] for k in ("gates_mean_noise", "gates_mean_real") if k in ft}}
+    _, ft = finetune(
+        start,
+        task,
+        transfer,
+        teachers,
+        cfg=ft_config(task, seed, args, noise_dims=noise, beta=beta),
+        feature_cache=runs / "features",
+        progress=False,
+    )
+    return {
+        "finetuned": ft["test"],
+        "val": ft["val"],
+        "finetune_s": ft["seconds"],
+        "best_step": ft["best_step"],
+        **{k: ft[k] for k in ("gates_mean_noise", "gates_mean_real") if k in ft},
+    }
 
 
 def probe(args, skip: set = frozenset()) -> list[dict]:
@@ -178,9 +223,16 @@ def probe(args, skip: set = frozenset()) -> list[dict]:
             tr, va = (features_of(m, teacher_inputs(m, task, x)) for x in (task.train.tokens, val.tokens))
             clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
             clf.fit(tr, task.train.labels)
-            out.append({"kind": "probe", "key": f"probe|{tag(args)}|{name}|{seed}", "model": name, "seed": seed,
-                        "val_acc": float(clf.score(va, val.labels)),
-                        "train_acc": float(clf.score(tr, task.train.labels))})
+            out.append(
+                {
+                    "kind": "probe",
+                    "key": f"probe|{tag(args)}|{name}|{seed}",
+                    "model": name,
+                    "seed": seed,
+                    "val_acc": float(clf.score(va, val.labels)),
+                    "train_acc": float(clf.score(tr, task.train.labels)),
+                }
+            )
     return out
 
 
@@ -214,82 +266,135 @@ def write_table(results: list[dict], args) -> str:
 
     t = tag(args)
     results = [r for r in results if r.get("tag", OLD_TAG) == t]
-    lines = ["# Projection methods and baselines (bench/methods.py)", "",
-             f"Command: `{args.command}` (settings tag `{t}`)", "",
-             (f"Preset `{args.preset}` (small model d64/L2/ffn192, big dense d128/L2/ffn384, PN k=4 experts h=8 m=4), "
-              "all pretrained on `digits` (seed 0) at the preset's equal FLOP budget (what the SLM spends in 400 "
-              f"steps): {pretrain_note(Path(args.runs))}. `dense-x4` is a teacher trained at 4x that budget (not "
-              "equal FLOPs; only used as an AFT/KD teacher); `projector-s400` (400 steps, 4.7x the budget) and "
-              "`projector-l4` (lambda 4, equal budget) are investigation rows, not equal-budget results. Task training sets: {args.train_rows} rows (LM), "
-              f"{args.cls_rows} rows (`{args.cls_task}`); fine-tuning at most {args.ft_steps} steps (LM) / "
-              f"{args.cls_steps} steps (cls), batch 32, lr {args.lr:g}, early stopping on the even eval rows (\"val\"), "
-              "metric on the odd eval rows (\"test\", never used for any choice). mean ± std (population) over "
-              "seeds; seeds vary the training subset, the head initialisation and the batch order. Wall times are "
-              "on a shared, loaded 2-core CPU (1 torch thread, load 8-10): compare them within this table only."), ""]
+    lines = [
+        "# Projection methods and baselines (bench/methods.py)",
+        "",
+        f"Command: `{args.command}` (settings tag `{t}`)",
+        "",
+        (
+            f"Preset `{args.preset}` (small model d64/L2/ffn192, big dense d128/L2/ffn384, PN k=4 experts h=8 m=4), "
+            "all pretrained on `digits` (seed 0) at the preset's equal FLOP budget (what the SLM spends in 400 "
+            f"steps): {pretrain_note(Path(args.runs))}. `dense-x4` is a teacher trained at 4x that budget (not "
+            "equal FLOPs; only used as an AFT/KD teacher); `projector-s400` (400 steps, 4.7x the budget) and "
+            "`projector-l4` (lambda 4, equal budget) are investigation rows, not equal-budget results. Task training sets: {args.train_rows} rows (LM), "
+            f"{args.cls_rows} rows (`{args.cls_task}`); fine-tuning at most {args.ft_steps} steps (LM) / "
+            f'{args.cls_steps} steps (cls), batch 32, lr {args.lr:g}, early stopping on the even eval rows ("val"), '
+            'metric on the odd eval rows ("test", never used for any choice). mean ± std (population) over '
+            "seeds; seeds vary the training subset, the head initialisation and the batch order. Wall times are "
+            "on a shared, loaded 2-core CPU (1 torch thread, load 8-10): compare them within this table only."
+        ),
+        "",
+    ]
     main = [r for r in results if r["kind"] == "method" and "skipped" not in r]
     for task_name in dict.fromkeys(r["task"] for r in main):
         task = get_task(task_name)
         arrow = "higher is better" if task.higher_is_better else "lower is better"
-        lines += [f"## {task_name} ({task.metric}, {arrow})", "",
-                  "| method | seeds | after projection | after fine-tuning | projection s | fine-tune s |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            f"## {task_name} ({task.metric}, {arrow})",
+            "",
+            "| method | seeds | after projection | after fine-tuning | projection s | fine-tune s |",
+            "|---|---|---|---|---|---|",
+        ]
         for m in dict.fromkeys([*ALL_METHODS, *sorted(r["method"] for r in main)]):
             rs = [r for r in main if r["task"] == task_name and r["method"] == m]
             if rs:
-                lines.append(f"| {m} | {len(rs)} | {fmt([r['projected'] for r in rs])} | "
-                             f"{fmt([r['finetuned'] for r in rs])} | {fmt([r['project_s'] for r in rs], 2)} | "
-                             f"{fmt([r['finetune_s'] for r in rs], 1)} |")
+                lines.append(
+                    f"| {m} | {len(rs)} | {fmt([r['projected'] for r in rs])} | "
+                    f"{fmt([r['finetuned'] for r in rs])} | {fmt([r['project_s'] for r in rs], 2)} | "
+                    f"{fmt([r['finetune_s'] for r in rs], 1)} |"
+                )
         lines.append("")
     aft = [r for r in results if r["kind"] == "aft"]
     if aft:
-        lines += [f"## AFT vs plain fine-tuning vs feature KD on `{args.cls_task}` (headline)", "",
-                  ("Each transfer at the teacher and beta with the best mean accuracy on the val half (the test half "
-                   f"is never used for the choice); noise: {args.noise_dims} standard-normal dimensions appended to "
-                   "the teacher features, same teacher and beta. Full grid below."), "",
-                  ("| transfer | teacher | beta | seeds | val accuracy | test accuracy | test, +noise | "
-                   "gates real / noise (+noise) |"), "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"## AFT vs plain fine-tuning vs feature KD on `{args.cls_task}` (headline)",
+            "",
+            (
+                "Each transfer at the teacher and beta with the best mean accuracy on the val half (the test half "
+                f"is never used for the choice); noise: {args.noise_dims} standard-normal dimensions appended to "
+                "the teacher features, same teacher and beta. Full grid below."
+            ),
+            "",
+            (
+                "| transfer | teacher | beta | seeds | val accuracy | test accuracy | test, +noise | "
+                "gates real / noise (+noise) |"
+            ),
+            "|---|---|---|---|---|---|---|---|",
+        ]
         nn = [r for r in aft if r["variant"] == "none"]
         if nn:
-            lines.append(f"| none | - | - | {len(nn)} | {fmt([r['val'] for r in nn])} | "
-                         f"{fmt([r['finetuned'] for r in nn])} | - | - |")
+            lines.append(
+                f"| none | - | - | {len(nn)} | {fmt([r['val'] for r in nn])} | "
+                f"{fmt([r['finetuned'] for r in nn])} | - | - |"
+            )
         for tr in ("aft", "kd"):
             sel = select(results, tr, args)
             if sel is None:
                 continue
-            rs, nz = ([r for r in aft if r["variant"] == v and (r.get("teacher", "dense"), r.get("beta", 10.0)) == sel]
-                      for v in (tr, tr + "+noise"))
-            gates = (f"{fmt([r.get('gates_mean_real') for r in nz], 2)} / "
-                     f"{fmt([r.get('gates_mean_noise') for r in nz], 2)}") if tr == "aft" and nz else "-"
-            lines.append(f"| {tr} | {sel[0]} | {sel[1]:g} | {len(rs)} | {fmt([r['val'] for r in rs])} | "
-                         f"{fmt([r['finetuned'] for r in rs])} | {fmt([r['finetuned'] for r in nz])} | {gates} |")
+            rs, nz = (
+                [r for r in aft if r["variant"] == v and (r.get("teacher", "dense"), r.get("beta", 10.0)) == sel]
+                for v in (tr, tr + "+noise")
+            )
+            gates = (
+                (
+                    f"{fmt([r.get('gates_mean_real') for r in nz], 2)} / "
+                    f"{fmt([r.get('gates_mean_noise') for r in nz], 2)}"
+                )
+                if tr == "aft" and nz
+                else "-"
+            )
+            lines.append(
+                f"| {tr} | {sel[0]} | {sel[1]:g} | {len(rs)} | {fmt([r['val'] for r in rs])} | "
+                f"{fmt([r['finetuned'] for r in rs])} | {fmt([r['finetuned'] for r in nz])} | {gates} |"
+            )
         lines.append("")
     groups = dict.fromkeys((r.get("teacher", "dense"), r.get("beta", 10.0)) for r in aft)
     for teacher, beta in groups:
         rs_g = [r for r in aft if (r.get("teacher", "dense"), r.get("beta", 10.0)) == (teacher, beta)]
-        lines += [(f"## Feature transfer on `{args.cls_task}`: teacher `{teacher}`, beta {beta:g} "
-                   "(student: SLM backbone + fresh head)"), "",
-                  (f"Noise variants append {args.noise_dims} standard-normal dimensions to the teacher features. "
-                   "`none` is plain fine-tuning (no teacher; the same runs in every group)."), "",
-                  ("| transfer | seeds | val accuracy (selection half) | test accuracy | mean gate (real dims) | "
-                   "mean gate (noise dims) | fine-tune s |"), "|---|---|---|---|---|---|---|"]
+        lines += [
+            (
+                f"## Feature transfer on `{args.cls_task}`: teacher `{teacher}`, beta {beta:g} "
+                "(student: SLM backbone + fresh head)"
+            ),
+            "",
+            (
+                f"Noise variants append {args.noise_dims} standard-normal dimensions to the teacher features. "
+                "`none` is plain fine-tuning (no teacher; the same runs in every group)."
+            ),
+            "",
+            (
+                "| transfer | seeds | val accuracy (selection half) | test accuracy | mean gate (real dims) | "
+                "mean gate (noise dims) | fine-tune s |"
+            ),
+            "|---|---|---|---|---|---|---|",
+        ]
         for v in AFT_VARIANTS:
             rs = [r for r in (rs_g if v != "none" else [r for r in aft if r["variant"] == "none"]) if r["variant"] == v]
             if rs:
-                lines.append(f"| {v} | {len(rs)} | {fmt([r.get('val') for r in rs])} | "
-                             f"{fmt([r['finetuned'] for r in rs])} | "
-                             f"{fmt([r.get('gates_mean_real') for r in rs], 2)} | "
-                             f"{fmt([r.get('gates_mean_noise') for r in rs], 2)} | "
-                             f"{fmt([r['finetune_s'] for r in rs], 1)} |")
+                lines.append(
+                    f"| {v} | {len(rs)} | {fmt([r.get('val') for r in rs])} | "
+                    f"{fmt([r['finetuned'] for r in rs])} | "
+                    f"{fmt([r.get('gates_mean_real') for r in rs], 2)} | "
+                    f"{fmt([r.get('gates_mean_noise') for r in rs], 2)} | "
+                    f"{fmt([r['finetune_s'] for r in rs], 1)} |"
+                )
         lines.append("")
     probes = [r for r in results if r["kind"] == "probe"]
     if probes:
-        lines += [(f"## Linear probes of frozen pooled features on `{args.cls_task}` (logistic regression on the "
-                   f"{args.cls_rows} training rows, accuracy on the val half)"), "",
-                  "| features of | seeds | train accuracy | val accuracy |", "|---|---|---|---|"]
+        lines += [
+            (
+                f"## Linear probes of frozen pooled features on `{args.cls_task}` (logistic regression on the "
+                f"{args.cls_rows} training rows, accuracy on the val half)"
+            ),
+            "",
+            "| features of | seeds | train accuracy | val accuracy |",
+            "|---|---|---|---|",
+        ]
         for name in dict.fromkeys(r["model"] for r in probes):
             rs = [r for r in probes if r["model"] == name]
-            lines.append(f"| {name} | {len(rs)} | {fmt([r['train_acc'] for r in rs])} | "
-                         f"{fmt([r['val_acc'] for r in rs])} |")
+            lines.append(
+                f"| {name} | {len(rs)} | {fmt([r['train_acc'] for r in rs])} | {fmt([r['val_acc'] for r in rs])} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -315,8 +420,11 @@ def run_jobs(jobs, keys: set, done: list, cache: Path, args) -> None:
         with cache.open("a") as f:
             f.write(json.dumps(r) + "\n")
         done.append(r)
-        print(f"{key}: {({k: v for k, v in r.items() if k not in ('info', 'key', 'kind')})} "
-              f"[{time.perf_counter() - t0:.0f}s]", flush=True)
+        print(
+            f"{key}: { ({k: v for k, v in r.items() if k not in ('info', 'key', 'kind')}) } "
+            f"[{time.perf_counter() - t0:.0f}s]",
+            flush=True,
+        )
 
 
 def select(results: list[dict], transfer: str, args):
@@ -338,8 +446,11 @@ def main(argv=None):
     ap.add_argument("--tasks", default="digits:7,digits:0-4,digits-cls")
     ap.add_argument("--methods", default=",".join(ALL_METHODS))
     ap.add_argument("--aft", default=",".join(AFT_VARIANTS), help="AFT variants ('' to skip)")
-    ap.add_argument("--teachers", default="dense,dense-x4",
-                    help="AFT/KD teachers: dense (equal FLOPs) and/or dense-x<N> (N times the budget)")
+    ap.add_argument(
+        "--teachers",
+        default="dense,dense-x4",
+        help="AFT/KD teachers: dense (equal FLOPs) and/or dense-x<N> (N times the budget)",
+    )
     ap.add_argument("--betas", default="1,3,10", help="AFT/KD weights (10 is the official AFT default)")
     ap.add_argument("--no-probe", dest="probe", action="store_false", help="skip the linear feature probes")
     ap.add_argument("--seeds", default="0,1,2")
@@ -353,8 +464,11 @@ def main(argv=None):
     ap.add_argument("--noise-dims", type=int, default=256)
     ap.add_argument("--lr", type=float, default=3e-3, help="fine-tuning learning rate (all methods)")
     ap.add_argument("--gate-lr", type=float, default=1e-2, help="lr of the AFT gates / KD map (official: 1e-2)")
-    ap.add_argument("--noise-grid", action="store_true",
-                    help="run +noise variants at every teacher/beta (default: only at the val-selected ones)")
+    ap.add_argument(
+        "--noise-grid",
+        action="store_true",
+        help="run +noise variants at every teacher/beta (default: only at the val-selected ones)",
+    )
     ap.add_argument("--out", default="bench/results/methods.md")
     ap.add_argument("--table-only", action="store_true")
     args = ap.parse_args(argv)
@@ -365,7 +479,9 @@ def main(argv=None):
     runs.mkdir(parents=True, exist_ok=True)
     cache = runs / "results.jsonl"
     done = [json.loads(x) for x in cache.read_text().splitlines()] if cache.is_file() else []
-    done = [r for r in done if "val" in r or r["kind"] == "probe" or "skipped" in r]  # lines from before "val" was recorded: rerun
+    done = [
+        r for r in done if "val" in r or r["kind"] == "probe" or "skipped" in r
+    ]  # lines from before "val" was recorded: rerun
     for r in done:  # lines cached before keys carried settings / teacher / beta
         if "tag" not in r:
             r["tag"] = OLD_TAG
@@ -394,8 +510,13 @@ def main(argv=None):
         for v in [v for v in args.aft.split(",") if v.endswith("+noise")]:
             sel = select(done, v.split("+")[0], args)
             for seed in [int(x) for x in args.seeds.split(",")] if sel else []:
-                noise.append(("aft", f"aft|{t}|{sel[0]}|b{sel[1]:g}|{v}|{seed}",
-                              {"variant": v, "seed": seed, "teacher": sel[0], "beta": sel[1]}))
+                noise.append(
+                    (
+                        "aft",
+                        f"aft|{t}|{sel[0]}|b{sel[1]:g}|{v}|{seed}",
+                        {"variant": v, "seed": seed, "teacher": sel[0], "beta": sel[1]},
+                    )
+                )
         run_jobs(noise, keys, done, cache, args)
     if args.probe and not args.table_only:
         for r in probe(args, keys):

@@ -25,20 +25,25 @@ def main(runs: str = "runs/methods/pretrain/"):
     task = get_task("digits-cls").with_train_limit(200, seed=0)
     val = split_eval(task, "val").eval
     lm_task = get_task("digits:7")
-    models = {"slm": load_model(runs + "slm"), "pn": project_model(runs + "pn", lm_task, "pn")[0],
-              "hard-moe": project_model(runs + "hard-moe", lm_task, "pn")[0],
-              "truncate": project_model(runs + "dense", lm_task, "truncate")[0],
-              "projector": project_model(runs + "projector", lm_task, "projector")[0],
-              "projector-s400": project_model(runs + "projector-s400", lm_task, "projector")[0]}
+    models = {
+        "slm": load_model(runs + "slm"),
+        "pn": project_model(runs + "pn", lm_task, "pn")[0],
+        "hard-moe": project_model(runs + "hard-moe", lm_task, "pn")[0],
+        "truncate": project_model(runs + "dense", lm_task, "truncate")[0],
+        "projector": project_model(runs + "projector", lm_task, "projector")[0],
+        "projector-s400": project_model(runs + "projector-s400", lm_task, "projector")[0],
+    }
     print("| backbone | mean-pool val acc | last-token val acc |\n|---|---|---|")
     for name, m in models.items():
         m.eval()
         accs = []
         for pool in ("mean", "last"):
+
             def feats(toks, m=m, pool=pool):
                 with torch.no_grad():
                     h = m.model(torch.as_tensor(teacher_inputs(m, task, toks)))
                 return (h.mean(1) if pool == "mean" else h[:, -1]).numpy()
+
             clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=3000))
             clf.fit(feats(task.train.tokens), task.train.labels)
             accs.append(clf.score(feats(val.tokens), val.labels))

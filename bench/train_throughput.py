@@ -29,11 +29,24 @@ def measure(task_name: str, size: str, steps: int, batch: int, seed: int) -> dic
     model = build_model(cfg, seed=seed)
     tc = TrainConfig(steps=steps, batch_size=batch, eval_every=0, warmup_steps=1, seed=seed)
     # warm-up (allocator, kernels) is excluded from the figure
-    train_loop(model, task_data(task), task_loss_fn(task), TrainConfig(steps=3, batch_size=batch, eval_every=0,
-               warmup_steps=1), progress=False, tokens_per_row=task.seq_len)
+    train_loop(
+        model,
+        task_data(task),
+        task_loss_fn(task),
+        TrainConfig(steps=3, batch_size=batch, eval_every=0, warmup_steps=1),
+        progress=False,
+        tokens_per_row=task.seq_len,
+    )
     t0 = time.perf_counter()
-    res = train_loop(model, task_data(task), task_loss_fn(task), tc, progress=False,
-                     tokens_per_row=task.seq_len, flops_per_token=cfg.flops_per_token(task.seq_len))
+    res = train_loop(
+        model,
+        task_data(task),
+        task_loss_fn(task),
+        tc,
+        progress=False,
+        tokens_per_row=task.seq_len,
+        flops_per_token=cfg.flops_per_token(task.seq_len),
+    )
     dt = time.perf_counter() - t0
     return {"tokens_per_s": res.tokens / dt, "flops_per_s": res.flops / dt, "params": cfg.num_parameters()}
 
@@ -47,8 +60,10 @@ def main():
     ap.add_argument("--tasks", default="digits:0-4,pycode:email")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"# torch {torch.__version__}, {platform.machine()}, {args.threads} threads, "
-          f"{args.steps} steps x batch {args.batch}, {args.repeats} repeats (seeds 0..{args.repeats - 1})\n")
+    print(
+        f"# torch {torch.__version__}, {platform.machine()}, {args.threads} threads, "
+        f"{args.steps} steps x batch {args.batch}, {args.repeats} repeats (seeds 0..{args.repeats - 1})\n"
+    )
     print("| task | size | params | tokens/s (median) | min-max | GFLOP/s (model) | rel. to tiny |")
     print("|---|---|---|---|---|---|---|")
     for task_name in args.tasks.split(","):
@@ -58,8 +73,10 @@ def main():
             tps = [r["tokens_per_s"] for r in runs]
             med = statistics.median(tps)
             base = base or med
-            print(f"| {task_name} | {size} | {runs[0]['params']:,} | {med:,.0f} | {min(tps):,.0f}-{max(tps):,.0f} | "
-                  f"{statistics.median(r['flops_per_s'] for r in runs) / 1e9:.2f} | {med / base:.2f}x |")
+            print(
+                f"| {task_name} | {size} | {runs[0]['params']:,} | {med:,.0f} | {min(tps):,.0f}-{max(tps):,.0f} | "
+                f"{statistics.median(r['flops_per_s'] for r in runs) / 1e9:.2f} | {med / base:.2f}x |"
+            )
 
 
 if __name__ == "__main__":

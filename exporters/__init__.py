@@ -6,8 +6,26 @@ onnxruntime are imported inside the functions that use them (tested).
     projdeploy export --list-recipes
 """
 
-from .base import (Artifact, ExportError, ManifestError, ParityError, Recipe, TensorSpec,
-                   UnavailableError, read_manifest, verify_manifest)
+from .base import (
+    Artifact,
+    ExportError,
+    ManifestError,
+    ParityError,
+    Recipe,
+    TensorSpec,
+    UnavailableError,
+    read_manifest,
+    verify_manifest,
+)
 
-__all__ = ["Artifact", "ExportError", "ManifestError", "ParityError", "Recipe", "TensorSpec",
-           "UnavailableError", "read_manifest", "verify_manifest"]
+__all__ = [
+    "Artifact",
+    "ExportError",
+    "ManifestError",
+    "ParityError",
+    "Recipe",
+    "TensorSpec",
+    "UnavailableError",
+    "read_manifest",
+    "verify_manifest",
+]

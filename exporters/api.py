@@ -21,16 +21,24 @@ def calibration_batches(task, rows: int = 64, batch: int = 8) -> list:
     """Train-split inputs (never eval rows) for calibration, in batches."""
     toks = task.train.tokens[:rows]
     x = toks[:, :-1] if task.kind == "lm" else toks
-    return [x[i:i + batch] for i in range(0, len(x), batch)]
+    return [x[i : i + batch] for i in range(0, len(x), batch)]
 
 
 def model_info(src, task) -> dict:
     from projdeploy.tasks.tokenizers import TOKENIZER_FILE
 
-    return {"task": task.name, "task_kind": task.kind, "modality": task.modality, "config": src.hf_config,
-            "labels": list(task.labels), "image_shape": list(task.image_shape) if task.image_shape else None,
-            "tokenizer_file": TOKENIZER_FILE, "architecture": src.architecture, "seq_len": task.seq_len,
-            "metric": task.metric}
+    return {
+        "task": task.name,
+        "task_kind": task.kind,
+        "modality": task.modality,
+        "config": src.hf_config,
+        "labels": list(task.labels),
+        "image_shape": list(task.image_shape) if task.image_shape else None,
+        "tokenizer_file": TOKENIZER_FILE,
+        "architecture": src.architecture,
+        "seq_len": task.seq_len,
+        "metric": task.metric,
+    }
 
 
 def torch_caller(programs):
@@ -83,8 +91,9 @@ def ort_parity(directory, call, task, recipe, rows: int = 16) -> dict:
     return fig
 
 
-def export_checkpoint(checkpoint_dir, format: str, recipe, task_name: str, out_dir, validate: bool = True,
-                      max_rows: int | None = 256):
+def export_checkpoint(
+    checkpoint_dir, format: str, recipe, task_name: str, out_dir, validate: bool = True, max_rows: int | None = 256
+):
     """Export ``checkpoint_dir`` for ``task_name`` with ``format``/``recipe`` into ``out_dir`` -> Artifact."""
     from projdeploy.fsutil import atomic_dir, atomic_write_json
     from projdeploy.tasks import get_task
@@ -105,8 +114,16 @@ def export_checkpoint(checkpoint_dir, format: str, recipe, task_name: str, out_d
     names = [p.name for p in programs]
     cal = calibration_batches(task, getattr(rec, "calibration_rows", 64))
     with atomic_dir(out_dir) as tmp:
-        art = fmt.export(src.model, task.example_inputs(1), rec, tmp, programs=programs, calibration=cal,
-                         checkpoint_dir=src.path, kind=src.kind)
+        art = fmt.export(
+            src.model,
+            task.example_inputs(1),
+            rec,
+            tmp,
+            programs=programs,
+            calibration=cal,
+            checkpoint_dir=src.path,
+            kind=src.kind,
+        )
         save_tokenizer(task.tokenizer, tmp)
         runner = fmt.runner_for_artifact(art)
         simulated = runner is None
@@ -124,16 +141,35 @@ def export_checkpoint(checkpoint_dir, format: str, recipe, task_name: str, out_d
 
             x = eval_inputs(task, 2)
             prog = main_program(names)
-            cases = [{"inputs": {"input_ids": x[i:i + 1].tolist()},
-                      "outputs": {"logits": call(prog, [x[i:i + 1]])[0].tolist()}} for i in range(len(x))]
+            cases = [
+                {
+                    "inputs": {"input_ids": x[i : i + 1].tolist()},
+                    "outputs": {"logits": call(prog, [x[i : i + 1]])[0].tolist()},
+                }
+                for i in range(len(x))
+            ]
             figures.update({"skipped": "validate=False", "passed": None})
         atol = rec.atol if rec.atol is not None else 0.05
-        atomic_write_json(tmp / VECTORS, {"program": "prefill" if "prefill" in names else "forward",
-                                          "cases": cases, "atol": atol, "simulated": simulated})
+        atomic_write_json(
+            tmp / VECTORS,
+            {
+                "program": "prefill" if "prefill" in names else "forward",
+                "cases": cases,
+                "atol": atol,
+                "simulated": simulated,
+            },
+        )
         art.model = model_info(src, task)
         art.validation = figures
-        m = write_manifest(tmp, format=fmt.FORMAT, recipe=rec, main_file=art.main_file, programs=art.programs,
-                           model=art.model, validation=figures)
+        m = write_manifest(
+            tmp,
+            format=fmt.FORMAT,
+            recipe=rec,
+            main_file=art.main_file,
+            programs=art.programs,
+            model=art.model,
+            validation=figures,
+        )
         art.files = m["files"]
     art.path = Path(out_dir)
     return art

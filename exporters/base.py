@@ -37,6 +37,7 @@ SCHEMA = "projdeploy.manifest/1"
 def _user_error_base():
     try:
         from projdeploy.errors import ProjdeployError
+
         return ProjdeployError
     except ImportError:  # exporters is usable without projdeploy
         return Exception
@@ -116,8 +117,18 @@ def tool_versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for pkg in ("projdeploy", "torch", "executorch", "coremltools", "onnx", "onnxruntime", "onnxscript",
-                "optimum", "transformers", "torchao"):
+    for pkg in (
+        "projdeploy",
+        "torch",
+        "executorch",
+        "coremltools",
+        "onnx",
+        "onnxruntime",
+        "onnxscript",
+        "optimum",
+        "transformers",
+        "torchao",
+    ):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
@@ -125,8 +136,9 @@ def tool_versions() -> dict:
     return out
 
 
-def write_manifest(directory: str | Path, *, format: str, recipe: Recipe, main_file: str, programs: dict,
-                   model: dict, validation: dict) -> dict:
+def write_manifest(
+    directory: str | Path, *, format: str, recipe: Recipe, main_file: str, programs: dict, model: dict, validation: dict
+) -> dict:
     """Hash every file in ``directory`` (except the manifest) and write ``manifest.json``."""
     from projdeploy.fsutil import atomic_write_json, sha256_file
 
@@ -135,11 +147,24 @@ def write_manifest(directory: str | Path, *, format: str, recipe: Recipe, main_f
     for p in sorted(directory.rglob("*")):
         if p.is_file() and p.name != MANIFEST:
             files[p.relative_to(directory).as_posix()] = {"sha256": sha256_file(p), "size": p.stat().st_size}
-    progs = {k: {io: [t.to_dict() if isinstance(t, TensorSpec) else t for t in v.get(io, [])]
-                 for io in ("inputs", "outputs")} for k, v in programs.items()}
-    m = {"schema": SCHEMA, "format": format, "main_file": main_file, "recipe": recipe.to_dict(),
-         "files": files, "programs": progs, "model": model, "tools": tool_versions(),
-         "validation": validation, "created_by": f"projdeploy {tool_versions().get('projdeploy', '?')}"}
+    progs = {
+        k: {
+            io: [t.to_dict() if isinstance(t, TensorSpec) else t for t in v.get(io, [])] for io in ("inputs", "outputs")
+        }
+        for k, v in programs.items()
+    }
+    m = {
+        "schema": SCHEMA,
+        "format": format,
+        "main_file": main_file,
+        "recipe": recipe.to_dict(),
+        "files": files,
+        "programs": progs,
+        "model": model,
+        "tools": tool_versions(),
+        "validation": validation,
+        "created_by": f"projdeploy {tool_versions().get('projdeploy', '?')}",
+    }
     atomic_write_json(directory / MANIFEST, m)
     return m
 
@@ -168,6 +193,7 @@ def verify_manifest(directory: str | Path) -> dict:
         if not p.is_file():
             raise ManifestError(f"{directory}: file {rel!r} listed in the manifest is missing")
         if p.stat().st_size != rec["size"] or sha256_file(p) != rec["sha256"]:
-            raise ManifestError(f"{directory}: file {rel!r} does not match its sha256 in the manifest "
-                                "(tampered or corrupted)")
+            raise ManifestError(
+                f"{directory}: file {rel!r} does not match its sha256 in the manifest (tampered or corrupted)"
+            )
     return m

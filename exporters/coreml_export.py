@@ -25,18 +25,46 @@ KV_CACHE = True
 DYNAMIC = False
 
 _Q = dict(sqnr_floor_db=20.0)
-RECIPES = {r.name: r for r in [
-    CoreMLRecipe("fp16", FORMAT, description="float16 compute and weights", atol=5e-2),
-    CoreMLRecipe("int8-linear", FORMAT, description="int8 linear (symmetric, per-channel) weight quantization",
-                 compression="int8-linear", nbits=8, **_Q),
-    CoreMLRecipe("palettize-4bit", FORMAT, description="4-bit k-means palettization (per-tensor LUT)",
-                 compression="palettize", nbits=4, sqnr_floor_db=12.0),
-    CoreMLRecipe("palettize-6bit", FORMAT, description="6-bit k-means palettization (per-tensor LUT)",
-                 compression="palettize", nbits=6, sqnr_floor_db=15.0),
-    CoreMLRecipe("int4-block", FORMAT, description="int4 symmetric weights, one scale per 32 inputs (iOS18)",
-                 compression="int4-block", nbits=4, block_size=32, minimum_deployment_target="iOS18",
-                 sqnr_floor_db=12.0),
-]}
+RECIPES = {
+    r.name: r
+    for r in [
+        CoreMLRecipe("fp16", FORMAT, description="float16 compute and weights", atol=5e-2),
+        CoreMLRecipe(
+            "int8-linear",
+            FORMAT,
+            description="int8 linear (symmetric, per-channel) weight quantization",
+            compression="int8-linear",
+            nbits=8,
+            **_Q,
+        ),
+        CoreMLRecipe(
+            "palettize-4bit",
+            FORMAT,
+            description="4-bit k-means palettization (per-tensor LUT)",
+            compression="palettize",
+            nbits=4,
+            sqnr_floor_db=12.0,
+        ),
+        CoreMLRecipe(
+            "palettize-6bit",
+            FORMAT,
+            description="6-bit k-means palettization (per-tensor LUT)",
+            compression="palettize",
+            nbits=6,
+            sqnr_floor_db=15.0,
+        ),
+        CoreMLRecipe(
+            "int4-block",
+            FORMAT,
+            description="int4 symmetric weights, one scale per 32 inputs (iOS18)",
+            compression="int4-block",
+            nbits=4,
+            block_size=32,
+            minimum_deployment_target="iOS18",
+            sqnr_floor_db=12.0,
+        ),
+    ]
+}
 
 
 def is_available() -> bool:
@@ -53,11 +81,17 @@ def _op_config(recipe: CoreMLRecipe):
 
     t = recipe.weight_threshold
     if recipe.compression == "int8-linear":
-        return cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_channel",
-                                           weight_threshold=t)
+        return cto.OpLinearQuantizerConfig(
+            mode="linear_symmetric", dtype="int8", granularity="per_channel", weight_threshold=t
+        )
     if recipe.compression == "int4-block":
-        return cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int4", granularity="per_block",
-                                           block_size=recipe.block_size, weight_threshold=t)
+        return cto.OpLinearQuantizerConfig(
+            mode="linear_symmetric",
+            dtype="int4",
+            granularity="per_block",
+            block_size=recipe.block_size,
+            weight_threshold=t,
+        )
     return cto.OpPalettizerConfig(mode="kmeans", nbits=recipe.nbits, granularity="per_tensor", weight_threshold=t)
 
 
@@ -88,10 +122,12 @@ def convert_program(program, recipe: CoreMLRecipe):
     with torch.no_grad():
         ep = torch.export.export(program.module, program.example, strict=False).run_decompositions({})
     mlmodel = ct.convert(
-        ep, convert_to="mlprogram",
+        ep,
+        convert_to="mlprogram",
         minimum_deployment_target=getattr(ct.target, recipe.minimum_deployment_target),
         compute_units=getattr(ct.ComputeUnit, recipe.compute_units),
-        compute_precision=ct.precision.FLOAT16 if recipe.precision == "fp16" else ct.precision.FLOAT32)
+        compute_precision=ct.precision.FLOAT16 if recipe.precision == "fp16" else ct.precision.FLOAT32,
+    )
     spec = mlmodel.get_spec()
     for old, new in zip([o.name for o in spec.description.output], [t.name for t in program.outputs]):
         if old != new:
@@ -119,13 +155,13 @@ def spec_io(package: Path) -> dict:
     return {"inputs": [one(f) for f in spec.description.input], "outputs": [one(f) for f in spec.description.output]}
 
 
-def export(model, example_inputs, recipe: CoreMLRecipe, out_dir, programs=None, kind: str = "cls",
-           **_) -> Artifact:
+def export(model, example_inputs, recipe: CoreMLRecipe, out_dir, programs=None, kind: str = "cls", **_) -> Artifact:
     """Write ``<program>.mlpackage`` for each program into ``out_dir``; returns the Artifact."""
     check_available(recipe)
     out_dir = Path(out_dir)
     if programs is None:
         from .programs import forward_program
+
         programs = [forward_program(model, kind, example_inputs.shape[1], example_inputs, 0)]
     specs = {}
     try:
@@ -135,8 +171,9 @@ def export(model, example_inputs, recipe: CoreMLRecipe, out_dir, programs=None, 
             specs[p.name] = spec_io(pkg)
     except Exception as e:
         raise ExportError(f"Core ML export ({recipe.name}) failed: {type(e).__name__}: {e}") from e
-    return Artifact(path=out_dir, format=FORMAT, recipe=recipe, main_file=f"{programs[0].name}.mlpackage",
-                    programs=specs)
+    return Artifact(
+        path=out_dir, format=FORMAT, recipe=recipe, main_file=f"{programs[0].name}.mlpackage", programs=specs
+    )
 
 
 class CoreMLRunner:  # pragma: no cover - macOS only
@@ -146,9 +183,10 @@ class CoreMLRunner:  # pragma: no cover - macOS only
         import coremltools as ct
 
         self.dir, self.programs = Path(artifact_dir), programs
-        self.models = {n: ct.models.MLModel(str(self.dir / f"{n}.mlpackage"),
-                                            compute_units=getattr(ct.ComputeUnit, compute_units))
-                       for n in programs}
+        self.models = {
+            n: ct.models.MLModel(str(self.dir / f"{n}.mlpackage"), compute_units=getattr(ct.ComputeUnit, compute_units))
+            for n in programs
+        }
 
     def run(self, program: str, inputs: list) -> list:
         import numpy as np
@@ -156,8 +194,12 @@ class CoreMLRunner:  # pragma: no cover - macOS only
         if program not in self.models:
             raise ExportError(f"{self.dir}: unknown program {program!r}; programs: {', '.join(self.models)}")
         io = self.programs[program]
-        feed = {t["name"] if isinstance(t, dict) else t.name: np.asarray(x).astype(
-            np.int32 if np.asarray(x).dtype.kind == "i" else np.float32) for t, x in zip(io["inputs"], inputs)}
+        feed = {
+            t["name"] if isinstance(t, dict) else t.name: np.asarray(x).astype(
+                np.int32 if np.asarray(x).dtype.kind == "i" else np.float32
+            )
+            for t, x in zip(io["inputs"], inputs)
+        }
         out = self.models[program].predict(feed)
         return [np.asarray(out[t["name"] if isinstance(t, dict) else t.name], np.float32) for t in io["outputs"]]
 

@@ -42,7 +42,7 @@ def palettize(w, nbits: int, iters: int = 25):
     import torch
 
     flat = w.reshape(-1).double()
-    k = min(2 ** nbits, flat.numel())
+    k = min(2**nbits, flat.numel())
     centroids = torch.quantile(flat, torch.linspace(0, 1, k, dtype=torch.float64))
     for _ in range(iters):
         idx = (flat[:, None] - centroids[None]).abs().argmin(dim=1)

@@ -23,17 +23,18 @@ def _calibration_inputs(program, calibration):
         for ids in calibration:
             ids = torch.as_tensor(ids, dtype=torch.int64)
             for i in range(ids.shape[0]):
-                yield (ids[i:i + 1],)
+                yield (ids[i : i + 1],)
 
 
 def pt2e_int8(program, calibration=None):
     import torch
-    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
-                                                                          get_symmetric_quantization_config)
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True,
-                                                                              is_dynamic=True))
+    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True))
     gm = torch.export.export(program.module, program.example, strict=False).module()
     prepared = prepare_pt2e(gm, quantizer)
     with torch.no_grad():
@@ -50,8 +51,7 @@ def torchao_8da4w(program, group_size: int):
     from torchao.utils import unwrap_tensor_subclass
 
     module = copy.deepcopy(program.module)
-    config = Int8DynamicActivationIntxWeightConfig(weight_dtype=torch.int4,
-                                                   weight_granularity=PerGroup(group_size))
+    config = Int8DynamicActivationIntxWeightConfig(weight_dtype=torch.int4, weight_granularity=PerGroup(group_size))
 
     def fits(mod, fqn):
         return isinstance(mod, torch.nn.Linear) and mod.in_features % group_size == 0

@@ -24,17 +24,36 @@ MAIN_FILE = "model.onnx"
 ORT_FILE = "model.ort"
 
 _Q = dict(sqnr_floor_db=20.0)
-RECIPES = {r.name: r for r in [
-    ONNXRecipe("fp32", FORMAT, description="torch.onnx dynamo export, float32", atol=1e-4),
-    ONNXRecipe("fp32-ort", FORMAT, description="fp32 plus model.ort (onnxruntime mobile format)",
-               atol=1e-4, ort_format=True),
-    ONNXRecipe("optimum-fp32", FORMAT, description="optimum (Hugging Face) export, float32",
-               atol=1e-4, exporter="optimum"),
-    ONNXRecipe("int8-dynamic", FORMAT, description="onnxruntime dynamic int8 (int8 weights, dynamic activations)",
-               quantization="int8-dynamic", **_Q),
-    ONNXRecipe("int8-static", FORMAT, description="onnxruntime static int8 QDQ, calibrated on the task's train split",
-               quantization="int8-static", **_Q),
-]}
+RECIPES = {
+    r.name: r
+    for r in [
+        ONNXRecipe("fp32", FORMAT, description="torch.onnx dynamo export, float32", atol=1e-4),
+        ONNXRecipe(
+            "fp32-ort",
+            FORMAT,
+            description="fp32 plus model.ort (onnxruntime mobile format)",
+            atol=1e-4,
+            ort_format=True,
+        ),
+        ONNXRecipe(
+            "optimum-fp32", FORMAT, description="optimum (Hugging Face) export, float32", atol=1e-4, exporter="optimum"
+        ),
+        ONNXRecipe(
+            "int8-dynamic",
+            FORMAT,
+            description="onnxruntime dynamic int8 (int8 weights, dynamic activations)",
+            quantization="int8-dynamic",
+            **_Q,
+        ),
+        ONNXRecipe(
+            "int8-static",
+            FORMAT,
+            description="onnxruntime static int8 QDQ, calibrated on the task's train split",
+            quantization="int8-static",
+            **_Q,
+        ),
+    ]
+}
 
 
 def is_available() -> bool:
@@ -43,22 +62,31 @@ def is_available() -> bool:
 
 def check_available(recipe: ONNXRecipe) -> None:
     if not is_available():
-        raise UnavailableError("ONNX export needs onnx, onnxscript and onnxruntime, which are not installed "
-                               "on this machine")
+        raise UnavailableError(
+            "ONNX export needs onnx, onnxscript and onnxruntime, which are not installed on this machine"
+        )
     if recipe.exporter == "optimum" and importlib.util.find_spec("optimum.exporters.onnx") is None:
-        raise UnavailableError(f"recipe {recipe.name!r} needs optimum[onnx] (optimum-onnx), not available "
-                               "on this machine")
+        raise UnavailableError(
+            f"recipe {recipe.name!r} needs optimum[onnx] (optimum-onnx), not available on this machine"
+        )
 
 
 def _dynamo_export(program, path: Path, opset: int) -> None:
     import torch
 
     with torch.no_grad():
-        torch.onnx.export(program.module, program.example, str(path), dynamo=True,
-                          input_names=[t.name for t in program.inputs],
-                          output_names=[t.name for t in program.outputs],
-                          dynamic_shapes=program.dynamic, opset_version=opset, external_data=False,
-                          verbose=False)
+        torch.onnx.export(
+            program.module,
+            program.example,
+            str(path),
+            dynamo=True,
+            input_names=[t.name for t in program.inputs],
+            output_names=[t.name for t in program.outputs],
+            dynamic_shapes=program.dynamic,
+            opset_version=opset,
+            external_data=False,
+            verbose=False,
+        )
     strip_debug_metadata(path)
 
 
@@ -90,8 +118,14 @@ def _optimum_export(checkpoint_dir: Path, kind: str, out_dir: Path) -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="optimum-", dir=out_dir.parent))
     try:
-        main_export(str(checkpoint_dir), output=str(tmp), task="text-generation" if kind == "lm" else
-                    "text-classification", no_post_process=True, local_files_only=True, do_validation=False)
+        main_export(
+            str(checkpoint_dir),
+            output=str(tmp),
+            task="text-generation" if kind == "lm" else "text-classification",
+            no_post_process=True,
+            local_files_only=True,
+            do_validation=False,
+        )
         shutil.move(str(tmp / MAIN_FILE), str(out_dir / MAIN_FILE))
         for extra in tmp.glob("model.onnx_data*"):
             shutil.move(str(extra), str(out_dir / extra.name))
@@ -116,8 +150,15 @@ def _specs(values) -> list:
     for v in values:
         t = v.type.tensor_type
         dims = [d.dim_param or d.dim_value for d in t.shape.dim]
-        out.append(TensorSpec(v.name, tuple(dims), helper.tensor_dtype_to_np_dtype(t.elem_type).name
-                              if t.elem_type != TensorProto.UNDEFINED else "unknown"))
+        out.append(
+            TensorSpec(
+                v.name,
+                tuple(dims),
+                helper.tensor_dtype_to_np_dtype(t.elem_type).name
+                if t.elem_type != TensorProto.UNDEFINED
+                else "unknown",
+            )
+        )
     return out
 
 
@@ -140,8 +181,16 @@ def write_ort(onnx_path: Path, ort_path: Path) -> None:
     ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
 
 
-def export(model, example_inputs, recipe: ONNXRecipe, out_dir, programs=None, calibration=None,
-           checkpoint_dir=None, kind: str = "cls") -> Artifact:
+def export(
+    model,
+    example_inputs,
+    recipe: ONNXRecipe,
+    out_dir,
+    programs=None,
+    calibration=None,
+    checkpoint_dir=None,
+    kind: str = "cls",
+) -> Artifact:
     """Write ``model.onnx`` (+ ``model.ort``) into ``out_dir``; returns the Artifact (no manifest yet)."""
     from .onnx_quant import quantize
 
@@ -149,14 +198,16 @@ def export(model, example_inputs, recipe: ONNXRecipe, out_dir, programs=None, ca
     out_dir = Path(out_dir)
     if programs is None:
         from .programs import forward_program
+
         programs = [forward_program(model, kind, example_inputs.shape[1], example_inputs, 0)]
     prog = programs[0]
     float_path = out_dir / ("model.fp32.onnx" if recipe.quantization != "none" else MAIN_FILE)
     try:
         if recipe.exporter == "optimum":
             if checkpoint_dir is None:
-                raise ExportError(f"recipe {recipe.name!r} exports a Hugging Face checkpoint directory; "
-                                  "use export_checkpoint()")
+                raise ExportError(
+                    f"recipe {recipe.name!r} exports a Hugging Face checkpoint directory; use export_checkpoint()"
+                )
             _optimum_export(Path(checkpoint_dir), kind, out_dir)
         else:
             _dynamo_export(prog, float_path, recipe.opset)
@@ -171,8 +222,7 @@ def export(model, example_inputs, recipe: ONNXRecipe, out_dir, programs=None, ca
     except Exception as e:  # the toolchain's own failure, with its message
         raise ExportError(f"ONNX export ({recipe.name}) failed: {type(e).__name__}: {e}") from e
     io = graph_io(out_dir / MAIN_FILE)
-    return Artifact(path=out_dir, format=FORMAT, recipe=recipe, main_file=MAIN_FILE,
-                    programs={"forward": io})
+    return Artifact(path=out_dir, format=FORMAT, recipe=recipe, main_file=MAIN_FILE, programs={"forward": io})
 
 
 class ONNXRunner:
@@ -191,9 +241,11 @@ class ONNXRunner:
             raise ExportError(f"{self.path}: unknown program {program!r}; programs: forward")
         feed = dict(zip(self.input_names, inputs))
         ids = np.asarray(inputs[0])
-        defaults = {"attention_mask": lambda: np.ones_like(ids),
-                    "position_ids": lambda: np.broadcast_to(np.arange(ids.shape[1]), ids.shape).copy(),
-                    "token_type_ids": lambda: np.zeros_like(ids)}
+        defaults = {
+            "attention_mask": lambda: np.ones_like(ids),
+            "position_ids": lambda: np.broadcast_to(np.arange(ids.shape[1]), ids.shape).copy(),
+            "token_type_ids": lambda: np.zeros_like(ids),
+        }
         for name in self.input_names:
             if name not in feed:
                 if name not in defaults:

@@ -51,24 +51,35 @@ def _preprocess(src: Path, dst: Path) -> Path:
 
 
 def quantize(float_path: Path, out_path: Path, recipe, calibration=None) -> None:
-    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quantize_dynamic,
-                                          quantize_static)
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
 
     from .base import ExportError
 
     with tempfile.TemporaryDirectory(dir=Path(out_path).parent) as td:
         pre = _preprocess(Path(float_path), Path(td) / "pre.onnx")
         if recipe.quantization == "int8-dynamic":
-            quantize_dynamic(str(pre), str(out_path), weight_type=QuantType.QInt8, per_channel=True,
-                             op_types_to_quantize=["MatMul", "Gemm"])
+            quantize_dynamic(
+                str(pre),
+                str(out_path),
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                op_types_to_quantize=["MatMul", "Gemm"],
+            )
             return
         if not calibration:
             raise ExportError(f"recipe {recipe.name!r} needs calibration inputs (the task's train rows)")
         from .onnx_export import graph_io
 
         names = [t.name for t in graph_io(Path(float_path))["inputs"]]
-        quantize_static(str(pre), str(out_path), _Reader(names, list(calibration)),
-                        quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QInt8,
-                        weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"],
-                        calibrate_method=CalibrationMethod.MinMax,
-                        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
+        quantize_static(
+            str(pre),
+            str(out_path),
+            _Reader(names, list(calibration)),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["MatMul", "Gemm"],
+            calibrate_method=CalibrationMethod.MinMax,
+            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+        )

@@ -102,20 +102,27 @@ def kv_cache_programs(model, seq_len: int, example_ids) -> list[Program]:
     kc = torch.zeros(cache)
     pos = torch.tensor([seq_len // 2], dtype=torch.int64)
     caches_out = [TensorSpec("k_cache", cache, "float32"), TensorSpec("v_cache", cache, "float32")]
-    prefill = Program("prefill", Prefill(model).eval(), (ids,), [TensorSpec("input_ids", (1, seq_len), "int64")],
-                      [TensorSpec("logits", (1, seq_len, V), "float32"), *caches_out])
-    decode = Program("decode", Decode(model).eval(), (ids[:, :1], pos, kc, kc.clone()),
-                     [TensorSpec("input_ids", (1, 1), "int64"), TensorSpec("input_pos", (1,), "int64"),
-                      *caches_out],
-                     [TensorSpec("logits", (1, 1, V), "float32"), *caches_out])
+    prefill = Program(
+        "prefill",
+        Prefill(model).eval(),
+        (ids,),
+        [TensorSpec("input_ids", (1, seq_len), "int64")],
+        [TensorSpec("logits", (1, seq_len, V), "float32"), *caches_out],
+    )
+    decode = Program(
+        "decode",
+        Decode(model).eval(),
+        (ids[:, :1], pos, kc, kc.clone()),
+        [TensorSpec("input_ids", (1, 1), "int64"), TensorSpec("input_pos", (1,), "int64"), *caches_out],
+        [TensorSpec("logits", (1, 1, V), "float32"), *caches_out],
+    )
     return [prefill, decode]
 
 
-def forward_program(model, kind: str, seq_len: int, example_ids, num_out: int,
-                    dynamic: bool = False) -> Program:
+def forward_program(model, kind: str, seq_len: int, example_ids, num_out: int, dynamic: bool = False) -> Program:
     import torch
 
-    ids = torch.as_tensor(example_ids[:2 if dynamic else 1, :seq_len], dtype=torch.int64)
+    ids = torch.as_tensor(example_ids[: 2 if dynamic else 1, :seq_len], dtype=torch.int64)
     if dynamic:
         from torch.export import Dim
 
@@ -127,8 +134,14 @@ def forward_program(model, kind: str, seq_len: int, example_ids, num_out: int,
     else:
         dyn, b, t = None, 1, seq_len
     out = (b, num_out) if kind == "cls" else (b, t, num_out)
-    return Program("forward", model, (ids,), [TensorSpec("input_ids", (b, t), "int64")],
-                   [TensorSpec("logits", out, "float32")], dyn)
+    return Program(
+        "forward",
+        model,
+        (ids,),
+        [TensorSpec("input_ids", (b, t), "int64")],
+        [TensorSpec("logits", out, "float32")],
+        dyn,
+    )
 
 
 def programs_for(src, task, kv_cache: bool, dynamic: bool = False) -> list[Program]:

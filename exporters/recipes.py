@@ -71,8 +71,12 @@ class CoreMLRecipe(ExportRecipe):
         _choice(self.name, "precision", self.precision, ("fp16", "fp32"))
         _choice(self.name, "compression", self.compression, ("none", "int8-linear", "palettize", "int4-block"))
         _choice(self.name, "compute_units", self.compute_units, ("ALL", "CPU_ONLY", "CPU_AND_GPU", "CPU_AND_NE"))
-        _choice(self.name, "minimum_deployment_target", self.minimum_deployment_target,
-                ("iOS16", "iOS17", "iOS18", "macOS13", "macOS14", "macOS15"))
+        _choice(
+            self.name,
+            "minimum_deployment_target",
+            self.minimum_deployment_target,
+            ("iOS16", "iOS17", "iOS18", "macOS13", "macOS14", "macOS15"),
+        )
         if self.compression == "palettize":
             _choice(self.name, "nbits", self.nbits, (1, 2, 3, 4, 6, 8))
         if self.compression == "int4-block" and self.minimum_deployment_target not in ("iOS18", "macOS15"):

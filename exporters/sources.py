@@ -67,7 +67,8 @@ def architecture_of(path: Path, hf: dict) -> str:
             return a
     raise _checkpoint_error(
         f"{path}/config.json: architecture {archs or hf.get('model_type')!r} is not supported; "
-        f"supported architectures: {', '.join(SUPPORTED_ARCHITECTURES)}")
+        f"supported architectures: {', '.join(SUPPORTED_ARCHITECTURES)}"
+    )
 
 
 class HFLogits:
@@ -87,8 +88,9 @@ class HFLogits:
                 self.extra = {"use_cache": False} if "use_cache" in inspect.signature(m.forward).parameters else {}
 
             def forward(self, input_ids):
-                return self.hf(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
-                               return_dict=True, **self.extra).logits
+                return self.hf(
+                    input_ids=input_ids, attention_mask=torch.ones_like(input_ids), return_dict=True, **self.extra
+                ).logits
 
         return _Wrapper(hf_model).eval()
 
@@ -109,8 +111,7 @@ def _load_transformers(path: Path, arch: str):
     if not any(path.glob("*.safetensors")):
         raise _checkpoint_error(f"{path}: no *.safetensors weights (pickled weights are never loaded)")
     cls = getattr(transformers, arch)
-    model = cls.from_pretrained(str(path), use_safetensors=True, attn_implementation="eager",
-                                local_files_only=True)
+    model = cls.from_pretrained(str(path), use_safetensors=True, attn_implementation="eager", local_files_only=True)
     return HFLogits.wrap(model.float().eval())
 
 
@@ -134,18 +135,22 @@ def load_source(checkpoint_dir: str | Path, task=None) -> Source:
 
 def check_fits(src: Source, task) -> None:
     if src.kind != task.kind:
-        raise _checkpoint_error(f"{src.path}: a {src.architecture} ({src.kind}) checkpoint cannot serve task "
-                                f"{task.name!r} of kind {task.kind!r}")
+        raise _checkpoint_error(
+            f"{src.path}: a {src.architecture} ({src.kind}) checkpoint cannot serve task "
+            f"{task.name!r} of kind {task.kind!r}"
+        )
     vocab = int(src.hf_config.get("vocab_size", 0))
     if vocab < task.tokenizer.vocab_size:
-        raise _checkpoint_error(f"{src.path}/config.json: vocab_size {vocab} is smaller than task "
-                                f"{task.name!r}'s tokenizer ({task.tokenizer.vocab_size})")
+        raise _checkpoint_error(
+            f"{src.path}/config.json: vocab_size {vocab} is smaller than task "
+            f"{task.name!r}'s tokenizer ({task.tokenizer.vocab_size})"
+        )
     if task.kind == "cls":
         n = len(src.hf_config.get("id2label") or {})
         if n != task.num_labels:
-            raise _checkpoint_error(f"{src.path}/config.json: {n} labels, task {task.name!r} has "
-                                    f"{task.num_labels}")
+            raise _checkpoint_error(f"{src.path}/config.json: {n} labels, task {task.name!r} has {task.num_labels}")
     limit = src.hf_config.get("max_position_embeddings") or src.hf_config.get("n_positions")
     if limit and int(limit) < task.seq_len:
-        raise _checkpoint_error(f"{src.path}/config.json: max_position_embeddings {limit} < task "
-                                f"sequence length {task.seq_len}")
+        raise _checkpoint_error(
+            f"{src.path}/config.json: max_position_embeddings {limit} < task sequence length {task.seq_len}"
+        )

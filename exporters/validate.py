@@ -23,7 +23,7 @@ def sqnr_db(ref: np.ndarray, out: np.ndarray) -> float:
     """Signal-to-quantization-noise ratio of ``out`` against ``ref`` in dB (inf when equal)."""
     ref, out = np.asarray(ref, np.float64), np.asarray(out, np.float64)
     noise = float(np.sum((ref - out) ** 2))
-    signal = float(np.sum(ref ** 2))
+    signal = float(np.sum(ref**2))
     if noise == 0.0:
         return math.inf
     return 10.0 * math.log10(max(signal, 1e-30) / noise)
@@ -40,7 +40,7 @@ def reference_outputs(model, x: np.ndarray, batch: int = 64) -> np.ndarray:
     outs = []
     with torch.no_grad():
         for i in range(0, len(x), batch):
-            outs.append(model(torch.as_tensor(x[i:i + batch])).float().numpy())
+            outs.append(model(torch.as_tensor(x[i : i + batch])).float().numpy())
     return np.concatenate(outs)
 
 
@@ -51,7 +51,7 @@ def main_program(programs) -> str:
 
 def runtime_outputs(call, program: str, x: np.ndarray) -> np.ndarray:
     """Row by row through the artifact (static batch 1), first output (logits)."""
-    return np.concatenate([np.asarray(call(program, [x[i:i + 1]])[0], np.float32) for i in range(len(x))])
+    return np.concatenate([np.asarray(call(program, [x[i : i + 1]])[0], np.float32) for i in range(len(x))])
 
 
 def decode_outputs(call, row: np.ndarray, n_prompt: int) -> np.ndarray:
@@ -62,7 +62,7 @@ def decode_outputs(call, row: np.ndarray, n_prompt: int) -> np.ndarray:
     _, k, v = call("prefill", [prompt])
     out = []
     for p in range(n_prompt, S):
-        logits, k, v = call("decode", [row[None, p:p + 1].astype(np.int64), np.array([p], np.int64), k, v])
+        logits, k, v = call("decode", [row[None, p : p + 1].astype(np.int64), np.array([p], np.int64), k, v])
         out.append(np.asarray(logits, np.float32).reshape(-1))
     return np.stack(out)
 
@@ -72,8 +72,9 @@ def metric_drop(task, ref_value: float, value: float) -> float:
     return (ref_value - value) if task.higher_is_better else (value - ref_value)
 
 
-def validate(call, program_names, model, task, recipe, max_rows: int | None = 256,
-             simulated: bool = False) -> tuple[dict, list]:
+def validate(
+    call, program_names, model, task, recipe, max_rows: int | None = 256, simulated: bool = False
+) -> tuple[dict, list]:
     """Measure parity/SQNR/metric; raise ParityError on failure. Returns (figures, vector cases)."""
     from projdeploy.tasks.metrics import metric_from_outputs
 
@@ -81,18 +82,33 @@ def validate(call, program_names, model, task, recipe, max_rows: int | None = 25
     prog = main_program(program_names)
     ref = reference_outputs(model, x)
     out = runtime_outputs(call, prog, x)
-    fig = {"rows": int(len(x)), "program": prog, "simulated": simulated,
-           "max_abs_diff": float(np.max(np.abs(ref - out))), "sqnr_db": _finite(sqnr_db(ref, out))}
+    fig = {
+        "rows": int(len(x)),
+        "program": prog,
+        "simulated": simulated,
+        "max_abs_diff": float(np.max(np.abs(ref - out))),
+        "sqnr_db": _finite(sqnr_db(ref, out)),
+    }
     ref_m = metric_from_outputs(task, [ref], task.eval)
     art_m = metric_from_outputs(task, [out], task.eval)
-    fig.update({"metric": task.metric, "metric_float": ref_m["value"], "metric_artifact": art_m["value"],
-                "metric_drop": metric_drop(task, ref_m["value"], art_m["value"])})
+    fig.update(
+        {
+            "metric": task.metric,
+            "metric_float": ref_m["value"],
+            "metric_artifact": art_m["value"],
+            "metric_drop": metric_drop(task, ref_m["value"], art_m["value"]),
+        }
+    )
     if "decode" in program_names:
         n = x.shape[1] // 2
         dec = decode_outputs(call, x[0], n)
-        fig.update({"decode_positions": int(len(dec)),
-                    "decode_max_abs_diff": float(np.max(np.abs(dec - ref[0, n:]))),
-                    "decode_sqnr_db": _finite(sqnr_db(ref[0, n:], dec))})
+        fig.update(
+            {
+                "decode_positions": int(len(dec)),
+                "decode_max_abs_diff": float(np.max(np.abs(dec - ref[0, n:]))),
+                "decode_sqnr_db": _finite(sqnr_db(ref[0, n:], dec)),
+            }
+        )
     budget = recipe.max_metric_drop if recipe.max_metric_drop is not None else task.budget["max_metric_drop"]
     fig["thresholds"] = {"atol": recipe.atol, "sqnr_floor_db": recipe.sqnr_floor_db, "max_metric_drop": budget}
     failures = []
@@ -108,10 +124,13 @@ def validate(call, program_names, model, task, recipe, max_rows: int | None = 25
         failures.append(f"{task.metric} drop {fig['metric_drop']:.4f} > budget {budget:g}")
     fig["passed"] = not failures
     if failures:
-        raise ParityError(f"{recipe.format}/{recipe.name} failed validation on task {task.name!r} "
-                          f"({'; '.join(failures)})", fig)
-    cases = [{"inputs": {"input_ids": x[i:i + 1].tolist()}, "outputs": {"logits": out[i:i + 1].tolist()}}
-             for i in range(min(2, len(x)))]
+        raise ParityError(
+            f"{recipe.format}/{recipe.name} failed validation on task {task.name!r} ({'; '.join(failures)})", fig
+        )
+    cases = [
+        {"inputs": {"input_ids": x[i : i + 1].tolist()}, "outputs": {"logits": out[i : i + 1].tolist()}}
+        for i in range(min(2, len(x)))
+    ]
     return fig, cases
 
 

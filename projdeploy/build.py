@@ -78,8 +78,9 @@ class BuildResult:
 def _key(material: dict) -> str:
     from . import __version__
 
-    blob = json.dumps({"cache_version": CACHE_VERSION, "projdeploy": __version__, **material},
-                      sort_keys=True, default=str)
+    blob = json.dumps(
+        {"cache_version": CACHE_VERSION, "projdeploy": __version__, **material}, sort_keys=True, default=str
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
@@ -106,8 +107,12 @@ def generic_corpus(task) -> str:
         return "digits"
     if task.modality == "text" and task.tokenizer.kind == "byte":
         return "pycode"
-    raise ConfigError("build", "--big", f"task {task.name} ({task.tokenizer.kind} tokens) fits no built-in "
-                      "pretraining corpus; pretrain a big model on your data and pass --big DIR")
+    raise ConfigError(
+        "build",
+        "--big",
+        f"task {task.name} ({task.tokenizer.kind} tokens) fits no built-in "
+        "pretraining corpus; pretrain a big model on your data and pass --big DIR",
+    )
 
 
 class Builder:
@@ -121,7 +126,7 @@ class Builder:
         self.task = get_task(opts.task)
         self.target = load_target(opts.target)
         self.profiles = opts.profiles or self.target.profiles
-        self.forced = set(STAGES[STAGES.index(opts.force):]) if opts.force else set()
+        self.forced = set(STAGES[STAGES.index(opts.force) :]) if opts.force else set()
         self.records: list[StageRecord] = []
         self.t_start = time.perf_counter()
 
@@ -147,10 +152,17 @@ class Builder:
             with atomic_dir(path) as tmp:
                 note = run(tmp) or ""
                 secs = time.perf_counter() - t0
-                (tmp / "stage.json").write_text(json.dumps({"stage": name, "key": key, "material": material,
-                                                            "seconds": secs, "note": note}, indent=1, default=str))
-            self.echo(f"[{i}/{len(STAGES)}] {label:<34s} done in {secs:.1f}s "
-                      f"(total {time.perf_counter() - self.t_start:.0f}s)")
+                (tmp / "stage.json").write_text(
+                    json.dumps(
+                        {"stage": name, "key": key, "material": material, "seconds": secs, "note": note},
+                        indent=1,
+                        default=str,
+                    )
+                )
+            self.echo(
+                f"[{i}/{len(STAGES)}] {label:<34s} done in {secs:.1f}s "
+                f"(total {time.perf_counter() - self.t_start:.0f}s)"
+            )
             rec = StageRecord(label, key, path, False, secs, note)
         self.records.append(rec)
         return rec
@@ -164,28 +176,41 @@ class Builder:
                 raise ConfigError("--big", "path", f"{o.big!r} does not exist")
             return StageRecord("pretrain (given --big)", _dir_fingerprint(big), big, True, 0.0, "given")
         corpus = generic_corpus(self.task)
-        material = {"model": o.method if o.method in ("pn", "hard-moe") else "dense", "data": corpus,
-                    "preset": o.preset, "seed": o.seed}
+        material = {
+            "model": o.method if o.method in ("pn", "hard-moe") else "dense",
+            "data": corpus,
+            "preset": o.preset,
+            "seed": o.seed,
+        }
 
         def run(tmp):
             from .train.pretrain import pretrain
 
             pretrain(material["model"], corpus, o.preset, tmp / "big", seed=o.seed, progress=True)
             return f"{material['model']} on {corpus}, preset {o.preset}"
+
         rec = self.stage("pretrain", material, run)
         rec.path = rec.path / "big"
         return rec
 
     def project(self, big: StageRecord) -> StageRecord:
         o = self.opts
-        material = {"big": big.key, "task": self.task.name, "data": _data_fingerprint(self.task),
-                    "method": o.method, "seed": o.seed}
+        material = {
+            "big": big.key,
+            "task": self.task.name,
+            "data": _data_fingerprint(self.task),
+            "method": o.method,
+            "seed": o.seed,
+        }
 
         def run(tmp):
             from .project.api import project
 
             info = project(big.path, self.task, o.method, tmp / "model", seed=o.seed)
-            return f"{o.method}: {json.dumps({k: v for k, v in info.items() if isinstance(v, (int, float, str))})[:200]}"
+            return (
+                f"{o.method}: {json.dumps({k: v for k, v in info.items() if isinstance(v, (int, float, str))})[:200]}"
+            )
+
         rec = self.stage("project", material, run)
         rec.path = rec.path / "model"
         return rec
@@ -198,9 +223,17 @@ class Builder:
             from .train.finetune import FinetuneConfig, finetune
 
             teachers = [big.path] if o.transfer in ("aft", "kd") else []
-            _, info = finetune(projected.path, self.task, o.transfer, teachers, out=tmp / "model",
-                               cfg=FinetuneConfig(steps=o.finetune_steps, seed=o.seed), progress=True)
+            _, info = finetune(
+                projected.path,
+                self.task,
+                o.transfer,
+                teachers,
+                out=tmp / "model",
+                cfg=FinetuneConfig(steps=o.finetune_steps, seed=o.seed),
+                progress=True,
+            )
             return f"{o.transfer}: eval {info.get('eval', info.get('metric', ''))}"[:200]
+
         rec = self.stage("finetune", material, run)
         rec.path = rec.path / "model"
         return rec
@@ -219,6 +252,7 @@ class Builder:
 
                 export_checkpoint(model.path, spec.format, spec.recipe, self.opts.task, tmp / sub)
                 return ""
+
             try:
                 rec = self.stage("export", material, run, label=f"export {spec.key}")
             except UnavailableError as e:
@@ -233,17 +267,24 @@ class Builder:
     def check(self, artifacts: dict[str, StageRecord]) -> StageRecord:
         o = self.opts
         budget_fp = sha256_file(o.budget) if o.budget else None
-        material = {"artifacts": {k: r.key for k, r in artifacts.items()}, "profiles": list(self.profiles),
-                    "budget": budget_fp, "task": self.task.name}
+        material = {
+            "artifacts": {k: r.key for k, r in artifacts.items()},
+            "profiles": list(self.profiles),
+            "budget": budget_fp,
+            "task": self.task.name,
+        }
 
         def run(tmp):
             from .check import run_check
             from .check.report import merge_reports, write_report
 
-            reports = [run_check(r.path, o.task, list(self.profiles), budget_file=o.budget, out_dir=None)
-                       for r in artifacts.values()]
+            reports = [
+                run_check(r.path, o.task, list(self.profiles), budget_file=o.budget, out_dir=None)
+                for r in artifacts.values()
+            ]
             write_report(merge_reports(reports), tmp)
             return ""
+
         return self.stage("check", material, run)
 
     def sdk(self, artifacts: dict[str, StageRecord]) -> StageRecord | None:
@@ -260,6 +301,7 @@ class Builder:
 
             generate(art.path, t.sdk, tmp / "sdk")
             return ""
+
         rec = self.stage("sdk", material, run, label=f"sdk {t.sdk}")
         rec.path = rec.path / "sdk"
         return rec
@@ -296,8 +338,16 @@ class Builder:
                 shutil.copytree(rec.path, dest)
                 m = read_manifest(dest)
                 sha, size = _main_digest(m)
-                entries.append({"key": key, "path": str(dest.relative_to(tmp)), "main_file": m["main_file"],
-                                "sha256": sha, "size": size, "recipe": m["recipe"]})
+                entries.append(
+                    {
+                        "key": key,
+                        "path": str(dest.relative_to(tmp)),
+                        "main_file": m["main_file"],
+                        "sha256": sha,
+                        "size": size,
+                        "recipe": m["recipe"],
+                    }
+                )
             for f in ("report.json", "report.html"):
                 if (chk.path / f).is_file():
                     shutil.copy2(chk.path / f, tmp / f)
@@ -305,11 +355,19 @@ class Builder:
                 shutil.copy2(f, tmp / f.name)
             if sdk is not None:
                 shutil.copytree(sdk.path, tmp / "sdk")
-            manifest = {"schema": "projdeploy.build/1", "task": self.task.name, "target": self.target.name,
-                        "target_source": self.target.source, "profiles": list(self.profiles),
-                        "options": dataclasses.asdict(self.opts), "artifacts": entries,
-                        "stages": [{"stage": r.name, "key": r.key, "cached": r.cached, "seconds": round(r.seconds, 3)}
-                                   for r in self.records]}
+            manifest = {
+                "schema": "projdeploy.build/1",
+                "task": self.task.name,
+                "target": self.target.name,
+                "target_source": self.target.source,
+                "profiles": list(self.profiles),
+                "options": dataclasses.asdict(self.opts),
+                "artifacts": entries,
+                "stages": [
+                    {"stage": r.name, "key": r.key, "cached": r.cached, "seconds": round(r.seconds, 3)}
+                    for r in self.records
+                ],
+            }
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
         passed = report_passed(report)
         return BuildResult(self.out_dir, self.records, report, passed)

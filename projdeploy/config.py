@@ -1,6 +1,6 @@
 """Loading user YAML files with errors that name the file, the field and what is allowed.
 
-    python -c "from projdeploy.config import load_yaml_mapping; print(load_yaml_mapping('projdeploy/targets/ios.yaml'))"
+python -c "from projdeploy.config import load_yaml_mapping; print(load_yaml_mapping('projdeploy/targets/ios.yaml'))"
 """
 
 from __future__ import annotations

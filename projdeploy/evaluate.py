@@ -1,6 +1,6 @@
 """Evaluate a checkpoint on a task against the task's count-based baseline.
 
-    projdeploy eval --checkpoint runs/digits-tiny --task digits:0-4
+projdeploy eval --checkpoint runs/digits-tiny --task digits:0-4
 """
 
 from __future__ import annotations
@@ -22,16 +22,21 @@ def evaluate_checkpoint(checkpoint: str | Path, task_name: str, out: str | Path 
     model = load_model(checkpoint)
     cfg = model.config
     if cfg.vocab_size != task.tokenizer.vocab_size:
-        raise CheckpointError(f"{checkpoint}: vocab_size {cfg.vocab_size} does not fit task {task.name} "
-                              f"(tokenizer vocab {task.tokenizer.vocab_size})")
+        raise CheckpointError(
+            f"{checkpoint}: vocab_size {cfg.vocab_size} does not fit task {task.name} "
+            f"(tokenizer vocab {task.tokenizer.vocab_size})"
+        )
     if (task.kind == "cls") != cfg.is_classifier or (task.kind == "cls" and cfg.num_labels != task.num_labels):
-        raise CheckpointError(f"{checkpoint}: a {'classifier' if cfg.is_classifier else 'language model'} "
-                              f"cannot be evaluated on {task.kind} task {task.name}")
+        raise CheckpointError(
+            f"{checkpoint}: a {'classifier' if cfg.is_classifier else 'language model'} "
+            f"cannot be evaluated on {task.kind} task {task.name}"
+        )
     res = evaluate(model, task)
     bname, bval = baseline(task)
     beats = res["value"] > bval if task.higher_is_better else res["value"] < bval
-    res.update(task=task.name, checkpoint=str(checkpoint), baseline={"name": bname, "value": bval},
-               beats_baseline=bool(beats))
+    res.update(
+        task=task.name, checkpoint=str(checkpoint), baseline={"name": bname, "value": bval}, beats_baseline=bool(beats)
+    )
     path = Path(out) if out else Path(checkpoint) / f"eval-{re.sub(r'[^A-Za-z0-9_.-]', '_', task.name)}.json"
     res["path"] = str(path)
     atomic_write_json(path, res)

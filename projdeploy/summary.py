@@ -1,6 +1,6 @@
 """The build's final summary table (Markdown-ish text) from a report.json.
 
-    python -c "import json,sys; from projdeploy.summary import summary_table; print(summary_table(json.load(open(sys.argv[1]))))" dist/digits-cls-ios/report.json
+python -c "import json,sys; from projdeploy.summary import summary_table; print(summary_table(json.load(open(sys.argv[1]))))" dist/digits-cls-ios/report.json
 """
 
 from __future__ import annotations
@@ -28,12 +28,15 @@ def summary_table(report: dict) -> str:
         metric = get.get("metric", {})
         mine = [ln for ln in lines if ln["artifact"] == a]
         failed = [ln for ln in mine if ln.get("passed") is False]
-        row = [a, f"{size / 1e6:.3f}" if size is not None else "-",
-               f"{metric['value']:.4f}" if metric else "-"]
+        row = [a, f"{size / 1e6:.3f}" if size is not None else "-", f"{metric['value']:.4f}" if metric else "-"]
         for p in profiles:
             f = lat_name.get((a, p))
             row.append(f"{f['value']:.3f}" if f else "-")
-        row.append("PASS" if not failed else "FAIL: " + ", ".join(
-            f"{ln['name']}{'@' + ln['profile'] if ln.get('profile') else ''}" for ln in failed))
+        row.append(
+            "PASS"
+            if not failed
+            else "FAIL: "
+            + ", ".join(f"{ln['name']}{'@' + ln['profile'] if ln.get('profile') else ''}" for ln in failed)
+        )
         rows.append(row)
     return "\n".join("| " + " | ".join(map(str, r)) + " |" for r in rows)

@@ -73,5 +73,12 @@ def load_target(name_or_path: str) -> Target:
     keys = [a.key for a in arts]
     if d.get("sdk") and d.get("sdk_artifact") not in keys:
         raise ConfigError(src, "sdk_artifact", f"must name one of the artifacts: {', '.join(keys)}")
-    return Target(str(d["name"]), str(d.get("description", "")), tuple(arts), tuple(map(str, d["profiles"])),
-                  d.get("sdk"), d.get("sdk_artifact"), src)
+    return Target(
+        str(d["name"]),
+        str(d.get("description", "")),
+        tuple(arts),
+        tuple(map(str, d["profiles"])),
+        d.get("sdk"),
+        d.get("sdk_artifact"),
+        src,
+    )

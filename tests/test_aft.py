@@ -10,9 +10,11 @@ from projdeploy.transfer.features import append_noise
 
 def _hand(phi, psi, s):
     psi = psi * (1 / (1 + np.exp(-s)))
+
     def norm(x):
         x = x - x.mean(0, keepdims=True)
-        return x / (np.sqrt((x ** 2).sum(1, keepdims=True)) + 1e-8)
+        return x / (np.sqrt((x**2).sum(1, keepdims=True)) + 1e-8)
+
     a, b = norm(phi), norm(psi)
     return np.sqrt(((a @ a.T - b @ b.T) ** 2).mean() + 1e-8)
 

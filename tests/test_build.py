@@ -21,8 +21,20 @@ def big_pn(tmp_path_factory):
 
 
 def _build(*extra, cache, out):
-    args = ["build", "--task", "digits-cls", "--target", "web", "--finetune-steps", "5",
-            "--cache-dir", str(cache), "--out", str(out), *extra]
+    args = [
+        "build",
+        "--task",
+        "digits-cls",
+        "--target",
+        "web",
+        "--finetune-steps",
+        "5",
+        "--cache-dir",
+        str(cache),
+        "--out",
+        str(out),
+        *extra,
+    ]
     return CliRunner().invoke(cli, args, catch_exceptions=False)
 
 
@@ -64,7 +76,19 @@ def test_build_bad_inputs(tmp_path):
     assert r.exit_code == 2 and "known targets" in r.output
     r = CliRunner().invoke(cli, ["build", "--task", "nope", "--target", "ios", "--out", str(tmp_path)])
     assert r.exit_code == 2 and "known tasks" in r.output
-    r = CliRunner().invoke(cli, ["build", "--task", "digits-cls", "--big", str(tmp_path / "missing"),
-                                 "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path / "d")])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "build",
+            "--task",
+            "digits-cls",
+            "--big",
+            str(tmp_path / "missing"),
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--out",
+            str(tmp_path / "d"),
+        ],
+    )
     assert r.exit_code == 2 and "does not exist" in r.output
     assert not (tmp_path / "d").exists()

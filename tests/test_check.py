@@ -12,7 +12,12 @@ from projdeploy.errors import ConfigError, ProjdeployError
 
 class _Task:
     name = "t"
-    budget = {"max_size_mb": 50.0, "max_memory_mb": 500.0, "max_metric_drop": 0.02, "max_latency_ms": {"default": 100.0}}
+    budget = {
+        "max_size_mb": 50.0,
+        "max_memory_mb": 500.0,
+        "max_metric_drop": 0.02,
+        "max_latency_ms": {"default": 100.0},
+    }
 
 
 def test_budget_file_overrides_task_default(tmp_path):
@@ -66,8 +71,16 @@ def test_check_end_to_end_report(onnx_artifact, tmp_path, tiny_cls_checkpoint):
     from projdeploy.check import run_check
     from projdeploy.check.report import read_report
 
-    r = run_check(onnx_artifact, "digits-cls", ["pixel-8", "iphone-13"], out_dir=tmp_path / "rep", repeats=5,
-                  warmup=1, metric_rows=64, checkpoint=tiny_cls_checkpoint)
+    r = run_check(
+        onnx_artifact,
+        "digits-cls",
+        ["pixel-8", "iphone-13"],
+        out_dir=tmp_path / "rep",
+        repeats=5,
+        warmup=1,
+        metric_rows=64,
+        checkpoint=tiny_cls_checkpoint,
+    )
     back = read_report(tmp_path / "rep")
     assert back["figures"] == r["figures"] and back["passed"] is True
     a = back["artifacts"][0]
@@ -91,11 +104,29 @@ def test_check_cli_fails_on_budget(onnx_artifact, tmp_path):
 
     b = tmp_path / "budget.json"
     b.write_text(json.dumps({"max_size_mb": 0.01, "max_latency_ms": {"pixel-8": 1000}}))
-    res = CliRunner().invoke(cli, ["check", "--artifact", str(onnx_artifact), "--task", "digits-cls", "--profile",
-                                   "pixel-8", "--budget", str(b), "--out", str(tmp_path / "o"), "--repeats", "3",
-                                   "--metric-rows", "32"])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "check",
+            "--artifact",
+            str(onnx_artifact),
+            "--task",
+            "digits-cls",
+            "--profile",
+            "pixel-8",
+            "--budget",
+            str(b),
+            "--out",
+            str(tmp_path / "o"),
+            "--repeats",
+            "3",
+            "--metric-rows",
+            "32",
+        ],
+    )
     assert res.exit_code == 1, res.output
     assert "FAIL size_mb" in res.output and "FAILED" in res.output
-    res = CliRunner().invoke(cli, ["check", "--artifact", str(onnx_artifact), "--task", "digits-cls", "--profile",
-                                   "nokia"])
+    res = CliRunner().invoke(
+        cli, ["check", "--artifact", str(onnx_artifact), "--task", "digits-cls", "--profile", "nokia"]
+    )
     assert res.exit_code == 2 and "known profiles: galaxy-s24" in res.output

@@ -56,8 +56,9 @@ def test_train_then_eval(tmp_path):
     res = json.loads((tmp_path / "m.json").read_text())
     assert res["metric"] == "bits_per_dim" and res["value"] > 0
     # a classifier checkpoint cannot be evaluated on an LM task: clear error, nothing written
-    r = CliRunner().invoke(cli, ["eval", "--checkpoint", str(out), "--task", "digits-cls",
-                                 "--out", str(tmp_path / "bad.json")])
+    r = CliRunner().invoke(
+        cli, ["eval", "--checkpoint", str(out), "--task", "digits-cls", "--out", str(tmp_path / "bad.json")]
+    )
     assert r.exit_code == 2 and "cannot be evaluated" in r.output
     assert not (tmp_path / "bad.json").exists()
 

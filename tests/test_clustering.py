@@ -30,8 +30,14 @@ def test_pixels_clusters_roundtrip_and_subset_assignment(tmp_path):
 
 
 def test_text_units_and_tfidf_svd_roundtrip(tmp_path):
-    docs = ["def f(x):\n    return x + 1\n" * 20, "class A:\n    pass\n" * 30, "import os\nos.path.join(a)\n" * 25,
-            "def g(y):\n    return y * 2\n" * 20, "class B(A):\n    x = 1\n" * 30, "import sys\nsys.exit(0)\n" * 25]
+    docs = [
+        "def f(x):\n    return x + 1\n" * 20,
+        "class A:\n    pass\n" * 30,
+        "import os\nos.path.join(a)\n" * 25,
+        "def g(y):\n    return y * 2\n" * 20,
+        "class B(A):\n    x = 1\n" * 30,
+        "import sys\nsys.exit(0)\n" * 25,
+    ]
     spec = EmbeddingSpec(kind="tfidf-svd", n_features=1024, svd_dims=4)
     c = fit_clusters(docs, 3, spec)
     c.save(tmp_path)

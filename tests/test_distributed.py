@@ -17,10 +17,29 @@ def test_two_process_ddp_matches_one_process(tmp_path):
 
     args = ["--model", "pn", "--data", "digits", "--steps", "3", "--eval-every", "0", "--quiet"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                    "-m", "projdeploy.cli", "pretrain", *args, "--out", str(tmp_path / "two")], env=env, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "projdeploy.cli",
+            "pretrain",
+            *args,
+            "--out",
+            str(tmp_path / "two"),
+        ],
+        env=env,
+        check=True,
+    )
     pretrain("pn", "digits", "tiny", tmp_path / "one", steps=3, eval_every=0, progress=False)
-    a, b = load_file(str(tmp_path / "one" / "model.safetensors")), load_file(str(tmp_path / "two" / "model.safetensors"))
+    a, b = (
+        load_file(str(tmp_path / "one" / "model.safetensors")),
+        load_file(str(tmp_path / "two" / "model.safetensors")),
+    )
     init = pretrain("pn", "digits", "tiny", tmp_path / "short", steps=1, eval_every=0, progress=False)
     assert init["world_size"] == 1
     moved = max((a[k] - load_file(str(tmp_path / "short" / "model.safetensors"))[k]).abs().max().item() for k in a)
@@ -30,8 +49,25 @@ def test_two_process_ddp_matches_one_process(tmp_path):
 
 def _torchrun(args, out):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                    "-m", "projdeploy.cli", "pretrain", *args, "--quiet", "--out", str(out)], env=env, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "projdeploy.cli",
+            "pretrain",
+            *args,
+            "--quiet",
+            "--out",
+            str(out),
+        ],
+        env=env,
+        check=True,
+    )
 
 
 def _max_diff(a_dir, b_dir, name="model.safetensors"):
@@ -46,8 +82,10 @@ def test_two_process_fsdp_matches_one_process_and_saves_full_checkpoint(tmp_path
     from projdeploy.models.projected import load_pn
     from projdeploy.train.pretrain import pretrain
 
-    _torchrun(["--model", "pn", "--data", "digits", "--steps", "3", "--eval-every", "0", "--strategy", "fsdp"],
-              tmp_path / "two")
+    _torchrun(
+        ["--model", "pn", "--data", "digits", "--steps", "3", "--eval-every", "0", "--strategy", "fsdp"],
+        tmp_path / "two",
+    )
     pretrain("pn", "digits", "tiny", tmp_path / "one", steps=3, eval_every=0, progress=False)
     assert _max_diff(tmp_path / "one", tmp_path / "two") < 1e-5
     # full AdamW moments under the same flattened names as unsharded training
@@ -70,10 +108,27 @@ def test_fsdp_resume_matches_single_process_resume(tmp_path):
         s = json.loads(p.read_text())
         s.update(step=1, losses=s["losses"][:1])
         p.write_text(json.dumps(s))
-    _torchrun(["--model", "dense", "--data", "digits", "--steps", "3", "--eval-every", "0", "--ckpt-every", "0",
-               "--strategy", "fsdp", "--resume"], tmp_path / "two")
-    pretrain("dense", "digits", "tiny", tmp_path / "one", steps=3, eval_every=0, ckpt_every=0, progress=False,
-             resume=True)
+    _torchrun(
+        [
+            "--model",
+            "dense",
+            "--data",
+            "digits",
+            "--steps",
+            "3",
+            "--eval-every",
+            "0",
+            "--ckpt-every",
+            "0",
+            "--strategy",
+            "fsdp",
+            "--resume",
+        ],
+        tmp_path / "two",
+    )
+    pretrain(
+        "dense", "digits", "tiny", tmp_path / "one", steps=3, eval_every=0, ckpt_every=0, progress=False, resume=True
+    )
     assert _max_diff(tmp_path / "one", tmp_path / "two") < 1e-5
     assert _max_diff(tmp_path / "one", tmp_path / "two", "optimizer.safetensors") < 1e-5
     moved = _max_diff(tmp_path / "base", tmp_path / "two")

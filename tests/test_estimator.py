@@ -10,15 +10,29 @@ from projdeploy.check.estimator import DeviceParams, estimate_forward, estimate_
 from projdeploy.check.memory import memory_estimate
 from projdeploy.check.ops import PRECISIONS, OpCost, TransformerShape, totals, transformer_ops
 
-P = DeviceParams("dev", "rt", "fp32", "cpu", 1, peak_gflops=100.0, compute_eff=0.5, bandwidth_gbs=10.0,
-                 bandwidth_eff=0.5, dispatch_us=10.0, token_overhead_ms=2.0, cold_start_factor=3.0,
-                 runtime_overhead_mb=20.0)
+P = DeviceParams(
+    "dev",
+    "rt",
+    "fp32",
+    "cpu",
+    1,
+    peak_gflops=100.0,
+    compute_eff=0.5,
+    bandwidth_gbs=10.0,
+    bandwidth_eff=0.5,
+    dispatch_us=10.0,
+    token_overhead_ms=2.0,
+    cold_start_factor=3.0,
+    runtime_overhead_mb=20.0,
+)
 
 
 def test_roofline_on_hand_computed_graph():
-    ops = [OpCost("mm", "linear", 1e9, 0.0, 1e6),  # compute: 1e9/(50e9)=20 ms; memory 1e6/5e9=0.2 ms
-           OpCost("add", "add", 1e3, 0.0, 5e7),  # memory: 5e7/5e9 = 10 ms
-           OpCost("shape", "shape", 0.0, 0.0, 0.0, dispatch=False)]
+    ops = [
+        OpCost("mm", "linear", 1e9, 0.0, 1e6),  # compute: 1e9/(50e9)=20 ms; memory 1e6/5e9=0.2 ms
+        OpCost("add", "add", 1e3, 0.0, 5e7),  # memory: 5e7/5e9 = 10 ms
+        OpCost("shape", "shape", 0.0, 0.0, 0.0, dispatch=False),
+    ]
     e = estimate_forward(ops, P)
     assert e["latency_ms"] == pytest.approx(20.0 + 10.0 + 2 * 0.010)
     assert e["compute_bound_ops"] == 1 and e["ops"] == 2
@@ -52,7 +66,9 @@ def test_traced_graph_agrees_with_analytic_ops():
     assert traced_mm == pytest.approx(analytic_mm, rel=1e-6)
     # attention: the traced QK^T / AV matmuls compute the masked half too; the analytic sdpa counts
     # the causal half plus the softmax, so it lies between half and all of the traced attention work
-    traced_attn = sum(o.flops for o in ops if o.op_type in ("bmm", "matmul", "_softmax", "scaled_dot_product_attention"))
+    traced_attn = sum(
+        o.flops for o in ops if o.op_type in ("bmm", "matmul", "_softmax", "scaled_dot_product_attention")
+    )
     analytic_attn = sum(o.flops for o in analytic_ops if o.op_type == "sdpa")
     assert 0.5 * traced_attn <= analytic_attn <= traced_attn
     assert sum(o.flops for o in ops) == pytest.approx(analytic["flops"], rel=0.25)
@@ -71,11 +87,13 @@ def test_lm_decode_is_bandwidth_bound_with_token_overhead():
 
 
 def test_memory_accounting():
-    ops = [OpCost("a", "x", 0, 0, 3 * 2 ** 20), OpCost("b", "y", 0, 0, 5 * 2 ** 20)]
-    m = memory_estimate(weight_bytes=10 * 2 ** 20, ops=ops, kv_cache_bytes=2 * 2 ** 20, params=P, budget_mb=36)
+    ops = [OpCost("a", "x", 0, 0, 3 * 2**20), OpCost("b", "y", 0, 0, 5 * 2**20)]
+    m = memory_estimate(weight_bytes=10 * 2**20, ops=ops, kv_cache_bytes=2 * 2**20, params=P, budget_mb=36)
     assert (m["weights_mb"], m["activations_mb"], m["kv_cache_mb"], m["runtime_overhead_mb"]) == (10, 5, 2, 20)
     assert m["total_mb"] == 37 and m["fits_app_budget"] is False
-    assert memory_estimate(weight_bytes=0, ops=ops, kv_cache_bytes=0, params=P, budget_mb=None)["fits_app_budget"] is None
+    assert (
+        memory_estimate(weight_bytes=0, ops=ops, kv_cache_bytes=0, params=P, budget_mb=None)["fits_app_budget"] is None
+    )
 
 
 def test_unknowns_are_stated_as_assumptions():
@@ -91,7 +109,9 @@ def test_published_points_bench_runs_and_reports_all_protocols():
     import importlib.util
     from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location("bench_estimator", Path(__file__).parent.parent / "bench/estimator.py")
+    spec = importlib.util.spec_from_file_location(
+        "bench_estimator", Path(__file__).parent.parent / "bench/estimator.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     import sys
 

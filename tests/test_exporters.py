@@ -1,6 +1,6 @@
 """Fast exporter tests: registry, recipes, cheap import, numerics helpers, manifest, typed errors.
 
-    .venv/bin/python -m pytest tests/test_exporters.py -x -q
+.venv/bin/python -m pytest tests/test_exporters.py -x -q
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ FORMAT_FILES = {"executorch": "executorch_export.py", "coreml": "coreml_export.p
 
 
 def test_import_is_cheap():
-    code = ("import sys, exporters, exporters.registry, exporters.api, exporters.recipes; "
-            "heavy = [m for m in ('torch', 'executorch', 'coremltools', 'onnxruntime', 'onnx', 'transformers') "
-            "if m in sys.modules]; print(heavy)")
+    code = (
+        "import sys, exporters, exporters.registry, exporters.api, exporters.recipes; "
+        "heavy = [m for m in ('torch', 'executorch', 'coremltools', 'onnxruntime', 'onnx', 'transformers') "
+        "if m in sys.modules]; print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -44,9 +46,11 @@ def test_registry_matches_files():
 
 
 def test_required_recipes_exist():
-    want = {"executorch": {"xnnpack-fp32", "xnnpack-int8", "xnnpack-8da4w", "coreml-delegate", "qnn", "portable"},
-            "coreml": {"fp16", "int8-linear", "palettize-4bit", "palettize-6bit", "int4-block"},
-            "onnx": {"fp32", "fp32-ort", "optimum-fp32", "int8-dynamic", "int8-static"}}
+    want = {
+        "executorch": {"xnnpack-fp32", "xnnpack-int8", "xnnpack-8da4w", "coreml-delegate", "qnn", "portable"},
+        "coreml": {"fp16", "int8-linear", "palettize-4bit", "palettize-6bit", "int4-block"},
+        "onnx": {"fp32", "fp32-ort", "optimum-fp32", "int8-dynamic", "int8-static"},
+    }
     for fmt, names in want.items():
         assert set(registry.recipes(fmt)) == names
 
@@ -103,11 +107,11 @@ def test_coreml_simulation_numerics():
     assert ((q8 - w).abs() <= w.abs().amax(1, keepdim=True) / 254 + 1e-6).all()
     for bits in (4, 6):
         p = palettize(w, bits)
-        assert len(torch.unique(p)) <= 2 ** bits
+        assert len(torch.unique(p)) <= 2**bits
     q4 = int4_per_block(w, 32)
     for b in range(2):
-        blk = q4[:, b * 32:(b + 1) * 32]
-        scale = w[:, b * 32:(b + 1) * 32].abs().amax(1, keepdim=True) / 7
+        blk = q4[:, b * 32 : (b + 1) * 32]
+        scale = w[:, b * 32 : (b + 1) * 32].abs().amax(1, keepdim=True) / 7
         assert torch.allclose(torch.round(blk / scale), blk / scale, atol=1e-4)
 
 
@@ -116,8 +120,9 @@ def test_source_errors(tmp_path):
 
     with pytest.raises(CheckpointError, match="does not exist"):
         load_source(tmp_path / "nope")
-    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["T5ForConditionalGeneration"],
-                                                      "model_type": "t5"}))
+    (tmp_path / "config.json").write_text(
+        json.dumps({"architectures": ["T5ForConditionalGeneration"], "model_type": "t5"})
+    )
     with pytest.raises(CheckpointError, match="supported architectures: LlamaForCausalLM"):
         load_source(tmp_path)
 
@@ -147,8 +152,9 @@ def test_qnn_unavailable_is_typed(monkeypatch):
 
 def test_manifest_tamper_detected(tmp_path):
     (tmp_path / "model.bin").write_bytes(b"\x00" * 64)
-    write_manifest(tmp_path, format="onnx", recipe=Recipe("r", "onnx"), main_file="model.bin", programs={},
-                   model={}, validation={})
+    write_manifest(
+        tmp_path, format="onnx", recipe=Recipe("r", "onnx"), main_file="model.bin", programs={}, model={}, validation={}
+    )
     assert verify_manifest(tmp_path)["files"]["model.bin"]["size"] == 64
     (tmp_path / "model.bin").write_bytes(b"\x01" + b"\x00" * 63)
     with pytest.raises(ManifestError, match="tampered"):
@@ -164,8 +170,22 @@ def test_cli_list_recipes_and_errors(tmp_path):
     assert r.exit_code == 0
     for rec in registry.list_recipes():
         assert rec.name in r.output
-    r = CliRunner().invoke(cli, ["export", "--checkpoint", str(tmp_path / "nope"), "--format", "onnx",
-                                 "--recipe", "fp32", "--task", "digits-cls", "--out", str(tmp_path / "o")])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "export",
+            "--checkpoint",
+            str(tmp_path / "nope"),
+            "--format",
+            "onnx",
+            "--recipe",
+            "fp32",
+            "--task",
+            "digits-cls",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert r.exit_code != 0 and "does not exist" in r.output
 
 
@@ -178,8 +198,13 @@ def test_strip_debug_metadata_keeps_the_graph(tmp_path):
     w = numpy_helper.from_array(np.arange(12, dtype=np.float32).reshape(3, 4), "w")
     node = helper.make_node("MatMul", ["x", "w"], ["y"], doc_string="trace")
     node.metadata_props.add(key="pkg.torch.onnx.stack_trace", value="File model.py, line 1\n" * 50)
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], [w])
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+        [w],
+    )
     path = tmp_path / "m.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10), str(path))
     x = np.ones((1, 3), np.float32)

@@ -72,8 +72,11 @@ def _replay_vectors(path):
 
 
 def _tamper(path, main_file):
-    files = sorted(p for p in (path / main_file).rglob("*") if p.is_file()) if (path / main_file).is_dir() \
+    files = (
+        sorted(p for p in (path / main_file).rglob("*") if p.is_file())
+        if (path / main_file).is_dir()
         else [path / main_file]
+    )
     data = bytearray(files[-1].read_bytes())
     data[len(data) // 2] ^= 0xFF
     files[-1].write_bytes(bytes(data))
@@ -127,7 +130,7 @@ def test_executorch_lm_static_kv_cache(tiny_lm_checkpoint, tmp_path):
     logits, k, v = runner.run("prefill", [prompt])
     np.testing.assert_allclose(logits[0, :5], ref[:5], atol=1e-4)
     for p in range(5, 8):
-        logits, k, v = runner.run("decode", [row[None, p:p + 1], np.array([p]), k, v])
+        logits, k, v = runner.run("decode", [row[None, p : p + 1], np.array([p]), k, v])
         np.testing.assert_allclose(logits[0, 0], ref[p], atol=1e-4)
     _replay_vectors(art.path)
 
@@ -139,8 +142,7 @@ def test_onnx_lm_dynamic_sequence(tiny_lm_checkpoint, tmp_path):
 
     art = _export(tiny_lm_checkpoint, "onnx", "fp32", "digits:0-4", tmp_path / "onnx", rows=LM_ROWS)
     m = _check_artifact(art.path, registry.get_recipe("onnx", "fp32"))
-    assert m["programs"]["forward"]["inputs"][0] == {"name": "input_ids", "shape": ["batch", "seq"],
-                                                     "dtype": "int64"}
+    assert m["programs"]["forward"]["inputs"][0] == {"name": "input_ids", "shape": ["batch", "seq"], "dtype": "int64"}
     x = np.array([[17, 0, 3, 9, 12, 16, 2, 0, 0, 1]] * 3, np.int64)
     out = registry.load_runner(art.path).run("forward", [x])[0]
     ref = load_model(tiny_lm_checkpoint)(torch.as_tensor(x)).detach().numpy()
@@ -165,17 +167,30 @@ def _hf_checkpoint(path, kind):
     if kind == "gpt2":
         model = tf.GPT2LMHeadModel(tf.GPT2Config(vocab_size=19, n_positions=64, n_embd=32, n_layer=2, n_head=2))
     else:
-        cfg = tf.BertConfig(vocab_size=19, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                            intermediate_size=64, max_position_embeddings=64, num_labels=10,
-                            id2label={i: str(i) for i in range(10)}, label2id={str(i): i for i in range(10)})
+        cfg = tf.BertConfig(
+            vocab_size=19,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=64,
+            num_labels=10,
+            id2label={i: str(i) for i in range(10)},
+            label2id={str(i): i for i in range(10)},
+        )
         model = tf.BertForSequenceClassification(cfg)
     model.save_pretrained(path, safe_serialization=True)
     return path
 
 
-@pytest.mark.parametrize("kind,task,fmt,recipe", [("gpt2", "digits:0-4", "onnx", "fp32"),
-                                                   ("gpt2", "digits:0-4", "executorch", "xnnpack-fp32"),
-                                                   ("bert", "digits-cls", "onnx", "optimum-fp32")])
+@pytest.mark.parametrize(
+    "kind,task,fmt,recipe",
+    [
+        ("gpt2", "digits:0-4", "onnx", "fp32"),
+        ("gpt2", "digits:0-4", "executorch", "xnnpack-fp32"),
+        ("bert", "digits-cls", "onnx", "optimum-fp32"),
+    ],
+)
 def test_hf_checkpoints(tmp_path, kind, task, fmt, recipe):
     ckpt = _hf_checkpoint(tmp_path / kind, kind)
     art = _export(ckpt, fmt, recipe, task, tmp_path / "art", rows=LM_ROWS if task.startswith("digits:") else ROWS)
@@ -198,9 +213,24 @@ def test_cli_export_end_to_end(tiny_cls_checkpoint, tmp_path):
     from projdeploy.cli import cli
 
     out = tmp_path / "cli"
-    r = CliRunner().invoke(cli, ["export", "--checkpoint", str(tiny_cls_checkpoint), "--format", CLI_CASE[0],
-                                 "--recipe", CLI_CASE[1], "--task", "digits-cls", "--out", str(out),
-                                 "--max-rows", str(ROWS)])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "export",
+            "--checkpoint",
+            str(tiny_cls_checkpoint),
+            "--format",
+            CLI_CASE[0],
+            "--recipe",
+            CLI_CASE[1],
+            "--task",
+            "digits-cls",
+            "--out",
+            str(out),
+            "--max-rows",
+            str(ROWS),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "SQNR" in r.output and verify_manifest(out)["recipe"]["name"] == CLI_CASE[1]
     m = _check_artifact(out, registry.get_recipe(*CLI_CASE))

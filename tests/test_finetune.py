@@ -34,8 +34,9 @@ def tiny_cls_checkpoint(tmp_path_factory):
 def test_lm_finetune_writes_a_loadable_checkpoint(tiny_lm_checkpoint, tmp_path):
     from projdeploy.models.checkpoint import load_model, read_meta
 
-    model, info = finetune(tiny_lm_checkpoint, "digits:7", "none", out=tmp_path / "ft", cfg=CFG,
-                           train_rows=16, progress=False)
+    model, info = finetune(
+        tiny_lm_checkpoint, "digits:7", "none", out=tmp_path / "ft", cfg=CFG, train_rows=16, progress=False
+    )
     assert info["train_rows"] == 16 and [h["step"] for h in info["history"]] == [3, 6]
     assert info["metric"] == "bits_per_dim" and info["best_step"] in (0, 3, 6)
     loaded = load_model(tmp_path / "ft")
@@ -57,9 +58,16 @@ def test_classifier_from_lm_keeps_the_backbone(tiny_lm_checkpoint):
 
 @pytest.mark.parametrize("transfer", ["aft", "kd"])
 def test_feature_transfer_runs_with_cached_teacher_features(tiny_lm_checkpoint, tmp_path, transfer):
-    model, info = finetune(tiny_lm_checkpoint, "digits-cls", transfer, [tiny_lm_checkpoint],
-                           cfg=FinetuneConfig(steps=4, batch_size=8, eval_every=2, noise_dims=4),
-                           train_rows=24, feature_cache=tmp_path / "fc", progress=False)
+    model, info = finetune(
+        tiny_lm_checkpoint,
+        "digits-cls",
+        transfer,
+        [tiny_lm_checkpoint],
+        cfg=FinetuneConfig(steps=4, batch_size=8, eval_every=2, noise_dims=4),
+        train_rows=24,
+        feature_cache=tmp_path / "fc",
+        progress=False,
+    )
     assert model.config.is_classifier and len(list((tmp_path / "fc").glob("*.npy"))) == 1
     if transfer == "aft":
         assert 0 < info["gates_mean_noise"] < 1 and 0 < info["gates_mean_real"] < 1
@@ -70,8 +78,14 @@ def test_early_stopping_restores_the_best_checkpoint(tiny_lm_checkpoint):
     from projdeploy.models.checkpoint import load_model
 
     start = load_model(tiny_lm_checkpoint)
-    model, info = finetune(start, "digits:7", "none", cfg=FinetuneConfig(steps=40, batch_size=8, lr=5.0,
-                           eval_every=2, patience=2), train_rows=16, progress=False)
+    model, info = finetune(
+        start,
+        "digits:7",
+        "none",
+        cfg=FinetuneConfig(steps=40, batch_size=8, lr=5.0, eval_every=2, patience=2),
+        train_rows=16,
+        progress=False,
+    )
     assert info["best_step"] == 0 and len(info["history"]) == 2
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), start.state_dict().values()))
 

@@ -25,10 +25,22 @@ def _status(res, key):
 
 
 def test_deterministic_exact_or_own_tolerance():
-    base = report([fig("a", value=1000), fig("b", value=1000), fig("c", "flops", 5e6, tol=0.02, unit="FLOP"),
-                   fig("d", "est_latency_ms", 2.0, unit="ms", tol=0.05)])
-    cur = report([fig("a", value=1000), fig("b", value=1001), fig("c", "flops", 5.12e6, tol=0.02, unit="FLOP"),
-                  fig("d", "est_latency_ms", 1.5, unit="ms", tol=0.05)])
+    base = report(
+        [
+            fig("a", value=1000),
+            fig("b", value=1000),
+            fig("c", "flops", 5e6, tol=0.02, unit="FLOP"),
+            fig("d", "est_latency_ms", 2.0, unit="ms", tol=0.05),
+        ]
+    )
+    cur = report(
+        [
+            fig("a", value=1000),
+            fig("b", value=1001),
+            fig("c", "flops", 5.12e6, tol=0.02, unit="FLOP"),
+            fig("d", "est_latency_ms", 1.5, unit="ms", tol=0.05),
+        ]
+    )
     res = _cmp(cur, base)
     assert [_status(res, k) for k in "abcd"] == ["pass", "regression", "regression", "improved"]
     assert res.exit_code == EXIT_REGRESSION
@@ -38,12 +50,24 @@ def test_deterministic_exact_or_own_tolerance():
 
 
 def test_metric_allowed_drop_respects_direction():
-    base = report([fig("acc", "metric", 0.90, "metric", hib=True, tol=0.02, unit="accuracy"),
-                   fig("bpd", "metric", 1.00, "metric", hib=False, tol=0.01, unit="bits/dim")])
-    ok = report([fig("acc", "metric", 0.885, "metric", hib=True, tol=0.02, unit="accuracy"),
-                 fig("bpd", "metric", 1.009, "metric", hib=False, tol=0.01, unit="bits/dim")])
-    bad = report([fig("acc", "metric", 0.87, "metric", hib=True, tol=0.02, unit="accuracy"),
-                  fig("bpd", "metric", 1.02, "metric", hib=False, tol=0.01, unit="bits/dim")])
+    base = report(
+        [
+            fig("acc", "metric", 0.90, "metric", hib=True, tol=0.02, unit="accuracy"),
+            fig("bpd", "metric", 1.00, "metric", hib=False, tol=0.01, unit="bits/dim"),
+        ]
+    )
+    ok = report(
+        [
+            fig("acc", "metric", 0.885, "metric", hib=True, tol=0.02, unit="accuracy"),
+            fig("bpd", "metric", 1.009, "metric", hib=False, tol=0.01, unit="bits/dim"),
+        ]
+    )
+    bad = report(
+        [
+            fig("acc", "metric", 0.87, "metric", hib=True, tol=0.02, unit="accuracy"),
+            fig("bpd", "metric", 1.02, "metric", hib=False, tol=0.01, unit="bits/dim"),
+        ]
+    )
     assert _cmp(ok, base).passed
     res = _cmp(bad, base)
     assert {d.key: d.status for d in res.diffs} == {"acc": "regression", "bpd": "regression"}
@@ -54,8 +78,11 @@ def test_missing_figure_fails_new_figure_passes():
     base = report([fig("x/npu/est_latency_ms", "est_latency_ms", 3.0, unit="ms", profile="npu"), fig("s")])
     cur = report([fig("s"), fig("y/size_bytes")])
     res = _cmp(cur, base)
-    assert {d.key: d.status for d in res.diffs} == {"x/npu/est_latency_ms": "missing", "s": "pass",
-                                                      "y/size_bytes": "new"}
+    assert {d.key: d.status for d in res.diffs} == {
+        "x/npu/est_latency_ms": "missing",
+        "s": "pass",
+        "y/size_bytes": "new",
+    }
     assert res.diffs[0].status == "missing" and res.exit_code == EXIT_REGRESSION
     assert _cmp(report([fig("s"), fig("y/size_bytes")]), report([fig("s")])).passed
 
@@ -83,17 +110,20 @@ def test_few_samples_are_never_failed():
     assert d.status == "suspect" and "need 5 per side" in d.detail and res.passed
 
 
-@pytest.mark.parametrize("mutate, field", [
-    (lambda r: r.pop("schema"), "schema"),
-    (lambda r: r.pop("figures"), "figures"),
-    (lambda r: r["figures"][0].pop("kind"), "figures[0].kind"),
-    (lambda r: r["figures"][0].update(kind="fuzzy"), "figures[0].kind"),
-    (lambda r: r["figures"][0].update(value="fast"), "figures[0].value"),
-    (lambda r: r["figures"][0].update(samples=[1.0, -2.0]), "figures[0].samples[1]"),
-    (lambda r: r.pop("calibration"), "calibration"),
-    (lambda r: r["calibration"].pop("median_s"), "calibration.median_s"),
-    (lambda r: r["figures"].append(dict(r["figures"][0])), "figures[2].key"),
-])
+@pytest.mark.parametrize(
+    "mutate, field",
+    [
+        (lambda r: r.pop("schema"), "schema"),
+        (lambda r: r.pop("figures"), "figures"),
+        (lambda r: r["figures"][0].pop("kind"), "figures[0].kind"),
+        (lambda r: r["figures"][0].update(kind="fuzzy"), "figures[0].kind"),
+        (lambda r: r["figures"][0].update(value="fast"), "figures[0].value"),
+        (lambda r: r["figures"][0].update(samples=[1.0, -2.0]), "figures[0].samples[1]"),
+        (lambda r: r.pop("calibration"), "calibration"),
+        (lambda r: r["calibration"].pop("median_s"), "calibration.median_s"),
+        (lambda r: r["figures"].append(dict(r["figures"][0])), "figures[2].key"),
+    ],
+)
 def test_schema_errors_name_file_and_field(mutate, field):
     rng = np.random.default_rng(2)
     r = latency_report(*ci_job(rng, 10.0))
@@ -116,8 +146,13 @@ def test_markdown_table_sorted_regressions_first():
     cur = report([fig("a", value=90), fig("b", value=150), fig("c", value=110), fig("new", value=1)])
     md = render_markdown(_cmp(cur, base))
     rows = [line for line in md.splitlines() if line.startswith("| :")]
-    assert [r.split("|")[1].strip() for r in rows] == [":x: missing", ":x: regression", ":x: regression",
-                                                       ":rocket: improved", ":new: new"]
+    assert [r.split("|")[1].strip() for r in rows] == [
+        ":x: missing",
+        ":x: regression",
+        ":x: regression",
+        ":rocket: improved",
+        ":new: new",
+    ]
     assert "+50.00%" in rows[1] and "+10.00%" in rows[2] and "REGRESSION" in md and "--update-baseline" in md
 
 
@@ -138,8 +173,20 @@ def test_cli_exit_codes_and_update_baseline(tmp_path):
     assert r.exit_code == EXIT_PASS, r.output
     assert "| status | figure |" in r.output
     summary = tmp_path / "summary.md"
-    r = run(cli, ["gate", "--report", slow, "--baseline", base, "--markdown", str(summary),
-                  "--json", str(tmp_path / "res.json")])
+    r = run(
+        cli,
+        [
+            "gate",
+            "--report",
+            slow,
+            "--baseline",
+            base,
+            "--markdown",
+            str(summary),
+            "--json",
+            str(tmp_path / "res.json"),
+        ],
+    )
     assert r.exit_code == EXIT_REGRESSION and ":x: regression" in summary.read_text()
     assert json.loads((tmp_path / "res.json").read_text())["exit_code"] == EXIT_REGRESSION
     r = run(cli, ["gate", "--report", str(tmp_path / "absent.json"), "--baseline", base])
@@ -177,8 +224,20 @@ def test_throughput_like_measured_figure_uses_its_direction():
     m2, c2 = ci_job(rng, 13.0, machine=1.0)
 
     def thr(ms, cal):
-        return report([fig("m/tok_s", "tokens_per_s", float(np.median(1e3 / ms)), "measured", hib=True,
-                           unit="tok/s", samples=1e3 / ms)], cal)
+        return report(
+            [
+                fig(
+                    "m/tok_s",
+                    "tokens_per_s",
+                    float(np.median(1e3 / ms)),
+                    "measured",
+                    hib=True,
+                    unit="tok/s",
+                    samples=1e3 / ms,
+                )
+            ],
+            cal,
+        )
 
     res = _cmp(thr(m2, c2), thr(m, c))  # 30% more time per token = fewer tokens/s
     d = res.diffs[0]

@@ -7,10 +7,29 @@ import numpy as np
 CAL_TRUE_S = 0.050  # the calibration benchmark's cost on the reference machine
 
 
-def fig(key, name="size_bytes", value=1000.0, kind="deterministic", hib=False, tol=None, samples=None,
-        unit="B", artifact="model.onnx", profile=None):
-    d = {"key": key, "artifact": artifact, "profile": profile, "name": name, "value": float(value), "unit": unit,
-         "kind": kind, "higher_is_better": hib, "tolerance": tol}
+def fig(
+    key,
+    name="size_bytes",
+    value=1000.0,
+    kind="deterministic",
+    hib=False,
+    tol=None,
+    samples=None,
+    unit="B",
+    artifact="model.onnx",
+    profile=None,
+):
+    d = {
+        "key": key,
+        "artifact": artifact,
+        "profile": profile,
+        "name": name,
+        "value": float(value),
+        "unit": unit,
+        "kind": kind,
+        "higher_is_better": hib,
+        "tolerance": tol,
+    }
     if samples is not None:
         d["samples"] = [float(x) for x in samples]
     return d
@@ -19,8 +38,11 @@ def fig(key, name="size_bytes", value=1000.0, kind="deterministic", hib=False, t
 def report(figures, cal_samples=None, schema="projdeploy.report/1"):
     r = {"schema": schema, "figures": list(figures)}
     if cal_samples is not None:
-        r["calibration"] = {"name": "matmul-256", "samples_s": [float(x) for x in cal_samples],
-                            "median_s": float(np.median(cal_samples))}
+        r["calibration"] = {
+            "name": "matmul-256",
+            "samples_s": [float(x) for x in cal_samples],
+            "median_s": float(np.median(cal_samples)),
+        }
     return r
 
 
@@ -44,6 +66,17 @@ def ci_job(rng, model_ms, machine=None, n=30, n_cal=15):
 
 
 def latency_report(model_ms, cal_s, size=1000.0):
-    return report([fig("m/host_latency_ms", "host_latency_ms", float(np.median(model_ms)), "measured",
-                       unit="ms", samples=model_ms),
-                   fig("m/size_bytes", value=size)], cal_s)
+    return report(
+        [
+            fig(
+                "m/host_latency_ms",
+                "host_latency_ms",
+                float(np.median(model_ms)),
+                "measured",
+                unit="ms",
+                samples=model_ms,
+            ),
+            fig("m/size_bytes", value=size),
+        ],
+        cal_s,
+    )

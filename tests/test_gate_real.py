@@ -62,6 +62,7 @@ def test_real_30pct_slowdown_detected_and_unchanged_passes():
     cals = {"baseline": [], "current": []}
     names = set()
     with torch.inference_mode():
+
         def forward():
             model(ids)
 

@@ -9,8 +9,15 @@ from projdeploy.errors import ConfigError
 from projdeploy.models import ModelConfig, build_model
 from projdeploy.models.grow import GrowTarget, grow_model
 
-CFG = ModelConfig(vocab_size=19, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                  num_key_value_heads=2, rms_norm_eps=1e-2)  # a large eps: the eps rescale must be exact
+CFG = ModelConfig(
+    vocab_size=19,
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    rms_norm_eps=1e-2,
+)  # a large eps: the eps rescale must be exact
 CASES = {
     "mlp": dict(intermediate_size=96),
     "heads-per-group": dict(num_attention_heads=6),
@@ -19,8 +26,15 @@ CASES = {
     "key": dict(qk_head_dim=12),
     "hidden": dict(hidden_size=48),
     "layers": dict(num_hidden_layers=4, new_layer_positions=(0, 3)),
-    "all-six": dict(intermediate_size=96, num_attention_heads=12, num_key_value_heads=4, v_head_dim=12,
-                    qk_head_dim=16, hidden_size=64, num_hidden_layers=3),
+    "all-six": dict(
+        intermediate_size=96,
+        num_attention_heads=12,
+        num_key_value_heads=4,
+        v_head_dim=12,
+        qk_head_dim=16,
+        hidden_size=64,
+        num_hidden_layers=3,
+    ),
 }
 
 
@@ -92,8 +106,10 @@ def test_optimizer_state_is_carried():
     grown, opt2, _ = grow_model(m, GrowTarget(intermediate_size=96, num_hidden_layers=3), opt)
     k = "model.layers.1.mlp.down_proj.weight::exp_avg"
     assert torch.equal(opt2[k][:, :64], opt[k]) and opt2[k][:, 64:].abs().sum() == 0
-    assert torch.equal(opt2["model.layers.0.mlp.gate_proj.weight::exp_avg_sq"][:64],
-                       opt["model.layers.0.mlp.gate_proj.weight::exp_avg_sq"])
+    assert torch.equal(
+        opt2["model.layers.0.mlp.gate_proj.weight::exp_avg_sq"][:64],
+        opt["model.layers.0.mlp.gate_proj.weight::exp_avg_sq"],
+    )
     assert "model.layers.2.mlp.up_proj.weight::exp_avg" not in opt2  # the new layer starts from zero state
     assert float(opt2["model.layers.1.self_attn.q_proj.weight::step"]) == 7.0
 

@@ -67,11 +67,14 @@ def test_load_errors(tmp_path):
         load_model(tmp_path)
 
 
-@pytest.mark.parametrize("field,value,match", [
-    ("num_key_value_heads", 3, "divide"),
-    ("hidden_size", 0, "positive"),
-    ("num_labels", -1, ">= 0"),
-])
+@pytest.mark.parametrize(
+    "field,value,match",
+    [
+        ("num_key_value_heads", 3, "divide"),
+        ("hidden_size", 0, "positive"),
+        ("num_labels", -1, ">= 0"),
+    ],
+)
 def test_config_validation(field, value, match):
     kw = dict(vocab_size=10, hidden_size=64, num_attention_heads=4, num_key_value_heads=2)
     kw[field] = value
@@ -93,10 +96,10 @@ GOLDEN_LOSSES = [3.050907, 2.981327, 2.854510, 2.699466, 2.578660]
 
 
 def test_golden_first_losses():
+    from projdeploy.tasks import get_task
     from projdeploy.train.loop import TrainConfig, train_loop
     from projdeploy.train.losses import lm_loss, task_data
     from projdeploy.train.small import model_config_for_task
-    from projdeploy.tasks import get_task
 
     task = get_task("digits:0-4")
     model = build_model(model_config_for_task(task, "tiny"), seed=0)

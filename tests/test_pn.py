@@ -39,8 +39,8 @@ def test_hard_moe_equals_explicit_per_expert_mlps():
     route = torch.tensor([2, 0, 1, 1, 2, 0, 2])
     got = pn(ids, route)
     for b in range(7):
-        ref = pn.lm_head(pn.model(ids[b:b + 1], mlps=experts[int(route[b])]))
-        assert (got[b:b + 1] - ref).abs().max().item() <= 1e-6
+        ref = pn.lm_head(pn.model(ids[b : b + 1], mlps=experts[int(route[b])]))
+        assert (got[b : b + 1] - ref).abs().max().item() <= 1e-6
     # and the gradient reaches only the routed experts' basis slices
     got.sum().backward()
     assert pn.pn[0].up.grad[0].abs().sum() > 0
@@ -55,10 +55,10 @@ def test_mixed_batch_equals_per_expert_rows_and_materialised_model():
     route = torch.tensor([3, 1, 3, 0, 2])
     got = pn(ids, route)
     for b in range(5):
-        alone = pn(ids[b:b + 1], int(route[b]))
+        alone = pn(ids[b : b + 1], int(route[b]))
         small = pn.materialize(int(route[b]))
         assert (got[b] - alone[0]).abs().max() < 1e-5
-        assert (got[b] - small(ids[b:b + 1])[0]).abs().max() < 1e-5
+        assert (got[b] - small(ids[b : b + 1])[0]).abs().max() < 1e-5
 
 
 def test_config_validation_and_roundtrip(tmp_path):

@@ -20,7 +20,9 @@ from projdeploy.train.pretrain import build, flop_budget, pretrain
 def test_equal_flop_budget_across_model_kinds():
     task, p = get_task("digits"), get_preset("tiny")
     budget = flop_budget(task, p)
-    per_step = {k: 3 * build(k, task, p, 0)[2] * p.batch_size * task.seq_len for k in ("slm", "pn", "hard-moe", "dense")}
+    per_step = {
+        k: 3 * build(k, task, p, 0)[2] * p.batch_size * task.seq_len for k in ("slm", "pn", "hard-moe", "dense")
+    }
     steps = {k: int(budget // v) for k, v in per_step.items()}
     assert steps["slm"] == p.small_steps
     assert steps["dense"] < steps["pn"] <= steps["slm"]  # the wider model affords fewer steps
@@ -32,8 +34,16 @@ def test_pn_checkpoint_contents_and_clear_resume_error(tmp_path):
     out = tmp_path / "pn"
     res = pretrain("pn", "digits", "tiny", out, steps=6, progress=False, eval_every=3, ckpt_every=0)
     names = {p.name for p in out.iterdir()}
-    assert {"config.json", "model.safetensors", "clusters.json", "clusters.safetensors", "projdeploy_tokenizer.json",
-            "optimizer.safetensors", "trainer_state.json", "projdeploy.json"} <= names
+    assert {
+        "config.json",
+        "model.safetensors",
+        "clusters.json",
+        "clusters.safetensors",
+        "projdeploy_tokenizer.json",
+        "optimizer.safetensors",
+        "trainer_state.json",
+        "projdeploy.json",
+    } <= names
     assert res["eval"]["metric"] == "bits_per_dim" and res["flops"] > 0 and len(res["evals"]) == 2
     assert json.loads((out / "config.json").read_text())["num_experts"] == 4
     before = {p.name: p.read_bytes() for p in out.iterdir()}
@@ -49,8 +59,9 @@ def test_cli_reports_unknown_preset(tmp_path):
 
     from projdeploy.cli import cli
 
-    r = CliRunner().invoke(cli, ["pretrain", "--model", "dense", "--preset", "huge", "--data", "digits",
-                                 "--out", str(tmp_path / "x")])
+    r = CliRunner().invoke(
+        cli, ["pretrain", "--model", "dense", "--preset", "huge", "--data", "digits", "--out", str(tmp_path / "x")]
+    )
     assert r.exit_code != 0 and "known pretrain presets: base, small, tiny" in r.output
     assert not (tmp_path / "x").exists()
 
@@ -58,8 +69,23 @@ def test_cli_reports_unknown_preset(tmp_path):
 @pytest.mark.slow
 def test_exact_resume_after_kill(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    args = [sys.executable, "-m", "projdeploy.cli", "pretrain", "--model", "pn", "--data", "digits", "--steps", "16",
-            "--ckpt-every", "3", "--eval-every", "0", "--quiet"]
+    args = [
+        sys.executable,
+        "-m",
+        "projdeploy.cli",
+        "pretrain",
+        "--model",
+        "pn",
+        "--data",
+        "digits",
+        "--steps",
+        "16",
+        "--ckpt-every",
+        "3",
+        "--eval-every",
+        "0",
+        "--quiet",
+    ]
     killed = tmp_path / "killed"
     proc = subprocess.Popen(args + ["--out", str(killed)], env=env, start_new_session=True)
     state = killed / "trainer_state.json"

@@ -36,8 +36,15 @@ def test_operator_at_init_is_truncation_with_head_selection():
     from projdeploy.project.projector import ProjectorConfig, ProjectorModel
     from projdeploy.project.truncate import truncate_model
 
-    big = config_for("tiny", 19, hidden_size=128, intermediate_size=384, num_attention_heads=8,
-                     num_key_value_heads=4, max_position_embeddings=16)
+    big = config_for(
+        "tiny",
+        19,
+        hidden_size=128,
+        intermediate_size=384,
+        num_attention_heads=8,
+        num_key_value_heads=4,
+        max_position_embeddings=16,
+    )
     m = ProjectorModel(big, ProjectorConfig(), ["a"], seed=0)
     x = torch.randint(0, 19, (2, 10), generator=torch.Generator().manual_seed(0))
     assert torch.equal(m.op.materialise(m.big, m.op.task_emb[0])(x), truncate_model(m.big, m.op.small_cfg)(x))
@@ -50,8 +57,9 @@ def test_truncation_keeps_the_function_of_the_kept_heads():
     from projdeploy.models import build_model
     from projdeploy.project.truncate import head_maps, truncate_model
 
-    big_cfg = config_for("tiny", 19, num_attention_heads=8, num_key_value_heads=4, head_dim=16,
-                         max_position_embeddings=16)
+    big_cfg = config_for(
+        "tiny", 19, num_attention_heads=8, num_key_value_heads=4, head_dim=16, max_position_embeddings=16
+    )
     small_cfg = big_cfg.replace(num_attention_heads=4, num_key_value_heads=2)
     qh, kvh = head_maps(big_cfg, small_cfg)
     assert qh.tolist() == [0, 1, 2, 3] and kvh.tolist() == [0, 1]
@@ -126,8 +134,13 @@ def test_new_task_fits_only_the_embedding(projector_dir):
     from projdeploy.project.projector import project_projector
     from projdeploy.tasks import get_task
 
-    before = {k: v.clone() for k, v in __import__("projdeploy.project.projector", fromlist=["x"])
-              .load_projector(projector_dir).state_dict().items()}
+    before = {
+        k: v.clone()
+        for k, v in __import__("projdeploy.project.projector", fromlist=["x"])
+        .load_projector(projector_dir)
+        .state_dict()
+        .items()
+    }
     small, info = project_projector(projector_dir, get_task("digits:0-4").with_train_limit(32), fit_steps=3)
     assert info["mode"] == "fitted-embedding"
     from projdeploy.project.projector import load_projector

@@ -11,20 +11,56 @@ from projdeploy.errors import ConfigError
 
 
 def _report(name="a", passed=True):
-    line = {"name": "size_mb", "profile": None, "value": 1.0, "limit": 2.0, "unit": "MB", "kind": "deterministic",
-            "passed": passed, "note": ""}
-    art = {"name": name, "path": "/x", "format": "onnx", "recipe": {"name": "fp32"}, "task": "digits-cls",
-           "runtime": "onnxruntime-cpu", "runtime_reason": "", "precision": "fp32", "size_bytes": 2 ** 20,
-           "graph": {"path": "onnx-graph"}, "measured": {"available": False, "reason": "test"},
-           "metric": {"name": "accuracy", "artifact": 0.9, "float": 0.91, "drop": 0.01, "float_source": "",
-                      "artifact_source": ""},
-           "host_fit": None, "estimates": {}, "budget": {}, "budget_source": "", "lines": [line], "passed": passed}
-    return {"schema": SCHEMA, "created_by": "test", "host": {"platform": "p", "threads": 1},
-            "calibration": {"name": "c", "samples_s": [0.1, 0.2], "median_s": 0.15}, "artifacts": [art],
-            "profiles": {"pixel-8": {"title": "t", "soc": "s", "path": "p", "sources": {"S1": "https://x"}}},
-            "figures": [figure(name, None, "size_bytes", 2 ** 20, "bytes", "deterministic"),
-                        figure(name, "pixel-8", "est_latency_ms", 1.5, "ms", "deterministic", tolerance=1e-6)],
-            "passed": passed}
+    line = {
+        "name": "size_mb",
+        "profile": None,
+        "value": 1.0,
+        "limit": 2.0,
+        "unit": "MB",
+        "kind": "deterministic",
+        "passed": passed,
+        "note": "",
+    }
+    art = {
+        "name": name,
+        "path": "/x",
+        "format": "onnx",
+        "recipe": {"name": "fp32"},
+        "task": "digits-cls",
+        "runtime": "onnxruntime-cpu",
+        "runtime_reason": "",
+        "precision": "fp32",
+        "size_bytes": 2**20,
+        "graph": {"path": "onnx-graph"},
+        "measured": {"available": False, "reason": "test"},
+        "metric": {
+            "name": "accuracy",
+            "artifact": 0.9,
+            "float": 0.91,
+            "drop": 0.01,
+            "float_source": "",
+            "artifact_source": "",
+        },
+        "host_fit": None,
+        "estimates": {},
+        "budget": {},
+        "budget_source": "",
+        "lines": [line],
+        "passed": passed,
+    }
+    return {
+        "schema": SCHEMA,
+        "created_by": "test",
+        "host": {"platform": "p", "threads": 1},
+        "calibration": {"name": "c", "samples_s": [0.1, 0.2], "median_s": 0.15},
+        "artifacts": [art],
+        "profiles": {"pixel-8": {"title": "t", "soc": "s", "path": "p", "sources": {"S1": "https://x"}}},
+        "figures": [
+            figure(name, None, "size_bytes", 2**20, "bytes", "deterministic"),
+            figure(name, "pixel-8", "est_latency_ms", 1.5, "ms", "deterministic", tolerance=1e-6),
+        ],
+        "passed": passed,
+    }
 
 
 def test_round_trip(tmp_path):

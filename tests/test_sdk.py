@@ -39,8 +39,10 @@ def parse_errors(lang: str, text: str) -> bool:
 
 
 def test_committed_sdks_cover_every_target_and_task():
-    found = {(json.loads((d / SPEC_FILE).read_text())["target"], json.loads((d / SPEC_FILE).read_text())["task"])
-             for d in committed_sdks()}
+    found = {
+        (json.loads((d / SPEC_FILE).read_text())["target"], json.loads((d / SPEC_FILE).read_text())["task"])
+        for d in committed_sdks()
+    }
     assert found == {(t, task) for t in ("web", "ios", "android") for task in ("digits-cls", "pycode")}
 
 
@@ -64,8 +66,10 @@ def test_check_generated_catches_an_edit_and_a_stale_file(tmp_path):
     idx.write_text(idx.read_text().replace("SEQ_LEN = 64", "SEQ_LEN = 65"))
     (sdk / "src" / "old.ts").write_text(f"// {MARKER}\n")
     problems = check_generated(sdk)
-    assert problems == ["src/index.ts: differs from the generator's output",
-                        "src/old.ts: generated file no longer produced by the generator"]
+    assert problems == [
+        "src/index.ts: differs from the generator's output",
+        "src/old.ts: generated file no longer produced by the generator",
+    ]
     res = CliRunner().invoke(cli, ["sdk", "--check", "--out", str(sdk)])
     assert res.exit_code == 1 and "src/index.ts" in res.output
 
@@ -88,15 +92,29 @@ def _fake_artifact(tmp_path: Path, spec_path: Path, fmt: str, task: str, labels=
     d = tmp_path / "art"
     d.mkdir(exist_ok=True)
     (d / "projdeploy_tokenizer.json").write_text(json.dumps(spec["tokenizer"]))
-    progs = {k: {io: [{**t, "shape": [x if x >= 0 else "dyn" for x in t["shape"]]} for t in v[io]]
-                 for io in ("inputs", "outputs")} for k, v in spec["programs"].items()}
+    progs = {
+        k: {
+            io: [{**t, "shape": [x if x >= 0 else "dyn" for x in t["shape"]]} for t in v[io]]
+            for io in ("inputs", "outputs")
+        }
+        for k, v in spec["programs"].items()
+    }
     main = "model.pte" if fmt == "executorch" else "model.onnx"
     (d / main).write_bytes(b"x")
-    manifest = {"format": fmt, "main_file": main, "files": {main: {}}, "programs": progs,
-                "model": {"task": task, "task_kind": spec["kind"], "modality": spec["modality"],
-                          "labels": labels if labels is not None else [str(i) for i in range(spec["num_labels"])],
-                          "image_shape": spec["image_shape"], "config": {"max_position_embeddings": spec["context"],
-                                                                         "vocab_size": spec.get("vocab_size", 0)}}}
+    manifest = {
+        "format": fmt,
+        "main_file": main,
+        "files": {main: {}},
+        "programs": progs,
+        "model": {
+            "task": task,
+            "task_kind": spec["kind"],
+            "modality": spec["modality"],
+            "labels": labels if labels is not None else [str(i) for i in range(spec["num_labels"])],
+            "image_shape": spec["image_shape"],
+            "config": {"max_position_embeddings": spec["context"], "vocab_size": spec.get("vocab_size", 0)},
+        },
+    }
     return d, manifest
 
 
@@ -122,8 +140,11 @@ def test_hostile_task_name_and_labels_cannot_inject_code(tmp_path, target):
         assert json.loads(spec_literal)["task"] == evil  # the name survives only as a JSON string
 
 
-@pytest.mark.parametrize("sdk", [d for d in committed_sdks() if json.loads((d / SPEC_FILE).read_text())["target"]
-                                 in ("ios", "android")], ids=lambda p: p.relative_to(APPS).as_posix())
+@pytest.mark.parametrize(
+    "sdk",
+    [d for d in committed_sdks() if json.loads((d / SPEC_FILE).read_text())["target"] in ("ios", "android")],
+    ids=lambda p: p.relative_to(APPS).as_posix(),
+)
 def test_generated_swift_and_kotlin_parse(sdk):
     lang = "swift" if json.loads((sdk / SPEC_FILE).read_text())["target"] == "ios" else "kotlin"
     files = [p for p in sdk.rglob("*") if p.suffix in (".swift", ".kt", ".kts")]

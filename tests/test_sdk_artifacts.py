@@ -32,10 +32,12 @@ def artifacts(tmp_path_factory, tiny_cls_checkpoint, tiny_lm_checkpoint):
     torch.set_num_threads(1)
     tmp = tmp_path_factory.mktemp("arts")
     return {
-        "cls-pte": export_checkpoint(tiny_cls_checkpoint, "executorch", "xnnpack-fp32", "digits-cls", tmp / "a",
-                                     max_rows=8).path,
-        "lm-pte": export_checkpoint(tiny_lm_checkpoint, "executorch", "xnnpack-fp32", "digits:0-4", tmp / "b",
-                                    max_rows=4).path,
+        "cls-pte": export_checkpoint(
+            tiny_cls_checkpoint, "executorch", "xnnpack-fp32", "digits-cls", tmp / "a", max_rows=8
+        ).path,
+        "lm-pte": export_checkpoint(
+            tiny_lm_checkpoint, "executorch", "xnnpack-fp32", "digits:0-4", tmp / "b", max_rows=4
+        ).path,
         "lm-onnx": export_checkpoint(tiny_lm_checkpoint, "onnx", "fp32", "digits:0-4", tmp / "c", max_rows=4).path,
     }
 
@@ -49,14 +51,20 @@ def _programs_in_code(text: str, pattern: re.Pattern, prog_re: re.Pattern) -> di
     out, starts = {}, [(m.start(), m.group(1)) for m in prog_re.finditer(text)]
     for i, (pos, name) in enumerate(starts):
         end = starts[i + 1][0] if i + 1 < len(starts) else len(text)
-        out[name] = [(n, [int(x) for x in s.split(",") if x.strip()], d.lower())
-                     for n, s, d in pattern.findall(text[pos:end])]
+        out[name] = [
+            (n, [int(x) for x in s.split(",") if x.strip()], d.lower()) for n, s, d in pattern.findall(text[pos:end])
+        ]
     return out
 
 
 def _expected(manifest: dict) -> dict:
-    return {p: [(t["name"], [d if isinstance(d, int) else -1 for d in t["shape"]], t["dtype"])
-                for t in io["inputs"] + io["outputs"]] for p, io in manifest["programs"].items()}
+    return {
+        p: [
+            (t["name"], [d if isinstance(d, int) else -1 for d in t["shape"]], t["dtype"])
+            for t in io["inputs"] + io["outputs"]
+        ]
+        for p, io in manifest["programs"].items()
+    }
 
 
 @pytest.mark.parametrize("target", ["ios", "android"])
@@ -82,12 +90,16 @@ def test_mobile_code_matches_the_manifest(artifacts, tmp_path, target, which):
         progs = _programs_in_code(code, KOTLIN_T, re.compile(r'"(\w+)" to ProgramSpec\('))
         copies = None
         listed = re.search(r"val RESOURCES = listOf\((.*?)\)", code).group(1)
-        assert f'package {spec["ids"]["java_package"]}' in code
+        assert f"package {spec['ids']['java_package']}" in code
         lang = "kotlin"
     assert progs == _expected(manifest)
     names = re.findall(r'"([^"]+)"', listed)
-    assert names[0] == manifest["main_file"] and set(names) == {manifest["main_file"], "manifest.json",
-                                                               "projdeploy_tokenizer.json", "test_vectors.json"}
+    assert names[0] == manifest["main_file"] and set(names) == {
+        manifest["main_file"],
+        "manifest.json",
+        "projdeploy_tokenizer.json",
+        "test_vectors.json",
+    }
     if copies is not None:
         assert copies == names
     res = out / resource_dir(spec)
@@ -150,9 +162,11 @@ def test_cli_reports_bad_input_without_traceback(artifacts, tmp_path):
 
     from projdeploy.cli import cli
 
-    res = CliRunner().invoke(cli, ["sdk", "--artifact", str(artifacts["lm-onnx"]), "--target", "ios",
-                                   "--out", str(tmp_path / "x")])
+    res = CliRunner().invoke(
+        cli, ["sdk", "--artifact", str(artifacts["lm-onnx"]), "--target", "ios", "--out", str(tmp_path / "x")]
+    )
     assert res.exit_code == 2 and "does not fit target 'ios'" in res.output and "Traceback" not in res.output
-    res = CliRunner().invoke(cli, ["sdk", "--artifact", str(artifacts["cls-pte"]), "--target", "android",
-                                   "--out", str(tmp_path / "y")])
+    res = CliRunner().invoke(
+        cli, ["sdk", "--artifact", str(artifacts["cls-pte"]), "--target", "android", "--out", str(tmp_path / "y")]
+    )
     assert res.exit_code == 0 and (tmp_path / "y" / SPEC_FILE).is_file()

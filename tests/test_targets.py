@@ -28,14 +28,19 @@ def test_unknown_target_lists_known():
         load_target("watchos")
 
 
-@pytest.mark.parametrize("text,field", [
-    ("name: x\nprofiles: []\n", "'artifacts'"),
-    ("name: x\nartifacts: [{format: onnx}]\nprofiles: []\n", "'artifacts[0]'"),
-    ("name: x\nartifacts: [{format: onnx, recipe: fp32}]\nprofiles: []\nsdk: symbian\n", "'sdk'"),
-    ("name: x\nartifacts: [{format: onnx, recipe: fp32}]\nprofiles: []\nsdk: web\nsdk_artifact: onnx/int8\n",
-     "'sdk_artifact'"),
-    ("name: x\nartifacts: [{format: onnx, recipe: fp32}]\nprofiles: []\nspeed: fast\n", "'speed'"),
-])
+@pytest.mark.parametrize(
+    "text,field",
+    [
+        ("name: x\nprofiles: []\n", "'artifacts'"),
+        ("name: x\nartifacts: [{format: onnx}]\nprofiles: []\n", "'artifacts[0]'"),
+        ("name: x\nartifacts: [{format: onnx, recipe: fp32}]\nprofiles: []\nsdk: symbian\n", "'sdk'"),
+        (
+            "name: x\nartifacts: [{format: onnx, recipe: fp32}]\nprofiles: []\nsdk: web\nsdk_artifact: onnx/int8\n",
+            "'sdk_artifact'",
+        ),
+        ("name: x\nartifacts: [{format: onnx, recipe: fp32}]\nprofiles: []\nspeed: fast\n", "'speed'"),
+    ],
+)
 def test_bad_target_file(tmp_path, text, field):
     f = tmp_path / "t.yaml"
     f.write_text(text)

@@ -50,12 +50,14 @@ def test_pycode_split_is_deterministic_and_disjoint():
     assert t.kind == "lm" and t.metric == "bits_per_byte" and t.seq_len == 128
     assert set(t.train.docs).isdisjoint(t.eval.docs)
     from projdeploy.tasks.pycode import pycode
+
     t2 = pycode("json")
     assert np.array_equal(t.train.tokens, t2.train.tokens)
 
 
 def test_bpe_tokenizer_roundtrip_and_bytes():
-    from projdeploy.tasks.tokenizers import BPETokenizer, load_tokenizer, save_tokenizer
+    from projdeploy.tasks.tokenizers import BPETokenizer
+
     texts = ["def f(x):\n    return x + 1\n"] * 20 + ["import os\nprint(os.getcwd())\n"] * 20
     tok = BPETokenizer.train(texts, 300)
     ids = tok.encode(texts[0])
@@ -82,10 +84,14 @@ def _write(tmp_path, yaml_text, files=None):
 
 
 def test_user_text_classification_jsonl(tmp_path):
-    rows = [{"text": f"good movie {i}" if i % 2 else f"bad film {i}", "label": "pos" if i % 2 else "neg"}
-            for i in range(60)]
-    f = _write(tmp_path, "name: reviews\ntype: text-cls\nseq_len: 24\ndata:\n  train: d.jsonl\n",
-               {"d.jsonl": "\n".join(json.dumps(r) for r in rows)})
+    rows = [
+        {"text": f"good movie {i}" if i % 2 else f"bad film {i}", "label": "pos" if i % 2 else "neg"} for i in range(60)
+    ]
+    f = _write(
+        tmp_path,
+        "name: reviews\ntype: text-cls\nseq_len: 24\ndata:\n  train: d.jsonl\n",
+        {"d.jsonl": "\n".join(json.dumps(r) for r in rows)},
+    )
     t = get_task(f)
     assert t.kind == "cls" and t.labels == ["neg", "pos"] and t.train.tokens.shape[1] == 24
     assert len(t.train) + len(t.eval) == 60 and len(t.eval) > 0
@@ -109,6 +115,7 @@ def test_user_images_npz_and_png(tmp_path):
     t = get_task(_write(tmp_path, "name: im\ntype: image-cls\nlevels: 8\ndata:\n  train: imgs.npz\n"))
     assert t.kind == "cls" and t.train.tokens.shape[1] == 36 and t.train.tokens.max() < 8
     from PIL import Image
+
     for c in ("cat", "dog"):
         (tmp_path / "png" / c).mkdir(parents=True)
         for i in range(12):
@@ -119,19 +126,22 @@ def test_user_images_npz_and_png(tmp_path):
     assert t.kind == "lm" and t.seq_len == 16 and t.image_shape == (4, 4)
 
 
-@pytest.mark.parametrize("yaml_text,exc,field", [
-    ("name: x\ntype: audio\ndata: {train: a.txt}\n", ConfigError, "'type'"),
-    ("type: text-lm\ndata: {train: a.txt}\n", ConfigError, "'name'"),
-    ("name: x\ntype: text-lm\n", ConfigError, "'data.train'"),
-    ("name: x\ntype: text-lm\ncolour: red\ndata: {train: a.txt}\n", ConfigError, "'colour'"),
-    ("name: x\ntype: text-lm\nseq_len: -3\ndata: {train: a.txt}\n", ConfigError, "'seq_len'"),
-    ("name: x\ntype: text-lm\ndata: {train: a.txt, format: docx}\n", ConfigError, "'data.format'"),
-    ("name: x\ntype: text-lm\ntokenizer: wordpiece\ndata: {train: a.txt}\n", ConfigError, "'tokenizer'"),
-    ("name: x\ntype: text-cls\ndata: {train: d.jsonl, label_field: y}\n", ConfigError, "'data.label_field'"),
-    ("name: x\ntype: text-lm\ndata: {train: missing.txt}\n", DataError, "missing.txt"),
-    ("[not, a, mapping]\n", ConfigError, "<document>"),
-    ("name: x\ntype: text-lm\n  bad: [indent\n", ConfigError, "YAML"),
-])
+@pytest.mark.parametrize(
+    "yaml_text,exc,field",
+    [
+        ("name: x\ntype: audio\ndata: {train: a.txt}\n", ConfigError, "'type'"),
+        ("type: text-lm\ndata: {train: a.txt}\n", ConfigError, "'name'"),
+        ("name: x\ntype: text-lm\n", ConfigError, "'data.train'"),
+        ("name: x\ntype: text-lm\ncolour: red\ndata: {train: a.txt}\n", ConfigError, "'colour'"),
+        ("name: x\ntype: text-lm\nseq_len: -3\ndata: {train: a.txt}\n", ConfigError, "'seq_len'"),
+        ("name: x\ntype: text-lm\ndata: {train: a.txt, format: docx}\n", ConfigError, "'data.format'"),
+        ("name: x\ntype: text-lm\ntokenizer: wordpiece\ndata: {train: a.txt}\n", ConfigError, "'tokenizer'"),
+        ("name: x\ntype: text-cls\ndata: {train: d.jsonl, label_field: y}\n", ConfigError, "'data.label_field'"),
+        ("name: x\ntype: text-lm\ndata: {train: missing.txt}\n", DataError, "missing.txt"),
+        ("[not, a, mapping]\n", ConfigError, "<document>"),
+        ("name: x\ntype: text-lm\n  bad: [indent\n", ConfigError, "YAML"),
+    ],
+)
 def test_task_file_errors_name_file_and_field(tmp_path, yaml_text, exc, field):
     f = _write(tmp_path, yaml_text, {"a.txt": "hello world " * 100, "d.jsonl": json.dumps({"text": "a", "label": 1})})
     with pytest.raises(exc) as e:
@@ -142,14 +152,20 @@ def test_task_file_errors_name_file_and_field(tmp_path, yaml_text, exc, field):
 def test_user_task_from_local_hf_dataset(tmp_path):
     import datasets
 
-    rows = {"text": [f"{'great' if i % 2 else 'awful'} thing number {i}" for i in range(40)],
-            "label": ["pos" if i % 2 else "neg" for i in range(40)]}
+    rows = {
+        "text": [f"{'great' if i % 2 else 'awful'} thing number {i}" for i in range(40)],
+        "label": ["pos" if i % 2 else "neg" for i in range(40)],
+    }
     datasets.Dataset.from_dict(rows).save_to_disk(str(tmp_path / "ds"))
     datasets.Dataset.from_dict(rows).to_parquet(str(tmp_path / "d.parquet"))
     t = get_task(_write(tmp_path, "name: hf\ntype: text-cls\nseq_len: 16\ndata:\n  train: ds\n"))
     assert t.labels == ["neg", "pos"] and len(t.train) + len(t.eval) == 40
     (tmp_path / "p").mkdir()
-    t2 = get_task(_write(tmp_path / "p", "name: hf2\ntype: text-cls\nseq_len: 16\n"
-                                          "data:\n  train: ../d.parquet\n  format: hf-dataset\n"))
+    t2 = get_task(
+        _write(
+            tmp_path / "p",
+            "name: hf2\ntype: text-cls\nseq_len: 16\ndata:\n  train: ../d.parquet\n  format: hf-dataset\n",
+        )
+    )
     assert t2.name == "hf2"
     assert np.array_equal(t2.train.tokens, t.train.tokens)

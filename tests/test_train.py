@@ -69,6 +69,7 @@ def test_resume_with_other_config_fails_and_overwrites_nothing(tmp_path):
     train_small("digits:0-4", "tiny", out, CFG, progress=False)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     import dataclasses
+
     with pytest.raises(CheckpointError, match="lr"):
         train_small("digits:0-4", "tiny", out, dataclasses.replace(CFG, lr=1e-3), resume=True, progress=False)
     with pytest.raises(CheckpointError, match="hidden_size"):
@@ -94,8 +95,9 @@ def test_failed_write_leaves_nothing(tmp_path):
 def test_classifier_trains_above_chance(tmp_path):
     from projdeploy.tasks.metrics import evaluate
 
-    model, task, res = train_small("digits-cls", "tiny", tmp_path / "c",
-                                   TrainConfig(steps=60, eval_every=0, warmup_steps=5), progress=False)
+    model, task, res = train_small(
+        "digits-cls", "tiny", tmp_path / "c", TrainConfig(steps=60, eval_every=0, warmup_steps=5), progress=False
+    )
     assert res.losses[-1] < res.losses[0]
     assert evaluate(model, task)["accuracy"] > 0.25  # chance is 0.10
 

@@ -56,10 +56,18 @@ def built_app(tmp_path_factory, tiny_cls_checkpoint):
     torch.set_num_threads(1)
     tmp = tmp_path_factory.mktemp("web")
     lm_ckpt = tmp / "pycode-ckpt"
-    train_small("pycode", "tiny", lm_ckpt, TrainConfig(steps=12, eval_every=0, warmup_steps=2, batch_size=8),
-                progress=False, max_eval_rows=8)
-    arts = {"digits_cls": export_checkpoint(tiny_cls_checkpoint, "onnx", "fp32", "digits-cls", tmp / "cls", max_rows=16),
-            "pycode": export_checkpoint(lm_ckpt, "onnx", "fp32", "pycode", tmp / "lm", max_rows=4)}
+    train_small(
+        "pycode",
+        "tiny",
+        lm_ckpt,
+        TrainConfig(steps=12, eval_every=0, warmup_steps=2, batch_size=8),
+        progress=False,
+        max_eval_rows=8,
+    )
+    arts = {
+        "digits_cls": export_checkpoint(tiny_cls_checkpoint, "onnx", "fp32", "digits-cls", tmp / "cls", max_rows=16),
+        "pycode": export_checkpoint(lm_ckpt, "onnx", "fp32", "pycode", tmp / "lm", max_rows=4),
+    }
     app = tmp / "app"
     shutil.copytree(WEB, app, ignore=shutil.ignore_patterns("node_modules", "dist", "assets"))
     os.symlink(WEB / "node_modules", app / "node_modules")
@@ -73,19 +81,36 @@ def built_app(tmp_path_factory, tiny_cls_checkpoint):
             if p.is_file() and rel.parts[0] != "assets":
                 assert p.read_text() == (committed / rel).read_text(), f"{name}/{rel} differs from the committed file"
     env = {**os.environ, "NODE_OPTIONS": "--max-old-space-size=1024"}
-    res = subprocess.run(["npx", "--no-install", "tsc", "--noEmit", "-p", "."], cwd=app, capture_output=True, text=True,
-                         env=env, timeout=300)
+    res = subprocess.run(
+        ["npx", "--no-install", "tsc", "--noEmit", "-p", "."],
+        cwd=app,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
-    res = subprocess.run(["npx", "--no-install", "vite", "build", "--logLevel", "warn"], cwd=app,
-                         capture_output=True, text=True, env=env, timeout=300)
+    res = subprocess.run(
+        ["npx", "--no-install", "vite", "build", "--logLevel", "warn"],
+        cwd=app,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     return app, {k: a.path for k, a in arts.items()}
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
-    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, ".wasm": "application/wasm",
-                      ".mjs": "text/javascript", ".js": "text/javascript", ".json": "application/json",
-                      ".onnx": "application/octet-stream"}
+    extensions_map = {
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        ".wasm": "application/wasm",
+        ".mjs": "text/javascript",
+        ".js": "text/javascript",
+        ".json": "application/json",
+        ".onnx": "application/octet-stream",
+    }
 
     def log_message(self, *args):
         pass
@@ -97,25 +122,31 @@ def page_results(built_app, tmp_path_factory):
 
     app, arts = built_app
     task = get_task("digits-cls")
-    images = [{"pixels": (np.asarray(task.eval.docs[i], np.float64) / 16.0).tolist(), "maxValue": 1.0}
-              for i in range(6)]
+    images = [
+        {"pixels": (np.asarray(task.eval.docs[i], np.float64) / 16.0).tolist(), "maxValue": 1.0} for i in range(6)
+    ]
     # raw 0..16 intensities with maxValue 16 too: scaling happens in the SDK
     images.append({"pixels": np.asarray(task.eval.docs[6], np.float64).tolist(), "maxValue": 16.0})
-    prompts = [{"text": "def main(", "options": {"maxNewTokens": 12}},
-               {"text": "import os\nclass ", "options": {"maxNewTokens": 12, "temperature": 0.9, "topK": 20,
-                                                        "seed": 7}},
-               {"text": "x = ", "options": {"maxNewTokens": 8, "temperature": 1.3, "seed": 3}}]
+    prompts = [
+        {"text": "def main(", "options": {"maxNewTokens": 12}},
+        {"text": "import os\nclass ", "options": {"maxNewTokens": 12, "temperature": 0.9, "topK": 20, "seed": 7}},
+        {"text": "x = ", "options": {"maxNewTokens": 8, "temperature": 1.3, "seed": 3}},
+    ]
     req = {"digits": {"images": images}, "pycode": {"prompts": prompts}, "draw": True}
     tmp = tmp_path_factory.mktemp("e2e")
     (tmp / "req.json").write_text(json.dumps(req))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                             functools.partial(_Handler, directory=str(app / "dist")))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(app / "dist")))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/index.html"
-        res = subprocess.run(["node", str(app / "e2e" / "run.mjs"), url, str(tmp / "req.json"), str(tmp / "out.json")],
-                             cwd=app, capture_output=True, text=True, timeout=300,
-                             env={**os.environ, "CHROMIUM": CHROMIUM})
+        res = subprocess.run(
+            ["node", str(app / "e2e" / "run.mjs"), url, str(tmp / "req.json"), str(tmp / "out.json")],
+            cwd=app,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "CHROMIUM": CHROMIUM},
+        )
         assert res.returncode == 0, res.stdout + res.stderr
     finally:
         server.shutdown()
@@ -163,7 +194,12 @@ def test_completions_match_python_reference(page_results):
     ref = Reference(arts["pycode"], "web")
     for p, got in zip(req["pycode"]["prompts"], out["pycode"]):
         o = p["options"]
-        want = ref.complete(p["text"], max_new_tokens=o["maxNewTokens"], temperature=o.get("temperature", 0.0),
-                            top_k=o.get("topK", 0), seed=o.get("seed", 1))
+        want = ref.complete(
+            p["text"],
+            max_new_tokens=o["maxNewTokens"],
+            temperature=o.get("temperature", 0.0),
+            top_k=o.get("topK", 0),
+            seed=o.get("seed", 1),
+        )
         assert got["tokens"] == want["tokens"], p
         assert got["text"] == want["text"]

@@ -74,12 +74,29 @@ def per_profile(budget: dict, field: str, profile: str) -> float | None:
     return d.get(profile, d.get("default"))
 
 
-def line(name: str, value, limit, *, kind: str, profile: str | None = None, unit: str = "",
-         higher_is_better: bool = False, note: str = "") -> dict:
+def line(
+    name: str,
+    value,
+    limit,
+    *,
+    kind: str,
+    profile: str | None = None,
+    unit: str = "",
+    higher_is_better: bool = False,
+    note: str = "",
+) -> dict:
     """One budget line; ``passed`` is None when there is no limit or no value."""
     if limit is None or value is None:
         passed = None
     else:
         passed = value >= limit if higher_is_better else value <= limit
-    return {"name": name, "profile": profile, "value": value, "limit": limit, "unit": unit, "kind": kind,
-            "passed": passed, "note": note}
+    return {
+        "name": name,
+        "profile": profile,
+        "value": value,
+        "limit": limit,
+        "unit": unit,
+        "kind": kind,
+        "passed": passed,
+        "note": note,
+    }

@@ -40,14 +40,14 @@ def run_calibration(samples: int = 7) -> dict:
 
 def host_peak_gflops(cal: dict) -> float:
     """Effective single-thread fp32 GFLOPS measured by the calibration."""
-    return 2.0 * N ** 3 * REPS / cal["median_s"] / 1e9
+    return 2.0 * N**3 * REPS / cal["median_s"] / 1e9
 
 
 def host_bandwidth_gbs(mb: int = 64, samples: int = 5) -> float:
     """Single-thread copy bandwidth (read + write) in GB/s, median of ``samples``."""
     import numpy as np
 
-    src = np.ones(mb * 2 ** 20 // 8)
+    src = np.ones(mb * 2**20 // 8)
     dst = np.empty_like(src)
     np.copyto(dst, src)
     ts = []

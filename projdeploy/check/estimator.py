@@ -30,8 +30,10 @@ DEFAULTS = {
     "dispatch_us": (5.0, "no published per-operator overhead; 5 us per dispatched operator assumed"),
     "token_overhead_ms": (0.0, "no per-token overhead fitted for this runtime; 0 assumed"),
     "cold_start_factor": (2.0, "no published first-run factor for this runtime; 2x assumed"),
-    "runtime_overhead_mb": (50.0, "runtime library + allocator slack assumed 50 MB (no published figure "
-                                  "outside LLM runner apps)"),
+    "runtime_overhead_mb": (
+        50.0,
+        "runtime library + allocator slack assumed 50 MB (no published figure outside LLM runner apps)",
+    ),
 }
 
 
@@ -109,17 +111,36 @@ def resolve_params(profile: Profile | str, runtime: str, precision: str) -> Devi
                 assumptions.append(f"{name} unknown for {prec_key}: median {v:.3g} of this runtime's other precisions")
                 sources[name] = "assumed"
                 return v
-            getter = lambda p: statistics.median(vs) if (vs := [e[name].value for r in p.runtimes.values()  # noqa: E731
-                                                               if r.unit == rt.unit for e in r.precisions.values()
-                                                               if e[name].value is not None]) else None
+            getter = lambda p: (
+                statistics.median(vs)
+                if (
+                    vs := [
+                        e[name].value
+                        for r in p.runtimes.values()  # noqa: E731
+                        if r.unit == rt.unit
+                        for e in r.precisions.values()
+                        if e[name].value is not None
+                    ]
+                )
+                else None
+            )
         else:
             v, n = _median_over(others, lambda p: rt_get(p, name))
             if v is not None:
                 assumptions.append(f"{name} unknown: median {v:.3g} of {runtime} on {n} other profile(s)")
                 sources[name] = "assumed"
                 return v
-            getter = lambda p: statistics.median(vs) if (vs := [getattr(r, name).value for r in p.runtimes.values()  # noqa: E731
-                                                               if r.unit == rt.unit and getattr(r, name).value is not None]) else None
+            getter = lambda p: (
+                statistics.median(vs)
+                if (
+                    vs := [
+                        getattr(r, name).value
+                        for r in p.runtimes.values()  # noqa: E731
+                        if r.unit == rt.unit and getattr(r, name).value is not None
+                    ]
+                )
+                else None
+            )
         v, n = _median_over([prof, *others], getter)
         if v is not None and name not in ("token_overhead_ms",):
             assumptions.append(f"{name} unknown: median {v:.3g} over {rt.unit} runtimes of {n} profile(s)")
@@ -133,12 +154,17 @@ def resolve_params(profile: Profile | str, runtime: str, precision: str) -> Devi
     peak = entry["peak_gflops"].value
     if peak is None:
         cpu = [r for r in prof.runtimes.values() if r.unit == "cpu"]
-        cand = [r.precisions[prec_key]["peak_gflops"].value for r in cpu
-                if prec_key in r.precisions and r.precisions[prec_key]["peak_gflops"].value is not None]
+        cand = [
+            r.precisions[prec_key]["peak_gflops"].value
+            for r in cpu
+            if prec_key in r.precisions and r.precisions[prec_key]["peak_gflops"].value is not None
+        ]
         if cand:
             peak = max(cand)
-            assumptions.append(f"peak_gflops of {runtime} ({rt.unit}) unknown: assumed equal to this device's CPU "
-                               f"{prec_key} peak {peak:g} GFLOPS (a pessimistic bound for accelerators)")
+            assumptions.append(
+                f"peak_gflops of {runtime} ({rt.unit}) unknown: assumed equal to this device's CPU "
+                f"{prec_key} peak {peak:g} GFLOPS (a pessimistic bound for accelerators)"
+            )
         else:
             peak = 100.0
             assumptions.append("peak_gflops unknown and no CPU figure on this profile: 100 GFLOPS assumed")
@@ -154,14 +180,22 @@ def resolve_params(profile: Profile | str, runtime: str, precision: str) -> Devi
     else:
         sources["memory_bandwidth_gbs"] = prof.memory_bandwidth_gbs.source
     return DeviceParams(
-        profile=prof.name, runtime=runtime, precision=precision, unit=rt.unit, threads=rt.threads,
-        peak_gflops=peak, compute_eff=pick("compute_eff", entry["compute_eff"], prec_level=True),
-        bandwidth_gbs=bw, bandwidth_eff=pick("bandwidth_eff", rt.bandwidth_eff),
+        profile=prof.name,
+        runtime=runtime,
+        precision=precision,
+        unit=rt.unit,
+        threads=rt.threads,
+        peak_gflops=peak,
+        compute_eff=pick("compute_eff", entry["compute_eff"], prec_level=True),
+        bandwidth_gbs=bw,
+        bandwidth_eff=pick("bandwidth_eff", rt.bandwidth_eff),
         dispatch_us=pick("dispatch_us", rt.dispatch_us),
         token_overhead_ms=pick("token_overhead_ms", rt.token_overhead_ms),
         cold_start_factor=pick("cold_start_factor", rt.cold_start_factor),
         runtime_overhead_mb=pick("runtime_overhead_mb", rt.runtime_overhead_mb),
-        sources=sources, assumptions=assumptions)
+        sources=sources,
+        assumptions=assumptions,
+    )
 
 
 def op_time_s(op: OpCost, p: DeviceParams) -> tuple[float, float, float]:
@@ -183,9 +217,17 @@ def estimate_forward(ops: list[OpCost], p: DeviceParams) -> dict:
         disp += td
         n_compute_bound += tc > tm
     t = totals(ops)
-    return {"latency_ms": total * 1e3, "compute_ms": comp * 1e3, "memory_ms": mem * 1e3, "dispatch_ms": disp * 1e3,
-            "compute_bound_ops": n_compute_bound, "cold_start_ms": total * 1e3 * p.cold_start_factor,
-            "flops": t["flops"], "bytes": t["weight_bytes"] + t["act_bytes"], "ops": t["dispatched_ops"]}
+    return {
+        "latency_ms": total * 1e3,
+        "compute_ms": comp * 1e3,
+        "memory_ms": mem * 1e3,
+        "dispatch_ms": disp * 1e3,
+        "compute_bound_ops": n_compute_bound,
+        "cold_start_ms": total * 1e3 * p.cold_start_factor,
+        "flops": t["flops"],
+        "bytes": t["weight_bytes"] + t["act_bytes"],
+        "ops": t["dispatched_ops"],
+    }
 
 
 def scale_weights(ops: list[OpCost], factor: float) -> list[OpCost]:
@@ -195,8 +237,16 @@ def scale_weights(ops: list[OpCost], factor: float) -> list[OpCost]:
     return [dataclasses.replace(o, weight_bytes=o.weight_bytes * factor) for o in ops]
 
 
-def estimate_lm(shape: TransformerShape, prec: Precision, p: DeviceParams, *, prompt: int, gen: int = 128,
-                weight_factor: float = 1.0, kv_bytes: float | None = None) -> dict:
+def estimate_lm(
+    shape: TransformerShape,
+    prec: Precision,
+    p: DeviceParams,
+    *,
+    prompt: int,
+    gen: int = 128,
+    weight_factor: float = 1.0,
+    kv_bytes: float | None = None,
+) -> dict:
     """Prefill of ``prompt`` tokens, time to first token and decode tokens/s (at mid-generation context)."""
     pre_ops = scale_weights(transformer_ops(shape, prompt, 0, prec, logits="last", kv_bytes=kv_bytes), weight_factor)
     pre = estimate_forward(pre_ops, p)
@@ -205,8 +255,16 @@ def estimate_lm(shape: TransformerShape, prec: Precision, p: DeviceParams, *, pr
     dec = estimate_forward(dec_ops, p)
     step_ms = dec["latency_ms"] + p.token_overhead_ms
     prefill_ms = pre["latency_ms"] + p.token_overhead_ms
-    return {"prompt_tokens": prompt, "decode_context": ctx, "prefill_ms": prefill_ms,
-            "prefill_tok_s": prompt / (prefill_ms / 1e3), "ttft_ms": prefill_ms,
-            "decode_ms_per_token": step_ms, "decode_tok_s": 1e3 / step_ms,
-            "decode_memory_ms": dec["memory_ms"], "cold_start_ttft_ms": prefill_ms * p.cold_start_factor,
-            "prefill_flops": pre["flops"], "decode_bytes": dec["bytes"]}
+    return {
+        "prompt_tokens": prompt,
+        "decode_context": ctx,
+        "prefill_ms": prefill_ms,
+        "prefill_tok_s": prompt / (prefill_ms / 1e3),
+        "ttft_ms": prefill_ms,
+        "decode_ms_per_token": step_ms,
+        "decode_tok_s": 1e3 / step_ms,
+        "decode_memory_ms": dec["memory_ms"],
+        "cold_start_ttft_ms": prefill_ms * p.cold_start_factor,
+        "prefill_flops": pre["flops"],
+        "decode_bytes": dec["bytes"],
+    }

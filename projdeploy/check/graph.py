@@ -18,11 +18,44 @@ from pathlib import Path
 from .ops import PRECISIONS, OpCost, Precision, TransformerShape, totals
 
 # ONNX op types: FLOPs per output element (data movement ops: 0)
-_EW = {"Add": 1, "Sub": 1, "Mul": 1, "Div": 1, "Neg": 1, "Sqrt": 1, "Reciprocal": 1, "Pow": 1, "Sigmoid": 4,
-       "Tanh": 4, "Exp": 1, "Log": 1, "Erf": 4, "Cos": 1, "Sin": 1, "Relu": 1, "Max": 1, "Min": 1, "Where": 1,
-       "Softmax": 5, "ReduceMean": 1, "ReduceSum": 1, "Cast": 0, "LayerNormalization": 8,
-       "SimplifiedLayerNormalization": 4, "DynamicQuantizeLinear": 3, "QuantizeLinear": 2, "DequantizeLinear": 2,
-       "Equal": 1, "Less": 1, "Greater": 1, "Not": 1, "And": 1, "Or": 1, "IsNaN": 1, "Clip": 1}
+_EW = {
+    "Add": 1,
+    "Sub": 1,
+    "Mul": 1,
+    "Div": 1,
+    "Neg": 1,
+    "Sqrt": 1,
+    "Reciprocal": 1,
+    "Pow": 1,
+    "Sigmoid": 4,
+    "Tanh": 4,
+    "Exp": 1,
+    "Log": 1,
+    "Erf": 4,
+    "Cos": 1,
+    "Sin": 1,
+    "Relu": 1,
+    "Max": 1,
+    "Min": 1,
+    "Where": 1,
+    "Softmax": 5,
+    "ReduceMean": 1,
+    "ReduceSum": 1,
+    "Cast": 0,
+    "LayerNormalization": 8,
+    "SimplifiedLayerNormalization": 4,
+    "DynamicQuantizeLinear": 3,
+    "QuantizeLinear": 2,
+    "DequantizeLinear": 2,
+    "Equal": 1,
+    "Less": 1,
+    "Greater": 1,
+    "Not": 1,
+    "And": 1,
+    "Or": 1,
+    "IsNaN": 1,
+    "Clip": 1,
+}
 _FREE = {"Constant", "Shape", "Identity", "ConstantOfShape", "Size"}  # folded by runtimes: no dispatch
 _ONNX_DTYPE_BYTES = {1: 4, 2: 1, 3: 1, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 16: 2}
 
@@ -38,9 +71,15 @@ class Graph:
     notes: list = field(default_factory=list)
 
     def summary(self) -> dict:
-        return {"path": self.path, "precision": self.precision.name, "file_bytes": self.file_bytes,
-                "weight_bytes_before_scaling": self.raw_weight_bytes, "weight_scale": self.weight_scale,
-                "programs": {k: totals(v) for k, v in self.programs.items()}, "notes": self.notes}
+        return {
+            "path": self.path,
+            "precision": self.precision.name,
+            "file_bytes": self.file_bytes,
+            "weight_bytes_before_scaling": self.raw_weight_bytes,
+            "weight_scale": self.weight_scale,
+            "programs": {k: totals(v) for k, v in self.programs.items()},
+            "notes": self.notes,
+        }
 
 
 def precision_for_recipe(recipe: dict) -> tuple[Precision, str]:
@@ -60,7 +99,9 @@ def precision_for_recipe(recipe: dict) -> tuple[Precision, str]:
         return PRECISIONS["int8"], f"{q} quantization"
     if q == "8da4w":
         g = recipe.get("group_size", 32)
-        return Precision("int4", 0.5 + 2 / g, 4.0, "int4"), f"8da4w (4-bit weights, group {g}, int8 dynamic activations)"
+        return Precision(
+            "int4", 0.5 + 2 / g, 4.0, "int4"
+        ), f"8da4w (4-bit weights, group {g}, int8 dynamic activations)"
     if recipe.get("backend") in ("coreml", "qnn"):
         return PRECISIONS["fp16"], f"{recipe['backend']} delegate computes in fp16"
     return PRECISIONS["fp32"], "float recipe"
@@ -75,9 +116,11 @@ def runtime_for(manifest: dict) -> tuple[str, str]:
         return "coreml", "Core ML"
     if fmt == "executorch":
         b = r.get("backend", "xnnpack")
-        return {"coreml": ("coreml", "ExecuTorch Core ML delegate"), "qnn": ("qnn-npu", "ExecuTorch QNN delegate"),
-                "portable": ("executorch-xnnpack", "portable kernels estimated with XNNPACK figures (optimistic)")
-                }.get(b, ("executorch-xnnpack", "ExecuTorch XNNPACK"))
+        return {
+            "coreml": ("coreml", "ExecuTorch Core ML delegate"),
+            "qnn": ("qnn-npu", "ExecuTorch QNN delegate"),
+            "portable": ("executorch-xnnpack", "portable kernels estimated with XNNPACK figures (optimistic)"),
+        }.get(b, ("executorch-xnnpack", "ExecuTorch XNNPACK"))
     from ..errors import UnknownNameError
 
     raise UnknownNameError("artifact format", fmt, ["onnx", "executorch", "coreml"])
@@ -113,7 +156,7 @@ def onnx_ops(path: str | Path, sym: dict) -> tuple[list[OpCost], float, list]:
     info = {}
     for v in list(g.value_info) + list(g.input) + list(g.output):
         info[v.name] = (_dims(v, sym), _ONNX_DTYPE_BYTES.get(v.type.tensor_type.elem_type, 4))
-    for n, (numel, b) in inits.items():
+    for n, (_numel, b) in inits.items():
         info.setdefault(n, (None, b))
     unknown, ops = 0, []
 
@@ -140,7 +183,11 @@ def onnx_ops(path: str | Path, sym: dict) -> tuple[list[OpCost], float, list]:
             if a is None or out0 is None:
                 unknown += 1
             else:
-                k = a[-1] if node.op_type != "Gemm" or not any(a.name == "transA" and a.i for a in node.attribute) else a[0]
+                k = (
+                    a[-1]
+                    if node.op_type != "Gemm" or not any(a.name == "transA" and a.i for a in node.attribute)
+                    else a[0]
+                )
                 flops = 2.0 * out0 * k
         elif node.op_type == "Gather" and node.input[0] in inits:
             rows = numel(node.input[1]) or 1
@@ -149,8 +196,9 @@ def onnx_ops(path: str | Path, sym: dict) -> tuple[list[OpCost], float, list]:
         elif node.op_type in _EW:
             flops = _EW[node.op_type] * (out0 or 0)
             unknown += out0 is None
-        ops.append(OpCost(node.name or f"{node.op_type}_{i}", node.op_type, float(flops), float(w),
-                          float(acts_in + acts_out)))
+        ops.append(
+            OpCost(node.name or f"{node.op_type}_{i}", node.op_type, float(flops), float(w), float(acts_in + acts_out))
+        )
     notes = [f"{unknown} ONNX node(s) without inferred shapes (FLOPs counted as 0)"] if unknown else []
     total_w = float(sum(n * b for n, b in inits.values()))
     return ops, total_w, notes
@@ -168,10 +216,31 @@ def traced_ops(config: dict, seq_len: int, prec: Precision) -> tuple[list[OpCost
     model = build_model(cfg, seed=0).eval()
     params = {p.data_ptr(): p for p in model.parameters()}
     ab = prec.act_bytes
-    skip = {"aten.view", "aten._unsafe_view", "aten.t", "aten.transpose", "aten.expand", "aten.unsqueeze",
-            "aten.detach", "aten.alias", "aten.slice", "aten.select", "aten.arange", "aten.lift_fresh",
-            "aten._to_copy", "aten.empty", "aten.scalar_tensor", "aten.zeros", "aten.ones", "aten.split",
-            "aten.split_with_sizes", "aten.reshape", "aten.permute", "aten.squeeze", "aten.clone"}
+    skip = {
+        "aten.view",
+        "aten._unsafe_view",
+        "aten.t",
+        "aten.transpose",
+        "aten.expand",
+        "aten.unsqueeze",
+        "aten.detach",
+        "aten.alias",
+        "aten.slice",
+        "aten.select",
+        "aten.arange",
+        "aten.lift_fresh",
+        "aten._to_copy",
+        "aten.empty",
+        "aten.scalar_tensor",
+        "aten.zeros",
+        "aten.ones",
+        "aten.split",
+        "aten.split_with_sizes",
+        "aten.reshape",
+        "aten.permute",
+        "aten.squeeze",
+        "aten.clone",
+    }
     ops: list[OpCost] = []
 
     def is_w(t):
@@ -197,8 +266,10 @@ def traced_ops(config: dict, seq_len: int, prec: Precision) -> tuple[list[OpCost
                 flops, wb = 0.0, on * prec.weight_bytes
             elif "scaled_dot_product" in name:
                 q, k = tens[0], tens[1]
-                flops = 4.0 * q.numel() * k.shape[-2] / (2 if (kwargs or {}).get("is_causal") else 1) \
+                flops = (
+                    4.0 * q.numel() * k.shape[-2] / (2 if (kwargs or {}).get("is_causal") else 1)
                     + 5.0 * q.numel() / q.shape[-1] * k.shape[-2]
+                )
             else:
                 flops = float(on)
             ops.append(OpCost(name, name.split(".")[-1], flops, float(wb), float(acts)))
@@ -226,23 +297,27 @@ def artifact_graph(artifact_dir: str | Path, manifest: dict | None = None) -> Gr
     m = manifest or read_manifest(d)
     prec, why = precision_for_recipe(m.get("recipe", {}))
     main = d / m["main_file"]
-    file_bytes = main.stat().st_size if main.is_file() else sum(
-        f.stat().st_size for f in main.rglob("*") if f.is_file())
+    file_bytes = (
+        main.stat().st_size if main.is_file() else sum(f.stat().st_size for f in main.rglob("*") if f.is_file())
+    )
     seq = int(m.get("model", {}).get("seq_len") or 0) or _seq_from_programs(m)
     notes = [f"precision: {why}"]
     if m["format"] == "onnx":
         ops, raw, n2 = onnx_ops(main, {"batch": 1, "seq": seq, "s0": 1, "s1": seq})
         notes += n2
         path, progs = "onnx-graph", {"forward": ops}
-        if prec.name == "fp32" and any(o.op_type in ("MatMulInteger", "DynamicQuantizeLinear", "QLinearMatMul",
-                                                     "DequantizeLinear") for o in ops):
+        if prec.name == "fp32" and any(
+            o.op_type in ("MatMulInteger", "DynamicQuantizeLinear", "QLinearMatMul", "DequantizeLinear") for o in ops
+        ):
             prec = PRECISIONS["int8"]
     else:
         ops, raw = traced_ops(m["model"]["config"], seq, prec)
         path = "torch-dispatch-trace"
         progs = {"prefill" if "prefill" in m.get("programs", {}) else "forward": ops}
-        notes.append("operator list from projdeploy.models.build_model(manifest config) traced at the recipe's "
-                     "precision (the .pte/.mlpackage itself is not parsed)")
+        notes.append(
+            "operator list from projdeploy.models.build_model(manifest config) traced at the recipe's "
+            "precision (the .pte/.mlpackage itself is not parsed)"
+        )
     if m["format"] == "onnx":  # exact initializer bytes; the rest of the file is graph + metadata
         scale = 1.0
         notes.append(f"weights: {raw:.0f} initializer bytes of a {file_bytes} byte file (rest: graph, metadata)")

@@ -25,7 +25,7 @@ def _rss_mb() -> float | None:
         return None
     import os
 
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def _inputs(manifest, task, program: str, runner):
@@ -60,14 +60,15 @@ def artifact_metric(runner, manifest, task, max_rows: int) -> dict:
     n = min(len(s), max_rows)
     outs = []
     for i in range(n):
-        row = s.tokens[i:i + 1]
+        row = s.tokens[i : i + 1]
         x = row[:, :-1] if task.kind == "lm" else row
         outs.append(np.asarray(runner.run(prog, [x.astype(np.int64)])[0], dtype=np.float32))
     return metric_from_outputs(task, outs, s.subset(np.arange(n)))
 
 
-def measure_host(artifact_dir, manifest, task, *, repeats: int = 20, warmup: int = 3, threads: int = 1,
-                 metric_rows: int = 256) -> dict:
+def measure_host(
+    artifact_dir, manifest, task, *, repeats: int = 20, warmup: int = 3, threads: int = 1, metric_rows: int = 256
+) -> dict:
     """Measured on this host; ``{"available": False, "reason": ...}`` where the runtime cannot run here."""
     from exporters.registry import load_runner
 
@@ -75,21 +76,35 @@ def measure_host(artifact_dir, manifest, task, *, repeats: int = 20, warmup: int
     kw = {"threads": threads} if manifest["format"] == "onnx" else {}
     runner = load_runner(artifact_dir, **kw)
     if runner is None:
-        return {"available": False, "reason": f"{manifest['format']} runtime for recipe "
-                f"{manifest['recipe'].get('name')!r} cannot run on this machine"}
+        return {
+            "available": False,
+            "reason": f"{manifest['format']} runtime for recipe "
+            f"{manifest['recipe'].get('name')!r} cannot run on this machine",
+        }
     programs = [p for p in ("forward", "prefill", "decode") if p in manifest.get("programs", {})]
     timings = {}
     for prog in programs:
         timings[prog] = time_program(runner, prog, _inputs(manifest, task, prog, runner), repeats, warmup)
     metric = artifact_metric(runner, manifest, task, metric_rows)
     rss1 = _rss_mb()
-    out = {"available": True, "threads": threads, "repeats": repeats, "warmup": warmup,
-           "runtime": manifest["format"], "programs": {}, "metric": metric,
-           "rss_growth_mb": None if rss0 is None or rss1 is None else max(0.0, rss1 - rss0),
-           "process_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    out = {
+        "available": True,
+        "threads": threads,
+        "repeats": repeats,
+        "warmup": warmup,
+        "runtime": manifest["format"],
+        "programs": {},
+        "metric": metric,
+        "rss_growth_mb": None if rss0 is None or rss1 is None else max(0.0, rss1 - rss0),
+        "process_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
     for prog, ts in timings.items():
-        out["programs"][prog] = {"samples_ms": ts, "median_ms": statistics.median(ts),
-                                 "p90_ms": float(np.percentile(ts, 90)), "min_ms": min(ts)}
+        out["programs"][prog] = {
+            "samples_ms": ts,
+            "median_ms": statistics.median(ts),
+            "p90_ms": float(np.percentile(ts, 90)),
+            "min_ms": min(ts),
+        }
     return out
 
 

@@ -39,7 +39,9 @@ def _plots(r: dict) -> list[str]:
                 if not e.get("available"):
                     continue
                 ax.barh(y, e["latency_ms"], color="#4c72b0")
-                lim = next((ln["limit"] for ln in a["lines"] if ln["name"] == "est_latency_ms" and ln["profile"] == p), None)
+                lim = next(
+                    (ln["limit"] for ln in a["lines"] if ln["name"] == "est_latency_ms" and ln["profile"] == p), None
+                )
                 if lim:
                     ax.plot([lim, lim], [y - 0.4, y + 0.4], color="#c44e52", lw=2)
                 labels.append(f"{a['name']} @ {p}")
@@ -48,8 +50,11 @@ def _plots(r: dict) -> list[str]:
         ax.set_xlabel("ESTIMATED latency per forward (ms); red = budget")
         ax.set_title("Estimated latency per profile (not measured on devices)")
         out.append(_png(fig))
-    pts = [(a["size_bytes"] / 2 ** 20, a["metric"]["artifact"], f"{a['name']} ({a['recipe'].get('name', '?')})")
-           for a in arts if a["metric"]["artifact"] is not None]
+    pts = [
+        (a["size_bytes"] / 2**20, a["metric"]["artifact"], f"{a['name']} ({a['recipe'].get('name', '?')})")
+        for a in arts
+        if a["metric"]["artifact"] is not None
+    ]
     if pts:
         fig, ax = plt.subplots(figsize=(6, 4))
         for x, yv, lab in pts:
@@ -59,8 +64,12 @@ def _plots(r: dict) -> list[str]:
         ax.set_ylabel(f"{arts[0]['metric']['name']} (MEASURED on host)")
         ax.set_title("Size vs task metric per recipe")
         out.append(_png(fig))
-    lm = [(a, p, e["lm"]["decode_tok_s"]) for a in arts for p, e in a["estimates"].items()
-          if e.get("available") and "lm" in e]
+    lm = [
+        (a, p, e["lm"]["decode_tok_s"])
+        for a in arts
+        for p, e in a["estimates"].items()
+        if e.get("available") and "lm" in e
+    ]
     if lm:
         fig, ax = plt.subplots(figsize=(8, 0.5 + 0.45 * len(lm)))
         ax.barh(range(len(lm)), [v for *_, v in lm], color="#55a868")
@@ -80,58 +89,81 @@ def _fmt(v, nd=3):
 
 
 def _status(p):
-    return {True: '<b style="color:#2a7">PASS</b>', False: '<b style="color:#c33">FAIL</b>',
-            None: '<span style="color:#888">not judged</span>'}[p]
+    return {
+        True: '<b style="color:#2a7">PASS</b>',
+        False: '<b style="color:#c33">FAIL</b>',
+        None: '<span style="color:#888">not judged</span>',
+    }[p]
 
 
 def render_html(r: dict) -> str:
-    h = ["<!doctype html><html><head><meta charset='utf-8'><title>projdeploy check report</title>",
-         "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse;"
-         "margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}th{background:#eee}"
-         ".est{background:#eef3ff}.meas{background:#effaef}</style></head><body>",
-         f"<h1>projdeploy check report — {_status(r['passed'])}</h1>",
-         f"<p>{escape(r['created_by'])}; schema {escape(r['schema'])}. Host: {escape(r['host']['platform'])}, "
-         f"{r['host']['threads']} thread(s). <span class='meas'>MEASURED</span> = on this host; "
-         "<span class='est'>ESTIMATE</span> = roofline model from the device profile, not a device measurement.</p>",
-         f"<p>Calibration ({escape(r['calibration']['name'])}): median {r['calibration']['median_s'] * 1e3:.2f} ms.</p>"]
+    h = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>projdeploy check report</title>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse;"
+        "margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}th{background:#eee}"
+        ".est{background:#eef3ff}.meas{background:#effaef}</style></head><body>",
+        f"<h1>projdeploy check report — {_status(r['passed'])}</h1>",
+        f"<p>{escape(r['created_by'])}; schema {escape(r['schema'])}. Host: {escape(r['host']['platform'])}, "
+        f"{r['host']['threads']} thread(s). <span class='meas'>MEASURED</span> = on this host; "
+        "<span class='est'>ESTIMATE</span> = roofline model from the device profile, not a device measurement.</p>",
+        f"<p>Calibration ({escape(r['calibration']['name'])}): median {r['calibration']['median_s'] * 1e3:.2f} ms.</p>",
+    ]
     h += _plots(r)
     for a in r["artifacts"]:
         m = a["metric"]
         h.append(f"<h2>{escape(a['name'])} — {_status(a['passed'])}</h2>")
-        h.append(f"<p>format {escape(a['format'])}, recipe {escape(str(a['recipe'].get('name')))}, precision "
-                 f"{escape(a['precision'])}, runtime {escape(a['runtime'])} ({escape(a['runtime_reason'])}); size "
-                 f"{a['size_bytes'] / 2 ** 20:.3f} MB; graph path: {escape(a['graph']['path'])}.</p>")
-        h.append("<table><tr><th>budget line</th><th>profile</th><th>kind</th><th>value</th><th>limit</th>"
-                 "<th>result</th><th>note</th></tr>")
+        h.append(
+            f"<p>format {escape(a['format'])}, recipe {escape(str(a['recipe'].get('name')))}, precision "
+            f"{escape(a['precision'])}, runtime {escape(a['runtime'])} ({escape(a['runtime_reason'])}); size "
+            f"{a['size_bytes'] / 2**20:.3f} MB; graph path: {escape(a['graph']['path'])}.</p>"
+        )
+        h.append(
+            "<table><tr><th>budget line</th><th>profile</th><th>kind</th><th>value</th><th>limit</th>"
+            "<th>result</th><th>note</th></tr>"
+        )
         for ln in a["lines"]:
             cls = "est" if ln["kind"] == "estimate" else ("meas" if ln["kind"] == "measured" else "")
-            h.append(f"<tr class='{cls}'><td>{escape(ln['name'])}</td><td>{_fmt(ln['profile'])}</td>"
-                     f"<td>{'ESTIMATE' if ln['kind'] == 'estimate' else ln['kind'].upper()}</td>"
-                     f"<td>{_fmt(ln['value'])} {escape(ln['unit'])}</td><td>{_fmt(ln['limit'])}</td>"
-                     f"<td>{_status(ln['passed'])}</td><td>{escape(ln['note'])}</td></tr>")
+            h.append(
+                f"<tr class='{cls}'><td>{escape(ln['name'])}</td><td>{_fmt(ln['profile'])}</td>"
+                f"<td>{'ESTIMATE' if ln['kind'] == 'estimate' else ln['kind'].upper()}</td>"
+                f"<td>{_fmt(ln['value'])} {escape(ln['unit'])}</td><td>{_fmt(ln['limit'])}</td>"
+                f"<td>{_status(ln['passed'])}</td><td>{escape(ln['note'])}</td></tr>"
+            )
         h.append("</table>")
-        h.append(f"<p class='meas'>MEASURED metric {escape(m['name'])}: artifact {_fmt(m['artifact'], 5)} "
-                 f"({escape(m['artifact_source'])}); float {_fmt(m['float'], 5)} ({escape(m['float_source'])}); "
-                 f"drop {_fmt(m['drop'], 3)}. Budget source: {escape(a['budget_source'])}.</p>")
+        h.append(
+            f"<p class='meas'>MEASURED metric {escape(m['name'])}: artifact {_fmt(m['artifact'], 5)} "
+            f"({escape(m['artifact_source'])}); float {_fmt(m['float'], 5)} ({escape(m['float_source'])}); "
+            f"drop {_fmt(m['drop'], 3)}. Budget source: {escape(a['budget_source'])}.</p>"
+        )
         meas = a["measured"]
         if meas.get("available"):
-            h.append("<table class='meas'><tr><th>MEASURED on host: program</th><th>median ms</th><th>p90 ms</th>"
-                     "<th>runs (warm-up)</th><th>threads</th></tr>")
+            h.append(
+                "<table class='meas'><tr><th>MEASURED on host: program</th><th>median ms</th><th>p90 ms</th>"
+                "<th>runs (warm-up)</th><th>threads</th></tr>"
+            )
             for prog, t in meas["programs"].items():
-                h.append(f"<tr><td>{escape(prog)}</td><td>{t['median_ms']:.3f}</td><td>{t['p90_ms']:.3f}</td>"
-                         f"<td>{meas['repeats']} ({meas['warmup']})</td><td>{meas['threads']}</td></tr>")
-            h.append(f"</table><p class='meas'>Host memory: RSS growth {_fmt(meas['rss_growth_mb'])} MB, process "
-                     f"peak {_fmt(meas['process_peak_rss_mb'])} MB.</p>")
+                h.append(
+                    f"<tr><td>{escape(prog)}</td><td>{t['median_ms']:.3f}</td><td>{t['p90_ms']:.3f}</td>"
+                    f"<td>{meas['repeats']} ({meas['warmup']})</td><td>{meas['threads']}</td></tr>"
+                )
+            h.append(
+                f"</table><p class='meas'>Host memory: RSS growth {_fmt(meas['rss_growth_mb'])} MB, process "
+                f"peak {_fmt(meas['process_peak_rss_mb'])} MB.</p>"
+            )
             hf = a.get("host_fit")
             if hf:
-                h.append(f"<p>Host calibration fit: roofline {hf['roofline_ms']:.4f} ms at calibrated peak "
-                         f"{hf['host_peak_gflops']:.1f} GFLOPS / {hf['host_bandwidth_gbs']:.1f} GB/s vs measured "
-                         f"{hf['measured_median_ms']:.3f} ms → efficiency {hf['efficiency']:.3g}, per-operator "
-                         f"overhead {hf['dispatch_us_fitted']:.1f} µs.</p>")
+                h.append(
+                    f"<p>Host calibration fit: roofline {hf['roofline_ms']:.4f} ms at calibrated peak "
+                    f"{hf['host_peak_gflops']:.1f} GFLOPS / {hf['host_bandwidth_gbs']:.1f} GB/s vs measured "
+                    f"{hf['measured_median_ms']:.3f} ms → efficiency {hf['efficiency']:.3g}, per-operator "
+                    f"overhead {hf['dispatch_us_fitted']:.1f} µs.</p>"
+                )
         else:
             h.append(f"<p>Not measured on this host: {escape(meas.get('reason', ''))}</p>")
-        h.append("<table class='est'><tr><th>ESTIMATE: profile</th><th>latency ms</th><th>cold start ms</th>"
-                 "<th>prefill ms / decode tok/s</th><th>memory MB (budget)</th><th>assumptions</th></tr>")
+        h.append(
+            "<table class='est'><tr><th>ESTIMATE: profile</th><th>latency ms</th><th>cold start ms</th>"
+            "<th>prefill ms / decode tok/s</th><th>memory MB (budget)</th><th>assumptions</th></tr>"
+        )
         for pn, e in a["estimates"].items():
             if not e.get("available"):
                 h.append(f"<tr><td>{escape(pn)}</td><td colspan=5>{escape(e['reason'])}</td></tr>")
@@ -139,14 +171,19 @@ def render_html(r: dict) -> str:
             lm = e.get("lm")
             lmtxt = f"{lm['prefill_ms']:.2f} / {lm['decode_tok_s']:.1f}" if lm else "—"
             mem = e["memory"]
-            h.append(f"<tr><td>{escape(pn)}</td><td>{e['latency_ms']:.3f}</td><td>{e['cold_start_ms']:.3f}</td>"
-                     f"<td>{lmtxt}</td><td>{mem['total_mb']:.1f} ({_fmt(mem['app_budget_mb'])})</td><td><ul>"
-                     + "".join(f"<li>{escape(x)}</li>" for x in e["assumptions"]) + "</ul></td></tr>")
+            h.append(
+                f"<tr><td>{escape(pn)}</td><td>{e['latency_ms']:.3f}</td><td>{e['cold_start_ms']:.3f}</td>"
+                f"<td>{lmtxt}</td><td>{mem['total_mb']:.1f} ({_fmt(mem['app_budget_mb'])})</td><td><ul>"
+                + "".join(f"<li>{escape(x)}</li>" for x in e["assumptions"])
+                + "</ul></td></tr>"
+            )
         h.append("</table>")
     h.append("<h2>Profiles and sources</h2>")
     for pn, p in r["profiles"].items():
-        srcs = ", ".join(f"<a href='{escape(u)}'>{escape(k)}</a>" if u.startswith("http") else
-                         f"{escape(k)}: {escape(u)}" for k, u in p["sources"].items())
+        srcs = ", ".join(
+            f"<a href='{escape(u)}'>{escape(k)}</a>" if u.startswith("http") else f"{escape(k)}: {escape(u)}"
+            for k, u in p["sources"].items()
+        )
         h.append(f"<p><b>{escape(pn)}</b> — {escape(p['title'])} ({escape(p['soc'])}). Sources: {srcs}</p>")
     h.append("</body></html>")
     return "\n".join(h)

@@ -10,17 +10,26 @@ overhead: the profile's figure or a stated assumption.
 
 from __future__ import annotations
 
-MB = 2 ** 20
+MB = 2**20
 
 
 def memory_estimate(*, weight_bytes: float, ops, kv_cache_bytes: float, params, budget_mb) -> dict:
     act = max((o.act_bytes for o in ops), default=0.0)
-    parts = {"weights_mb": weight_bytes / MB, "activations_mb": act / MB, "kv_cache_mb": kv_cache_bytes / MB,
-             "runtime_overhead_mb": float(params.runtime_overhead_mb)}
+    parts = {
+        "weights_mb": weight_bytes / MB,
+        "activations_mb": act / MB,
+        "kv_cache_mb": kv_cache_bytes / MB,
+        "runtime_overhead_mb": float(params.runtime_overhead_mb),
+    }
     total = sum(parts.values())
     fits = None if budget_mb is None else total <= budget_mb
-    return {**parts, "total_mb": total, "app_budget_mb": budget_mb, "fits_app_budget": fits,
-            "note": "" if budget_mb is not None else "profile has no app memory budget: fit not judged"}
+    return {
+        **parts,
+        "total_mb": total,
+        "app_budget_mb": budget_mb,
+        "fits_app_budget": fits,
+        "note": "" if budget_mb is not None else "profile has no app memory budget: fit not judged",
+    }
 
 
 def kv_cache_bytes(manifest: dict) -> float:

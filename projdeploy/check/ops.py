@@ -71,12 +71,20 @@ class TransformerShape:
         return self.head_dim or self.hidden_size // self.num_attention_heads
 
     @classmethod
-    def from_hf(cls, d: dict) -> "TransformerShape":
+    def from_hf(cls, d: dict) -> TransformerShape:
         is_cls = any("SequenceClassification" in a for a in d.get("architectures") or [])
-        return cls(d["vocab_size"], d["hidden_size"], d["intermediate_size"], d["num_hidden_layers"],
-                   d["num_attention_heads"], d.get("num_key_value_heads") or d["num_attention_heads"],
-                   d.get("head_dim"), bool(d.get("tie_word_embeddings", False)),
-                   len(d.get("id2label") or {}) if is_cls else 0, bool(d.get("attention_bias", False)))
+        return cls(
+            d["vocab_size"],
+            d["hidden_size"],
+            d["intermediate_size"],
+            d["num_hidden_layers"],
+            d["num_attention_heads"],
+            d.get("num_key_value_heads") or d["num_attention_heads"],
+            d.get("head_dim"),
+            bool(d.get("tie_word_embeddings", False)),
+            len(d.get("id2label") or {}) if is_cls else 0,
+            bool(d.get("attention_bias", False)),
+        )
 
     def num_parameters(self) -> int:
         d, p, L, hd = self.hidden_size, self.intermediate_size, self.num_hidden_layers, self.hd
@@ -91,16 +99,29 @@ class TransformerShape:
 
 
 def _linear(name, tokens, k, n, prec: Precision, bias=False) -> OpCost:
-    return OpCost(name, "linear", 2.0 * tokens * k * n, (k * n + (n if bias else 0)) * prec.weight_bytes,
-                  tokens * (k + n) * prec.act_bytes)
+    return OpCost(
+        name,
+        "linear",
+        2.0 * tokens * k * n,
+        (k * n + (n if bias else 0)) * prec.weight_bytes,
+        tokens * (k + n) * prec.act_bytes,
+    )
 
 
 def _elementwise(name, op, elems, prec: Precision, flops_per=1.0, inputs=1) -> OpCost:
     return OpCost(name, op, flops_per * elems, 0.0, (inputs + 1) * elems * prec.act_bytes)
 
 
-def transformer_ops(s: TransformerShape, new_tokens: int, context: int, prec: Precision, *,
-                    logits: str = "all", kv_bytes: float | None = None, batch: int = 1) -> list[OpCost]:
+def transformer_ops(
+    s: TransformerShape,
+    new_tokens: int,
+    context: int,
+    prec: Precision,
+    *,
+    logits: str = "all",
+    kv_bytes: float | None = None,
+    batch: int = 1,
+) -> list[OpCost]:
     """One forward of ``new_tokens`` tokens attending to ``context`` cached + the new tokens.
 
     prefill: ``transformer_ops(s, P, 0, ...)``; decode step at position c: ``(s, 1, c, ...)``.
@@ -122,10 +143,18 @@ def transformer_ops(s: TransformerShape, new_tokens: int, context: int, prec: Pr
             _linear(L + "k_proj", T, d, KV * hd, prec, s.qkv_bias),
             _linear(L + "v_proj", T, d, KV * hd, prec, s.qkv_bias),
             _elementwise(L + "rope", "rope", T * (H + KV) * hd, prec, 3.0, 3),
-            OpCost(L + "attention", "sdpa", batch * H * new_tokens * keys_avg * hd * 4.0 + 5.0 * batch * H * new_tokens * keys_avg,
-                   0.0, batch * (2 * H * new_tokens * hd * prec.act_bytes
-                                 + 2 * KV * hd * (S * kvb if context else new_tokens * prec.act_bytes))
-                   + (batch * 2 * KV * hd * new_tokens * kvb if context else 0.0)),
+            OpCost(
+                L + "attention",
+                "sdpa",
+                batch * H * new_tokens * keys_avg * hd * 4.0 + 5.0 * batch * H * new_tokens * keys_avg,
+                0.0,
+                batch
+                * (
+                    2 * H * new_tokens * hd * prec.act_bytes
+                    + 2 * KV * hd * (S * kvb if context else new_tokens * prec.act_bytes)
+                )
+                + (batch * 2 * KV * hd * new_tokens * kvb if context else 0.0),
+            ),
             _linear(L + "o_proj", T, H * hd, d, prec),
             _elementwise(L + "attn_residual", "add", T * d, prec, 1.0, 2),
             _elementwise(L + "post_attention_layernorm", "rmsnorm", T * d, prec, 4.0),
@@ -143,6 +172,10 @@ def transformer_ops(s: TransformerShape, new_tokens: int, context: int, prec: Pr
 
 
 def totals(ops: list[OpCost]) -> dict:
-    return {"ops": len(ops), "dispatched_ops": sum(o.dispatch for o in ops),
-            "flops": sum(o.flops for o in ops), "weight_bytes": sum(o.weight_bytes for o in ops),
-            "act_bytes": sum(o.act_bytes for o in ops)}
+    return {
+        "ops": len(ops),
+        "dispatched_ops": sum(o.dispatch for o in ops),
+        "flops": sum(o.flops for o in ops),
+        "weight_bytes": sum(o.weight_bytes for o in ops),
+        "act_bytes": sum(o.act_bytes for o in ops),
+    }

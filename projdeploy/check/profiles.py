@@ -26,10 +26,32 @@ SCHEMA = "projdeploy.profile/1"
 PRECISIONS = ("fp32", "fp16", "bf16", "int8", "int4")
 UNITS = ("cpu", "gpu", "npu")
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "profiles"
-TOP_FIELDS = {"schema", "name", "title", "os", "soc", "cpu_clusters", "ram_mb", "app_memory_budget_mb",
-              "memory_bandwidth_gbs", "accelerators", "runtimes", "sources", "notes"}
-RUNTIME_FIELDS = {"unit", "threads", "description", "precisions", "dispatch_us", "token_overhead_ms",
-                  "runtime_overhead_mb", "cold_start_factor", "bandwidth_eff"}
+TOP_FIELDS = {
+    "schema",
+    "name",
+    "title",
+    "os",
+    "soc",
+    "cpu_clusters",
+    "ram_mb",
+    "app_memory_budget_mb",
+    "memory_bandwidth_gbs",
+    "accelerators",
+    "runtimes",
+    "sources",
+    "notes",
+}
+RUNTIME_FIELDS = {
+    "unit",
+    "threads",
+    "description",
+    "precisions",
+    "dispatch_us",
+    "token_overhead_ms",
+    "runtime_overhead_mb",
+    "cold_start_factor",
+    "bandwidth_eff",
+}
 PREC_FIELDS = {"peak_gflops", "compute_eff"}
 
 
@@ -95,8 +117,11 @@ def _num(d, src: str, fld: str, known_sources: dict, required=True) -> Number:
     if s is not None:
         for part in str(s).replace(",", " ").split():
             if part not in known_sources:
-                raise ConfigError(src, f"{fld}.source", f"source id {part!r} is not listed in 'sources' "
-                                  f"(known: {', '.join(sorted(known_sources))})")
+                raise ConfigError(
+                    src,
+                    f"{fld}.source",
+                    f"source id {part!r} is not listed in 'sources' (known: {', '.join(sorted(known_sources))})",
+                )
     return Number(None if v is None else float(v), None if s is None else str(s), str(d.get("note", "")))
 
 
@@ -108,8 +133,17 @@ def parse_profile(data: dict, src: str) -> Profile:
     extra = set(data) - TOP_FIELDS
     if extra:
         raise ConfigError(src, sorted(extra)[0], f"unknown field; allowed: {', '.join(sorted(TOP_FIELDS))}")
-    for req in ("name", "title", "soc", "sources", "runtimes", "memory_bandwidth_gbs", "ram_mb",
-                "app_memory_budget_mb", "cpu_clusters"):
+    for req in (
+        "name",
+        "title",
+        "soc",
+        "sources",
+        "runtimes",
+        "memory_bandwidth_gbs",
+        "ram_mb",
+        "app_memory_budget_mb",
+        "cpu_clusters",
+    ):
         if req not in data:
             raise ConfigError(src, req, "is required")
     sources = data["sources"]
@@ -123,17 +157,27 @@ def parse_profile(data: dict, src: str) -> Profile:
         f = f"cpu_clusters[{i}]"
         if not isinstance(c, dict) or not {"core", "count", "max_ghz", "flop_per_cycle"} <= set(c):
             raise ConfigError(src, f, "needs core, count, max_ghz, flop_per_cycle")
-        clusters.append({"core": str(c["core"]), "count": _num(c["count"], src, f + ".count", sources),
-                         "max_ghz": _num(c["max_ghz"], src, f + ".max_ghz", sources),
-                         "flop_per_cycle": _num(c["flop_per_cycle"], src, f + ".flop_per_cycle", sources)})
+        clusters.append(
+            {
+                "core": str(c["core"]),
+                "count": _num(c["count"], src, f + ".count", sources),
+                "max_ghz": _num(c["max_ghz"], src, f + ".max_ghz", sources),
+                "flop_per_cycle": _num(c["flop_per_cycle"], src, f + ".flop_per_cycle", sources),
+            }
+        )
     accs = []
     for i, a in enumerate(data.get("accelerators") or []):
         f = f"accelerators[{i}]"
         if not isinstance(a, dict) or a.get("kind") not in UNITS:
             raise ConfigError(src, f + ".kind", f"must be one of {', '.join(UNITS)}")
-        accs.append({"kind": a["kind"], "name": str(a.get("name", "")),
-                     "peak": _num(a.get("peak"), src, f + ".peak", sources, required=False),
-                     "peak_unit": str(a.get("peak_unit", ""))})
+        accs.append(
+            {
+                "kind": a["kind"],
+                "name": str(a.get("name", "")),
+                "peak": _num(a.get("peak"), src, f + ".peak", sources, required=False),
+                "peak_unit": str(a.get("peak_unit", "")),
+            }
+        )
     runtimes = {}
     if not isinstance(data["runtimes"], dict) or not data["runtimes"]:
         raise ConfigError(src, "runtimes", "must map at least one runtime name to its figures")
@@ -143,7 +187,9 @@ def parse_profile(data: dict, src: str) -> Profile:
             raise ConfigError(src, f, "must be a mapping")
         extra = set(r) - RUNTIME_FIELDS
         if extra:
-            raise ConfigError(src, f"{f}.{sorted(extra)[0]}", f"unknown field; allowed: {', '.join(sorted(RUNTIME_FIELDS))}")
+            raise ConfigError(
+                src, f"{f}.{sorted(extra)[0]}", f"unknown field; allowed: {', '.join(sorted(RUNTIME_FIELDS))}"
+            )
         if r.get("unit") not in UNITS:
             raise ConfigError(src, f + ".unit", f"must be one of {', '.join(UNITS)}")
         precs = {}
@@ -152,22 +198,44 @@ def parse_profile(data: dict, src: str) -> Profile:
                 raise ConfigError(src, f"{f}.precisions.{p}", f"unknown precision; allowed: {', '.join(PRECISIONS)}")
             if not isinstance(pv, dict) or set(pv) - PREC_FIELDS:
                 raise ConfigError(src, f"{f}.precisions.{p}", f"allowed fields: {', '.join(sorted(PREC_FIELDS))}")
-            precs[p] = {k: _num(pv.get(k), src, f"{f}.precisions.{p}.{k}", sources, required=False)
-                        for k in PREC_FIELDS}
+            precs[p] = {
+                k: _num(pv.get(k), src, f"{f}.precisions.{p}.{k}", sources, required=False) for k in PREC_FIELDS
+            }
         if not precs:
             raise ConfigError(src, f + ".precisions", "list at least one precision")
         runtimes[rname] = RuntimeProfile(
-            rname, r["unit"], r.get("threads"), str(r.get("description", "")), precs,
-            *(_num(r.get(k), src, f"{f}.{k}", sources, required=False)
-              for k in ("dispatch_us", "token_overhead_ms", "runtime_overhead_mb", "cold_start_factor",
-                        "bandwidth_eff")))
+            rname,
+            r["unit"],
+            r.get("threads"),
+            str(r.get("description", "")),
+            precs,
+            *(
+                _num(r.get(k), src, f"{f}.{k}", sources, required=False)
+                for k in (
+                    "dispatch_us",
+                    "token_overhead_ms",
+                    "runtime_overhead_mb",
+                    "cold_start_factor",
+                    "bandwidth_eff",
+                )
+            ),
+        )
     return Profile(
-        name=str(data["name"]), title=str(data["title"]), os=str(data.get("os", "")), soc=soc["value"],
-        soc_source=soc.get("source"), cpu_clusters=tuple(clusters),
+        name=str(data["name"]),
+        title=str(data["title"]),
+        os=str(data.get("os", "")),
+        soc=soc["value"],
+        soc_source=soc.get("source"),
+        cpu_clusters=tuple(clusters),
         ram_mb=_num(data["ram_mb"], src, "ram_mb", sources),
         app_memory_budget_mb=_num(data["app_memory_budget_mb"], src, "app_memory_budget_mb", sources),
         memory_bandwidth_gbs=_num(data["memory_bandwidth_gbs"], src, "memory_bandwidth_gbs", sources),
-        accelerators=tuple(accs), runtimes=runtimes, sources=dict(sources), path=src, raw=data)
+        accelerators=tuple(accs),
+        runtimes=runtimes,
+        sources=dict(sources),
+        path=src,
+        raw=data,
+    )
 
 
 def load_profile_file(path: str | Path) -> Profile:

@@ -14,21 +14,57 @@ from pathlib import Path
 from ..errors import ConfigError
 
 SCHEMA = "projdeploy.report/1"
-TOP = {"schema": str, "created_by": str, "host": dict, "calibration": dict, "artifacts": list,
-       "profiles": dict, "figures": list, "passed": bool}
-FIG_FIELDS = {"key": str, "artifact": str, "profile": (str, type(None)), "name": str, "value": (int, float),
-              "unit": str, "kind": str, "higher_is_better": bool, "tolerance": (int, float, type(None)),
-              "samples": list}
+TOP = {
+    "schema": str,
+    "created_by": str,
+    "host": dict,
+    "calibration": dict,
+    "artifacts": list,
+    "profiles": dict,
+    "figures": list,
+    "passed": bool,
+}
+FIG_FIELDS = {
+    "key": str,
+    "artifact": str,
+    "profile": (str, type(None)),
+    "name": str,
+    "value": (int, float),
+    "unit": str,
+    "kind": str,
+    "higher_is_better": bool,
+    "tolerance": (int, float, type(None)),
+    "samples": list,
+}
 FIG_KINDS = ("deterministic", "metric", "measured")
 
 
-def figure(artifact: str, profile: str | None, name: str, value: float, unit: str, kind: str, *,
-           higher_is_better: bool = False, tolerance: float | None = None, samples=None) -> dict:
+def figure(
+    artifact: str,
+    profile: str | None,
+    name: str,
+    value: float,
+    unit: str,
+    kind: str,
+    *,
+    higher_is_better: bool = False,
+    tolerance: float | None = None,
+    samples=None,
+) -> dict:
     assert kind in FIG_KINDS, kind
     key = f"{artifact}/{profile or 'host'}/{name}"
-    return {"key": key, "artifact": artifact, "profile": profile, "name": name, "value": float(value), "unit": unit,
-            "kind": kind, "higher_is_better": higher_is_better, "tolerance": tolerance,
-            "samples": [float(s) for s in (samples or [])]}
+    return {
+        "key": key,
+        "artifact": artifact,
+        "profile": profile,
+        "name": name,
+        "value": float(value),
+        "unit": unit,
+        "kind": kind,
+        "higher_is_better": higher_is_better,
+        "tolerance": tolerance,
+        "samples": [float(s) for s in (samples or [])],
+    }
 
 
 def validate_report(r: dict, source: str = "report") -> dict:
@@ -79,8 +115,11 @@ def merge_reports(reports: list[dict]) -> dict:
     for r in reports[1:]:
         for a in r["artifacts"]:
             if a["name"] in names:
-                raise ConfigError("merge_reports", "artifacts.name", f"{a['name']!r} appears in two reports; "
-                                  "give the artifacts distinct directory names")
+                raise ConfigError(
+                    "merge_reports",
+                    "artifacts.name",
+                    f"{a['name']!r} appears in two reports; give the artifacts distinct directory names",
+                )
             names.add(a["name"])
             out["artifacts"].append(a)
         out["profiles"].update(r["profiles"])

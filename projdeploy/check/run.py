@@ -15,7 +15,7 @@ from ..errors import ConfigError, ProjdeployError
 from . import budgets as B
 from .report import SCHEMA, figure, validate_report, write_report
 
-MB = 2 ** 20
+MB = 2**20
 
 
 def _metric_block(task, manifest, host, checkpoint, rows) -> dict:
@@ -35,8 +35,15 @@ def _metric_block(task, manifest, host, checkpoint, rows) -> dict:
     drop = None
     if fl is not None and a_val is not None:
         drop = (fl - a_val) if task.higher_is_better else (a_val - fl)
-    return {"name": task.metric, "higher_is_better": task.higher_is_better, "float": fl, "float_source": src,
-            "artifact": a_val, "artifact_source": a_src, "drop": drop}
+    return {
+        "name": task.metric,
+        "higher_is_better": task.higher_is_better,
+        "float": fl,
+        "float_source": src,
+        "artifact": a_val,
+        "artifact_source": a_src,
+        "drop": drop,
+    }
 
 
 def _host_fit(graph, host, cal) -> dict | None:
@@ -49,15 +56,22 @@ def _host_fit(graph, host, cal) -> dict | None:
     prog, ops = next(iter(graph.programs.items()))
     meas = host["programs"].get(prog) or next(iter(host["programs"].values()))
     peak, bw = host_peak_gflops(cal) * host["threads"], host_bandwidth_gbs()
-    ideal = DeviceParams("host", "host", graph.precision.name, "cpu", host["threads"], peak, 1.0, bw, 1.0, 0.0,
-                         0.0, 1.0, 0.0)
+    ideal = DeviceParams(
+        "host", "host", graph.precision.name, "cpu", host["threads"], peak, 1.0, bw, 1.0, 0.0, 0.0, 1.0, 0.0
+    )
     roof = estimate_forward(ops, ideal)
     n = roof["ops"]
-    return {"program": prog, "host_peak_gflops": peak, "host_bandwidth_gbs": bw, "roofline_ms": roof["latency_ms"],
-            "measured_median_ms": meas["median_ms"], "efficiency": roof["latency_ms"] / meas["median_ms"],
-            "dispatch_us_fitted": max(0.0, (meas["median_ms"] - roof["latency_ms"]) * 1e3 / max(n, 1)),
-            "note": "efficiency = roofline at 100% of the calibrated host peak / measured median; "
-                    "dispatch_us_fitted = (measured - roofline) / dispatched operators"}
+    return {
+        "program": prog,
+        "host_peak_gflops": peak,
+        "host_bandwidth_gbs": bw,
+        "roofline_ms": roof["latency_ms"],
+        "measured_median_ms": meas["median_ms"],
+        "efficiency": roof["latency_ms"] / meas["median_ms"],
+        "dispatch_us_fitted": max(0.0, (meas["median_ms"] - roof["latency_ms"]) * 1e3 / max(n, 1)),
+        "note": "efficiency = roofline at 100% of the calibrated host peak / measured median; "
+        "dispatch_us_fitted = (measured - roofline) / dispatched operators",
+    }
 
 
 def _estimate(profile, graph, manifest, runtime, kv_bytes) -> dict:
@@ -66,32 +80,68 @@ def _estimate(profile, graph, manifest, runtime, kv_bytes) -> dict:
     from .memory import memory_estimate
 
     if runtime not in profile.runtimes:
-        return {"available": False, "reason": f"runtime {runtime} is not available on {profile.name} "
-                f"(runtimes: {', '.join(profile.runtimes)})"}
+        return {
+            "available": False,
+            "reason": f"runtime {runtime} is not available on {profile.name} (runtimes: {', '.join(profile.runtimes)})",
+        }
     params = resolve_params(profile, runtime, graph.precision.compute)
     prog, ops = next(iter(graph.programs.items()))
     fwd = estimate_forward(ops, params)
-    est = {"available": True, "kind": "estimate", "runtime": runtime, "program": prog, "params": params.to_dict(),
-           "latency_ms": fwd["latency_ms"], "cold_start_ms": fwd["cold_start_ms"], "compute_ms": fwd["compute_ms"],
-           "memory_time_ms": fwd["memory_ms"], "dispatch_ms": fwd["dispatch_ms"], "flops": fwd["flops"],
-           "assumptions": list(params.assumptions)}
+    est = {
+        "available": True,
+        "kind": "estimate",
+        "runtime": runtime,
+        "program": prog,
+        "params": params.to_dict(),
+        "latency_ms": fwd["latency_ms"],
+        "cold_start_ms": fwd["cold_start_ms"],
+        "compute_ms": fwd["compute_ms"],
+        "memory_time_ms": fwd["memory_ms"],
+        "dispatch_ms": fwd["dispatch_ms"],
+        "flops": fwd["flops"],
+        "assumptions": list(params.assumptions),
+    }
     if manifest["model"].get("task_kind") == "lm":
         shape = shape_of(manifest)
         seq = int(manifest["model"].get("seq_len") or 64)
-        lm = estimate_lm(shape, graph.precision, params, prompt=max(1, seq // 2), gen=seq // 2,
-                         weight_factor=graph.file_bytes / (shape.num_parameters() * graph.precision.weight_bytes))
+        lm = estimate_lm(
+            shape,
+            graph.precision,
+            params,
+            prompt=max(1, seq // 2),
+            gen=seq // 2,
+            weight_factor=graph.file_bytes / (shape.num_parameters() * graph.precision.weight_bytes),
+        )
         est["lm"] = lm
-        est["assumptions"].append(f"LM: prompt {lm['prompt_tokens']} tokens, decode at context "
-                                  f"{lm['decode_context']} (analytic operator list from the config)")
+        est["assumptions"].append(
+            f"LM: prompt {lm['prompt_tokens']} tokens, decode at context "
+            f"{lm['decode_context']} (analytic operator list from the config)"
+        )
     weight_bytes = graph.file_bytes
-    est["memory"] = memory_estimate(weight_bytes=weight_bytes, ops=ops, kv_cache_bytes=kv_bytes, params=params,
-                                    budget_mb=profile.app_memory_budget_mb.value)
+    est["memory"] = memory_estimate(
+        weight_bytes=weight_bytes,
+        ops=ops,
+        kv_cache_bytes=kv_bytes,
+        params=params,
+        budget_mb=profile.app_memory_budget_mb.value,
+    )
     return est
 
 
-def check_artifact(artifact_dir, task_name: str, profiles: list[str], budget_file=None, *, repeats: int = 20,
-                   warmup: int = 3, threads: int = 1, metric_rows: int = 256, checkpoint=None, cal=None,
-                   name: str | None = None) -> tuple[dict, list, dict]:
+def check_artifact(
+    artifact_dir,
+    task_name: str,
+    profiles: list[str],
+    budget_file=None,
+    *,
+    repeats: int = 20,
+    warmup: int = 3,
+    threads: int = 1,
+    metric_rows: int = 256,
+    checkpoint=None,
+    cal=None,
+    name: str | None = None,
+) -> tuple[dict, list, dict]:
     """(artifact section, figures, profile info) for one artifact; see ``run_check``."""
     from exporters.base import read_manifest
 
@@ -108,8 +158,11 @@ def check_artifact(artifact_dir, task_name: str, profiles: list[str], budget_fil
     manifest = read_manifest(d)
     task = get_task(task_name)
     if manifest["model"].get("task") not in (None, task.name):
-        raise ConfigError(str(d / "manifest.json"), "model.task",
-                          f"artifact was exported for task {manifest['model']['task']!r}, not {task.name!r}")
+        raise ConfigError(
+            str(d / "manifest.json"),
+            "model.task",
+            f"artifact was exported for task {manifest['model']['task']!r}, not {task.name!r}",
+        )
     profs = [get_profile(p) for p in profiles]  # unknown names fail before any measuring
     budget, budget_src = B.load_budget(task, budget_file)
     cal = cal or run_calibration()
@@ -121,54 +174,162 @@ def check_artifact(artifact_dir, task_name: str, profiles: list[str], budget_fil
     ests = {p.name: _estimate(p, graph, manifest, runtime, kvb) for p in profs}
     name = name or d.name
     size_mb = graph.file_bytes / MB
-    lines = [B.line("size_mb", size_mb, budget.get("max_size_mb"), kind="deterministic", unit="MB"),
-             B.line("metric_drop", metric["drop"], budget.get("max_metric_drop"), kind="measured",
-                    unit=task.metric, note=f"float: {metric['float_source']}")]
+    lines = [
+        B.line("size_mb", size_mb, budget.get("max_size_mb"), kind="deterministic", unit="MB"),
+        B.line(
+            "metric_drop",
+            metric["drop"],
+            budget.get("max_metric_drop"),
+            kind="measured",
+            unit=task.metric,
+            note=f"float: {metric['float_source']}",
+        ),
+    ]
     for pn, e in ests.items():
         if not e["available"]:
-            lines.append(B.line("est_latency_ms", None, B.per_profile(budget, "max_latency_ms", pn),
-                                kind="estimate", profile=pn, unit="ms", note=e["reason"]))
+            lines.append(
+                B.line(
+                    "est_latency_ms",
+                    None,
+                    B.per_profile(budget, "max_latency_ms", pn),
+                    kind="estimate",
+                    profile=pn,
+                    unit="ms",
+                    note=e["reason"],
+                )
+            )
             continue
-        lines.append(B.line("est_latency_ms", e["latency_ms"], B.per_profile(budget, "max_latency_ms", pn),
-                            kind="estimate", profile=pn, unit="ms"))
-        lines.append(B.line("est_memory_mb", e["memory"]["total_mb"], budget.get("max_memory_mb"),
-                            kind="estimate", profile=pn, unit="MB"))
-        lines.append(B.line("est_memory_vs_app_budget_mb", e["memory"]["total_mb"], e["memory"]["app_budget_mb"],
-                            kind="estimate", profile=pn, unit="MB", note=e["memory"]["note"]))
+        lines.append(
+            B.line(
+                "est_latency_ms",
+                e["latency_ms"],
+                B.per_profile(budget, "max_latency_ms", pn),
+                kind="estimate",
+                profile=pn,
+                unit="ms",
+            )
+        )
+        lines.append(
+            B.line(
+                "est_memory_mb",
+                e["memory"]["total_mb"],
+                budget.get("max_memory_mb"),
+                kind="estimate",
+                profile=pn,
+                unit="MB",
+            )
+        )
+        lines.append(
+            B.line(
+                "est_memory_vs_app_budget_mb",
+                e["memory"]["total_mb"],
+                e["memory"]["app_budget_mb"],
+                kind="estimate",
+                profile=pn,
+                unit="MB",
+                note=e["memory"]["note"],
+            )
+        )
         if "lm" in e:
-            lines.append(B.line("est_decode_tok_s", e["lm"]["decode_tok_s"],
-                                B.per_profile(budget, "min_decode_tok_s", pn), kind="estimate", profile=pn,
-                                unit="tok/s", higher_is_better=True))
-    figs = [figure(name, None, "size_bytes", graph.file_bytes, "bytes", "deterministic"),
-            figure(name, None, "flops", sum(o.flops for o in next(iter(graph.programs.values()))), "FLOP",
-                   "deterministic")]
+            lines.append(
+                B.line(
+                    "est_decode_tok_s",
+                    e["lm"]["decode_tok_s"],
+                    B.per_profile(budget, "min_decode_tok_s", pn),
+                    kind="estimate",
+                    profile=pn,
+                    unit="tok/s",
+                    higher_is_better=True,
+                )
+            )
+    figs = [
+        figure(name, None, "size_bytes", graph.file_bytes, "bytes", "deterministic"),
+        figure(name, None, "flops", sum(o.flops for o in next(iter(graph.programs.values()))), "FLOP", "deterministic"),
+    ]
     if metric["artifact"] is not None:
-        figs.append(figure(name, None, "metric", metric["artifact"], task.metric, "metric",
-                           higher_is_better=task.higher_is_better, tolerance=0.01))
+        figs.append(
+            figure(
+                name,
+                None,
+                "metric",
+                metric["artifact"],
+                task.metric,
+                "metric",
+                higher_is_better=task.higher_is_better,
+                tolerance=0.01,
+            )
+        )
     if host.get("available"):
         for prog, h in host["programs"].items():
-            figs.append(figure(name, None, f"host_latency_ms.{prog}" if prog != "forward" else "host_latency_ms",
-                               h["median_ms"], "ms", "measured", tolerance=0.5, samples=h["samples_ms"]))
+            figs.append(
+                figure(
+                    name,
+                    None,
+                    f"host_latency_ms.{prog}" if prog != "forward" else "host_latency_ms",
+                    h["median_ms"],
+                    "ms",
+                    "measured",
+                    tolerance=0.5,
+                    samples=h["samples_ms"],
+                )
+            )
     for pn, e in ests.items():
         if e["available"]:
             figs.append(figure(name, pn, "est_latency_ms", e["latency_ms"], "ms", "deterministic", tolerance=1e-6))
-            figs.append(figure(name, pn, "est_memory_mb", e["memory"]["total_mb"], "MB", "deterministic",
-                               tolerance=1e-6))
+            figs.append(
+                figure(name, pn, "est_memory_mb", e["memory"]["total_mb"], "MB", "deterministic", tolerance=1e-6)
+            )
             if "lm" in e:
-                figs.append(figure(name, pn, "est_decode_tok_s", e["lm"]["decode_tok_s"], "tok/s", "deterministic",
-                                   higher_is_better=True, tolerance=1e-6))
-    section = {"name": name, "path": str(d), "format": manifest["format"], "recipe": manifest.get("recipe", {}),
-               "task": task.name, "task_kind": manifest["model"].get("task_kind"), "runtime": runtime,
-               "runtime_reason": rt_why, "precision": graph.precision.name, "size_bytes": graph.file_bytes,
-               "graph": graph.summary(), "measured": host, "metric": metric, "host_fit": _host_fit(graph, host, cal),
-               "estimates": ests, "budget": budget, "budget_source": budget_src, "lines": lines,
-               "passed": all(ln["passed"] is not False for ln in lines)}
+                figs.append(
+                    figure(
+                        name,
+                        pn,
+                        "est_decode_tok_s",
+                        e["lm"]["decode_tok_s"],
+                        "tok/s",
+                        "deterministic",
+                        higher_is_better=True,
+                        tolerance=1e-6,
+                    )
+                )
+    section = {
+        "name": name,
+        "path": str(d),
+        "format": manifest["format"],
+        "recipe": manifest.get("recipe", {}),
+        "task": task.name,
+        "task_kind": manifest["model"].get("task_kind"),
+        "runtime": runtime,
+        "runtime_reason": rt_why,
+        "precision": graph.precision.name,
+        "size_bytes": graph.file_bytes,
+        "graph": graph.summary(),
+        "measured": host,
+        "metric": metric,
+        "host_fit": _host_fit(graph, host, cal),
+        "estimates": ests,
+        "budget": budget,
+        "budget_source": budget_src,
+        "lines": lines,
+        "passed": all(ln["passed"] is not False for ln in lines),
+    }
     pinfo = {p.name: {"title": p.title, "path": p.path, "soc": p.soc, "sources": p.sources} for p in profs}
     return section, figs, pinfo
 
 
-def run_check(artifact_dir, task_name: str, profiles, budget_file=None, out_dir=None, repeats: int = 20,
-              warmup: int = 3, *, threads: int = 1, metric_rows: int = 256, checkpoint=None) -> dict:
+def run_check(
+    artifact_dir,
+    task_name: str,
+    profiles,
+    budget_file=None,
+    out_dir=None,
+    repeats: int = 20,
+    warmup: int = 3,
+    *,
+    threads: int = 1,
+    metric_rows: int = 256,
+    checkpoint=None,
+) -> dict:
     """Check one artifact; write report.json + report.html into ``out_dir`` if given; return the report."""
     import torch
 
@@ -179,17 +340,37 @@ def run_check(artifact_dir, task_name: str, profiles, budget_file=None, out_dir=
     if not profiles:
         raise ProjdeployError("give at least one --profile (see `projdeploy profiles list`)")
     cal = run_calibration()
-    section, figs, pinfo = check_artifact(artifact_dir, task_name, list(profiles), budget_file, repeats=repeats,
-                                          warmup=warmup, threads=threads, metric_rows=metric_rows,
-                                          checkpoint=checkpoint, cal=cal)
+    section, figs, pinfo = check_artifact(
+        artifact_dir,
+        task_name,
+        list(profiles),
+        budget_file,
+        repeats=repeats,
+        warmup=warmup,
+        threads=threads,
+        metric_rows=metric_rows,
+        checkpoint=checkpoint,
+        cal=cal,
+    )
     from importlib.metadata import version
 
-    report = {"schema": SCHEMA, "created_by": f"projdeploy {version('projdeploy')}",
-              "host": {"platform": platform.platform(), "machine": platform.machine(),
-                       "python": platform.python_version(), "torch": torch.__version__, "threads": threads,
-                       "note": "host figures are measured on this machine; device figures are estimates"},
-              "calibration": cal, "artifacts": [section], "profiles": pinfo, "figures": figs,
-              "passed": section["passed"]}
+    report = {
+        "schema": SCHEMA,
+        "created_by": f"projdeploy {version('projdeploy')}",
+        "host": {
+            "platform": platform.platform(),
+            "machine": platform.machine(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "threads": threads,
+            "note": "host figures are measured on this machine; device figures are estimates",
+        },
+        "calibration": cal,
+        "artifacts": [section],
+        "profiles": pinfo,
+        "figures": figs,
+        "passed": section["passed"],
+    }
     validate_report(report)
     if out_dir is not None:
         report["written"] = write_report(report, out_dir)

@@ -13,25 +13,58 @@ from ..build import STAGES
 @click.option("--big", type=click.Path(), default=None, help="Use this big model instead of pretraining one.")
 @click.option("--profile", "profiles", multiple=True, help="Device profile(s); default: the target's.")
 @click.option("--out", default="dist", show_default=True, type=click.Path(file_okay=False))
-@click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
-              help="Stage cache (default: $PROJDEPLOY_CACHE or ~/.cache/projdeploy).")
+@click.option(
+    "--cache-dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Stage cache (default: $PROJDEPLOY_CACHE or ~/.cache/projdeploy).",
+)
 @click.option("--preset", default="tiny", show_default=True, help="Pretraining preset.")
-@click.option("--method", type=click.Choice(["pn", "hard-moe", "projector", "truncate"]), default="pn", show_default=True)
+@click.option(
+    "--method", type=click.Choice(["pn", "hard-moe", "projector", "truncate"]), default="pn", show_default=True
+)
 @click.option("--transfer", type=click.Choice(["none", "aft", "kd"]), default="none", show_default=True)
 @click.option("--finetune-steps", type=click.IntRange(1), default=300, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--budget", type=click.Path(dir_okay=False), default=None, help="Budget YAML overriding the task's.")
 @click.option("--force", type=click.Choice(STAGES), default=None, help="Re-run from this stage on.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and what is cached; run nothing.")
-def cli(task_name, target, big, profiles, out, cache_dir, preset, method, transfer, finetune_steps, seed, budget,
-        force, dry_run):
+def cli(
+    task_name,
+    target,
+    big,
+    profiles,
+    out,
+    cache_dir,
+    preset,
+    method,
+    transfer,
+    finetune_steps,
+    seed,
+    budget,
+    force,
+    dry_run,
+):
     """Run pretrain -> project -> finetune -> export -> check -> sdk into dist/<task>-<target>/."""
     from ..build import BuildOptions, build
     from ..summary import summary_table
 
-    opts = BuildOptions(task=task_name, target=target, big=big, profiles=tuple(profiles), out=out,
-                        cache_dir=cache_dir, preset=preset, method=method, transfer=transfer,
-                        finetune_steps=finetune_steps, seed=seed, budget=budget, force=force, dry_run=dry_run)
+    opts = BuildOptions(
+        task=task_name,
+        target=target,
+        big=big,
+        profiles=tuple(profiles),
+        out=out,
+        cache_dir=cache_dir,
+        preset=preset,
+        method=method,
+        transfer=transfer,
+        finetune_steps=finetune_steps,
+        seed=seed,
+        budget=budget,
+        force=force,
+        dry_run=dry_run,
+    )
     res = build(opts)
     if dry_run:
         return

@@ -14,7 +14,13 @@ import click
 @click.option("--task", "task", required=True, help="Task name or task YAML path.")
 @click.option("--profile", "profiles", multiple=True, required=True, help="Profile name or YAML path (repeatable).")
 @click.option("--budget", "budget", default=None, type=click.Path(), help="Budget file (YAML/JSON), see docs/check.md.")
-@click.option("--out", "out", default=None, type=click.Path(), help="Report directory [default: ARTIFACT-check next to the artifact].")
+@click.option(
+    "--out",
+    "out",
+    default=None,
+    type=click.Path(),
+    help="Report directory [default: ARTIFACT-check next to the artifact].",
+)
 @click.option("--checkpoint", default=None, type=click.Path(), help="Float checkpoint for the metric baseline.")
 @click.option("--repeats", default=20, show_default=True, help="Timed runs after warm-up.")
 @click.option("--warmup", default=3, show_default=True)
@@ -27,8 +33,18 @@ def cli(artifact, task, profiles, budget, out, checkpoint, repeats, warmup, thre
     from ..check.run import run_check
 
     out = out or str(Path(artifact).resolve().parent / f"{Path(artifact).resolve().name}-check")
-    r = run_check(artifact, task, list(profiles), budget_file=budget, out_dir=out, repeats=repeats, warmup=warmup,
-                  threads=threads, metric_rows=metric_rows, checkpoint=checkpoint)
+    r = run_check(
+        artifact,
+        task,
+        list(profiles),
+        budget_file=budget,
+        out_dir=out,
+        repeats=repeats,
+        warmup=warmup,
+        threads=threads,
+        metric_rows=metric_rows,
+        checkpoint=checkpoint,
+    )
     for a in r["artifacts"]:
         click.echo(f"{a['name']}: {a['format']} {a['recipe'].get('name')} ({a['precision']}, {a['runtime']})")
         for ln in a["lines"]:

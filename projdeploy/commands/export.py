@@ -40,21 +40,31 @@ def cli(checkpoint, fmt, recipe, task_name, out, no_validate, max_rows, list_rec
     if list_recipes:
         _list_recipes()
         return
-    missing = [n for n, v in (("--checkpoint", checkpoint), ("--format", fmt), ("--recipe", recipe),
-                              ("--task", task_name), ("--out", out)) if not v]
+    missing = [
+        n
+        for n, v in (
+            ("--checkpoint", checkpoint),
+            ("--format", fmt),
+            ("--recipe", recipe),
+            ("--task", task_name),
+            ("--out", out),
+        )
+        if not v
+    ]
     if missing:
         raise click.UsageError(f"missing {', '.join(missing)} (or use --list-recipes)")
     from exporters.api import export_checkpoint
 
-    art = export_checkpoint(checkpoint, fmt, recipe, task_name, out, validate=not no_validate,
-                            max_rows=max_rows)
+    art = export_checkpoint(checkpoint, fmt, recipe, task_name, out, validate=not no_validate, max_rows=max_rows)
     v = art.validation
     size = sum(r["size"] for f, r in art.files.items() if f == art.main_file or f.startswith(art.main_file + "/"))
     click.echo(f"wrote {art.path} ({art.main_file}, {size} bytes)")
     if v.get("passed"):
-        line = (f"validated on {v['rows']} eval rows{' (simulated)' if v.get('simulated') else ''}: "
-                f"max|diff| {v['max_abs_diff']:.3g}, SQNR {v['sqnr_db']:.1f} dB, {v['metric']} "
-                f"{v['metric_float']:.4f} -> {v['metric_artifact']:.4f}")
+        line = (
+            f"validated on {v['rows']} eval rows{' (simulated)' if v.get('simulated') else ''}: "
+            f"max|diff| {v['max_abs_diff']:.3g}, SQNR {v['sqnr_db']:.1f} dB, {v['metric']} "
+            f"{v['metric_float']:.4f} -> {v['metric_artifact']:.4f}"
+        )
         if "decode_max_abs_diff" in v:
             line += f", decode max|diff| {v['decode_max_abs_diff']:.3g}"
         click.echo(line)

@@ -11,8 +11,13 @@ from ..train.finetune import TRANSFERS
 @click.option("--checkpoint", required=True, type=click.Path(), help="Small checkpoint to start from.")
 @click.option("--task", "task_name", required=True, help="Built-in task name or task YAML file.")
 @click.option("--transfer", type=click.Choice(TRANSFERS), default="none", show_default=True)
-@click.option("--teacher", "teachers", multiple=True, type=click.Path(),
-              help="Frozen big model(s) for aft/kd; features of several teachers are concatenated.")
+@click.option(
+    "--teacher",
+    "teachers",
+    multiple=True,
+    type=click.Path(),
+    help="Frozen big model(s) for aft/kd; features of several teachers are concatenated.",
+)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Checkpoint directory to write.")
 @click.option("--steps", type=click.IntRange(1), default=300, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
@@ -20,19 +25,48 @@ from ..train.finetune import TRANSFERS
 @click.option("--beta", type=click.FloatRange(0), default=10.0, show_default=True, help="aft/kd weight.")
 @click.option("--eval-every", type=click.IntRange(1), default=20, show_default=True)
 @click.option("--patience", type=click.IntRange(1), default=4, show_default=True)
-@click.option("--noise-dims", type=click.IntRange(0), default=0, show_default=True,
-              help="Append this many noise dimensions to the teacher features (robustness probe).")
+@click.option(
+    "--noise-dims",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Append this many noise dimensions to the teacher features (robustness probe).",
+)
 @click.option("--train-rows", type=click.IntRange(1), default=None, help="Use a seeded subset of training rows.")
 @click.option("--seed", type=int, default=0, show_default=True)
-def cli(checkpoint, task_name, transfer, teachers, out, steps, batch_size, lr, beta, eval_every, patience,
-        noise_dims, train_rows, seed):
+def cli(
+    checkpoint,
+    task_name,
+    transfer,
+    teachers,
+    out,
+    steps,
+    batch_size,
+    lr,
+    beta,
+    eval_every,
+    patience,
+    noise_dims,
+    train_rows,
+    seed,
+):
     """Fine-tune a small model on a task (none | aft | kd transfer)."""
     from ..train.finetune import FinetuneConfig, finetune
 
-    cfg = FinetuneConfig(steps=steps, batch_size=batch_size, lr=lr, beta=beta, eval_every=eval_every,
-                         patience=patience, noise_dims=noise_dims, seed=seed)
+    cfg = FinetuneConfig(
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        beta=beta,
+        eval_every=eval_every,
+        patience=patience,
+        noise_dims=noise_dims,
+        seed=seed,
+    )
     _, info = finetune(checkpoint, task_name, transfer, teachers, out, cfg, train_rows=train_rows, data_seed=seed)
-    click.echo(f"fine-tuned {info['task']} ({transfer}, {info['train_rows']} rows) in {info['seconds']:.1f}s; "
-               f"best step {info['best_step']}: val {info['metric']} {info['val']:.4f}, "
-               f"test {info['test']:.4f}")
+    click.echo(
+        f"fine-tuned {info['task']} ({transfer}, {info['train_rows']} rows) in {info['seconds']:.1f}s; "
+        f"best step {info['best_step']}: val {info['metric']} {info['val']:.4f}, "
+        f"test {info['test']:.4f}"
+    )
     click.echo(f"checkpoint: {out}")

@@ -30,18 +30,43 @@ def parse_tolerance(text: str) -> float:
 
 
 @click.command("gate")
-@click.option("--report", "report_path", required=True, type=click.Path(dir_okay=False),
-              help="report.json written by `projdeploy check` / `projdeploy build`.")
-@click.option("--baseline", "baseline_path", required=True, type=click.Path(dir_okay=False),
-              help="Committed baseline (a gate baseline or an earlier report.json).")
-@click.option("--tolerance", default="10%", show_default=True,
-              help="Allowed slowdown of measured timings that have no tolerance of their own.")
-@click.option("--update-baseline", is_flag=True,
-              help="Accept the report: write it as the new baseline (atomically) and exit 0.")
-@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False), default=None,
-              help="Also append the Markdown table to this file (e.g. $GITHUB_STEP_SUMMARY).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
-              help="Also write the full per-figure result as JSON.")
+@click.option(
+    "--report",
+    "report_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="report.json written by `projdeploy check` / `projdeploy build`.",
+)
+@click.option(
+    "--baseline",
+    "baseline_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Committed baseline (a gate baseline or an earlier report.json).",
+)
+@click.option(
+    "--tolerance",
+    default="10%",
+    show_default=True,
+    help="Allowed slowdown of measured timings that have no tolerance of their own.",
+)
+@click.option(
+    "--update-baseline", is_flag=True, help="Accept the report: write it as the new baseline (atomically) and exit 0."
+)
+@click.option(
+    "--markdown",
+    "markdown_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also append the Markdown table to this file (e.g. $GITHUB_STEP_SUMMARY).",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write the full per-figure result as JSON.",
+)
 @click.pass_context
 def cli(ctx, report_path, baseline_path, tolerance, update_baseline, markdown_path, json_path):
     """Compare a build report with a baseline; exit 0 pass, 1 regression, 2 error."""

@@ -65,9 +65,16 @@ def grow_checkpoint(src: str | Path, target, out: str | Path) -> dict:
         tok = Path(src, "projdeploy_tokenizer.json")
         if tok.is_file():
             shutil.copy(tok, tmp / tok.name)
-    return {"out": str(out), "steps": steps, "hf_loadable": why is None, "reason": why,
-            "params_before": sum(p.numel() for p in model.parameters()),
-            "params_after": sum(p.numel() for p in grown.parameters()), "from": before.to_dict(), "to": cfg.to_dict()}
+    return {
+        "out": str(out),
+        "steps": steps,
+        "hf_loadable": why is None,
+        "reason": why,
+        "params_before": sum(p.numel() for p in model.parameters()),
+        "params_after": sum(p.numel() for p in grown.parameters()),
+        "from": before.to_dict(),
+        "to": cfg.to_dict(),
+    }
 
 
 @click.command("grow")
@@ -77,7 +84,9 @@ def grow_checkpoint(src: str | Path, target, out: str | Path) -> dict:
 def cli(src, to, out):
     """Grow a checkpoint with function-preserving expansions (outputs unchanged, optimizer state carried)."""
     res = grow_checkpoint(src, read_target(to), out)
-    click.echo(f"grew {src} -> {out} by {', '.join(res['steps']) or 'nothing'}: "
-               f"{res['params_before']} -> {res['params_after']} parameters; "
-               + ("loads in transformers" if res["hf_loadable"] else f"server-side general block ({res['reason']})"))
+    click.echo(
+        f"grew {src} -> {out} by {', '.join(res['steps']) or 'nothing'}: "
+        f"{res['params_before']} -> {res['params_after']} parameters; "
+        + ("loads in transformers" if res["hf_loadable"] else f"server-side general block ({res['reason']})")
+    )
     click.echo(json.dumps({k: res[k] for k in ("out", "steps", "hf_loadable")}))

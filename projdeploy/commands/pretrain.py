@@ -8,9 +8,14 @@ import click
 
 
 @click.command("pretrain")
-@click.option("--model", "model", type=click.Choice(["pn", "hard-moe", "dense", "slm", "projector"]),
-              default="pn", show_default=True,
-              help="pn: Projected Network; hard-moe: hard mixture; dense: wide big source model; slm: dense small.")
+@click.option(
+    "--model",
+    "model",
+    type=click.Choice(["pn", "hard-moe", "dense", "slm", "projector"]),
+    default="pn",
+    show_default=True,
+    help="pn: Projected Network; hard-moe: hard mixture; dense: wide big source model; slm: dense small.",
+)
 @click.option("--preset", default="tiny", show_default=True, help="Pretraining preset (tiny | small | base).")
 @click.option("--data", required=True, help="Generic corpus: built-in pycode | digits, or a task YAML file.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Checkpoint directory.")
@@ -21,28 +26,58 @@ import click
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--ckpt-every", type=click.IntRange(0), default=None, help="Checkpoint period in steps.")
 @click.option("--eval-every", type=click.IntRange(0), default=None)
-@click.option("--embedding", default="auto", show_default=True,
-              help="Clustering embedding: auto | pixels | tfidf-svd | sentence:<local model dir>.")
-@click.option("--strategy", type=click.Choice(["ddp", "fsdp"]), default="ddp", show_default=True,
-              help="Data parallelism under torchrun.")
-@click.option("--init", type=click.Path(exists=True, file_okay=False), default=None,
-              help="Start from these weights (+ optimizer state), e.g. a `projdeploy grow` output.")
+@click.option(
+    "--embedding",
+    default="auto",
+    show_default=True,
+    help="Clustering embedding: auto | pixels | tfidf-svd | sentence:<local model dir>.",
+)
+@click.option(
+    "--strategy",
+    type=click.Choice(["ddp", "fsdp"]),
+    default="ddp",
+    show_default=True,
+    help="Data parallelism under torchrun.",
+)
+@click.option(
+    "--init",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Start from these weights (+ optimizer state), e.g. a `projdeploy grow` output.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def cli(model, preset, data, out, resume, steps, flops, lr, seed, ckpt_every, eval_every, embedding, strategy,
-        init, quiet):
+def cli(
+    model, preset, data, out, resume, steps, flops, lr, seed, ckpt_every, eval_every, embedding, strategy, init, quiet
+):
     """Pretrain a big projectable model (PN, hard mixture, dense) on generic data at a FLOP budget."""
     from ..train.distributed import is_main, shutdown
     from ..train.pretrain import pretrain
 
-    res = pretrain(model, data, preset, out, resume=resume, steps=steps, seed=seed, progress=not quiet,
-                   embedding=embedding, strategy=strategy, ckpt_every=ckpt_every, flops=flops, lr=lr,
-                   eval_every=eval_every, init=init)
+    res = pretrain(
+        model,
+        data,
+        preset,
+        out,
+        resume=resume,
+        steps=steps,
+        seed=seed,
+        progress=not quiet,
+        embedding=embedding,
+        strategy=strategy,
+        ckpt_every=ckpt_every,
+        flops=flops,
+        lr=lr,
+        eval_every=eval_every,
+        init=init,
+    )
     main = is_main()
     shutdown()
     if not main or model == "projector":
         return
     ev = res["eval"]
-    click.echo(f"pretrained {model} ({preset}) on {res['data']}: {res['steps']} steps, {res['flops']:.3e} FLOPs "
-               f"(budget {res['budget_flops']:.3e}), {res['seconds']:.1f}s, {res['tokens_per_s']:.0f} tokens/s; "
-               f"generic eval {ev['metric']} {ev['value']:.4f} (loss {ev['loss']:.4f})")
+    click.echo(
+        f"pretrained {model} ({preset}) on {res['data']}: {res['steps']} steps, {res['flops']:.3e} FLOPs "
+        f"(budget {res['budget_flops']:.3e}), {res['seconds']:.1f}s, {res['tokens_per_s']:.0f} tokens/s; "
+        f"generic eval {ev['metric']} {ev['value']:.4f} (loss {ev['loss']:.4f})"
+    )
     click.echo(json.dumps({k: res[k] for k in ("out", "params", "steps", "flops", "tokens_per_s")}))

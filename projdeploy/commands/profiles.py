@@ -17,11 +17,12 @@ def list_profiles():
     """Every known profile: shipped ones and those in $PROJDEPLOY_PROFILES directories."""
     from ..check.profiles import get_profile, profile_files
 
-    for name, path in profile_files().items():
+    for name, _path in profile_files().items():
         p = get_profile(name)
         click.echo(f"{name:20s} {p.title}  [{', '.join(p.runtimes)}]")
-    click.echo("\nAdd your own: a YAML file (schema in docs/check.md) passed by path, or a directory in "
-               "$PROJDEPLOY_PROFILES.")
+    click.echo(
+        "\nAdd your own: a YAML file (schema in docs/check.md) passed by path, or a directory in $PROJDEPLOY_PROFILES."
+    )
 
 
 @cli.command("show")

@@ -12,12 +12,27 @@ from ..project.api import METHODS
 @click.option("--task", "task_name", required=True, help="Built-in task name or task YAML file.")
 @click.option("--method", required=True, type=click.Choice(METHODS), help="Projection method.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Small checkpoint to write.")
-@click.option("--rule", type=click.Choice(["most-frequent", "lowest-loss"]), default="most-frequent",
-              show_default=True, help="pn: expert selection rule.")
-@click.option("--tune-coefficients-steps", type=click.IntRange(0), default=0, show_default=True,
-              help="pn: tune only the per-layer basis coefficients this many steps before materialising.")
-@click.option("--fit-steps", type=click.IntRange(1), default=100, show_default=True,
-              help="projector: steps fitting a new task's embedding (tasks seen in training are one-shot).")
+@click.option(
+    "--rule",
+    type=click.Choice(["most-frequent", "lowest-loss"]),
+    default="most-frequent",
+    show_default=True,
+    help="pn: expert selection rule.",
+)
+@click.option(
+    "--tune-coefficients-steps",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="pn: tune only the per-layer basis coefficients this many steps before materialising.",
+)
+@click.option(
+    "--fit-steps",
+    type=click.IntRange(1),
+    default=100,
+    show_default=True,
+    help="projector: steps fitting a new task's embedding (tasks seen in training are one-shot).",
+)
 @click.option("--size", default=None, help="truncate: small size preset (default: the big checkpoint's).")
 @click.option("--seed", type=int, default=0, show_default=True)
 def cli(big_dir, task_name, method, out, rule, tune_coefficients_steps, fit_steps, size, seed):

@@ -7,9 +7,13 @@ import click
 
 @click.command("sdk")
 @click.option("--artifact", type=click.Path(), default=None, help="Artifact directory (with manifest.json).")
-@click.option("--target", type=click.Choice(["ios", "android", "web"]), default=None,
-              help="web: TypeScript + onnxruntime-web (onnx); ios: Swift package (executorch .pte or "
-                   "Core ML); android: Kotlin library (executorch .pte).")
+@click.option(
+    "--target",
+    type=click.Choice(["ios", "android", "web"]),
+    default=None,
+    help="web: TypeScript + onnxruntime-web (onnx); ios: Swift package (executorch .pte or "
+    "Core ML); android: Kotlin library (executorch .pte).",
+)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Package directory (replaced).")
 @click.option("--check", is_flag=True, help="Only check that the generated files in --out are up to date.")
 def cli(artifact, target, out, check):

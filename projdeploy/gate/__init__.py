@@ -34,7 +34,24 @@ from .schema import (
 from .stats import TimingComparison, compare_timings
 from .table import render_markdown
 
-__all__ = ["BASELINE_SCHEMA", "DEFAULT_TOLERANCE", "EXIT_ERROR", "EXIT_PASS", "EXIT_REGRESSION", "REPORT_SCHEMA",
-           "Calibration", "Figure", "FigureDiff", "FiguresFile", "GateResult", "TimingComparison", "compare",
-           "compare_files", "compare_timings", "load_figures_file", "parse_figures", "render_markdown",
-           "write_baseline"]
+__all__ = [
+    "BASELINE_SCHEMA",
+    "DEFAULT_TOLERANCE",
+    "EXIT_ERROR",
+    "EXIT_PASS",
+    "EXIT_REGRESSION",
+    "REPORT_SCHEMA",
+    "Calibration",
+    "Figure",
+    "FigureDiff",
+    "FiguresFile",
+    "GateResult",
+    "TimingComparison",
+    "compare",
+    "compare_files",
+    "compare_timings",
+    "load_figures_file",
+    "parse_figures",
+    "render_markdown",
+    "write_baseline",
+]

@@ -23,7 +23,7 @@ NAME = "gate-fallback/np-matmul64-exp-loop/1"
 def _workload(np, a, b) -> float:
     acc = 0.0
     for _ in range(1500):  # ~20 ms: long enough that scheduler preemption averages out
-        c = a @ b              # 64x64 float32: below BLAS's threading threshold
+        c = a @ b  # 64x64 float32: below BLAS's threading threshold
         c = np.tanh(c * 0.01)  # elementwise
         acc += float(c[0, 0])
     return acc

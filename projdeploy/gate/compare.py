@@ -29,8 +29,9 @@ EXACT_RTOL = {"deterministic": 1e-9, "metric": 1e-6}  # float round-off, not a t
 
 FAIL = ("missing", "incompatible", "regression")
 # Table order: failures first, then warnings, then the rest; within a status by change.
-STATUS_ORDER = {s: i for i, s in enumerate(
-    ("missing", "incompatible", "regression", "suspect", "pass", "improved", "new"))}
+STATUS_ORDER = {
+    s: i for i, s in enumerate(("missing", "incompatible", "regression", "suspect", "pass", "improved", "new"))
+}
 
 EXIT_PASS, EXIT_REGRESSION, EXIT_ERROR = 0, 1, 2
 
@@ -40,11 +41,11 @@ class FigureDiff:
     """The verdict on one figure key."""
 
     key: str
-    status: str                  # missing | incompatible | regression | suspect | pass | improved | new
+    status: str  # missing | incompatible | regression | suspect | pass | improved | new
     current: Figure | None
     baseline: Figure | None
-    change: float | None         # signed relative change of the (normalised) value, + = higher
-    worse_by: float | None       # relative change in the bad direction (+ = worse), for sorting
+    change: float | None  # signed relative change of the (normalised) value, + = higher
+    worse_by: float | None  # relative change in the bad direction (+ = worse), for sorting
     tolerance: float | None
     detail: str = ""
     timing: TimingComparison | None = None
@@ -54,11 +55,17 @@ class FigureDiff:
         return self.current or self.baseline
 
     def to_dict(self) -> dict:
-        return {"key": self.key, "status": self.status, "change": self.change, "worse_by": self.worse_by,
-                "tolerance": self.tolerance, "detail": self.detail,
-                "current": self.current.to_dict() if self.current else None,
-                "baseline": self.baseline.to_dict() if self.baseline else None,
-                "timing": self.timing.to_dict() if self.timing else None}
+        return {
+            "key": self.key,
+            "status": self.status,
+            "change": self.change,
+            "worse_by": self.worse_by,
+            "tolerance": self.tolerance,
+            "detail": self.detail,
+            "current": self.current.to_dict() if self.current else None,
+            "baseline": self.baseline.to_dict() if self.baseline else None,
+            "timing": self.timing.to_dict() if self.timing else None,
+        }
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,7 @@ class GateResult:
     report_path: str = ""
     baseline_path: str = ""
     tolerance: float = DEFAULT_TOLERANCE
-    calibration: Calibration | None = None           # the report's
+    calibration: Calibration | None = None  # the report's
     baseline_calibration: Calibration | None = None
 
     @property
@@ -96,10 +103,17 @@ class GateResult:
         return out
 
     def to_dict(self) -> dict:
-        return {"schema": "projdeploy.gate-result/1", "passed": self.passed, "exit_code": self.exit_code,
-                "report": self.report_path, "baseline": self.baseline_path, "tolerance": self.tolerance,
-                "machine_factor": self.machine_factor,
-                "counts": self.counts(), "diffs": [d.to_dict() for d in self.diffs]}
+        return {
+            "schema": "projdeploy.gate-result/1",
+            "passed": self.passed,
+            "exit_code": self.exit_code,
+            "report": self.report_path,
+            "baseline": self.baseline_path,
+            "tolerance": self.tolerance,
+            "machine_factor": self.machine_factor,
+            "counts": self.counts(),
+            "diffs": [d.to_dict() for d in self.diffs],
+        }
 
 
 def _rel(cur: float, base: float) -> float:
@@ -122,12 +136,21 @@ def _compare_static(cur: Figure, base: Figure, tol: float | None) -> FigureDiff:
     return FigureDiff(cur.key, status, cur, base, change, worse, tol, detail)
 
 
-def _compare_measured(cur: Figure, base: Figure, tol: float, cal_cur: Calibration, cal_base: Calibration,
-                      alpha: float) -> FigureDiff:
+def _compare_measured(
+    cur: Figure, base: Figure, tol: float, cal_cur: Calibration, cal_base: Calibration, alpha: float
+) -> FigureDiff:
     if cal_cur.name != cal_base.name:
-        return FigureDiff(cur.key, "incompatible", cur, base, None, None, tol,
-                          f"calibration benchmark changed ({cal_base.name!r} -> {cal_cur.name!r}); "
-                          "timings are not comparable: update the baseline")
+        return FigureDiff(
+            cur.key,
+            "incompatible",
+            cur,
+            base,
+            None,
+            None,
+            tol,
+            f"calibration benchmark changed ({cal_base.name!r} -> {cal_cur.name!r}); "
+            "timings are not comparable: update the baseline",
+        )
     c = list(cur.samples) or [cur.value]
     b = list(base.samples) or [base.value]
     if base.higher_is_better:  # throughput-like: compare its reciprocal, a time
@@ -150,8 +173,9 @@ def _compare_measured(cur: Figure, base: Figure, tol: float, cal_cur: Calibratio
     return FigureDiff(cur.key, status, cur, base, change, worse, tol, detail, t)
 
 
-def compare(report: FiguresFile, baseline: FiguresFile, tolerance: float = DEFAULT_TOLERANCE,
-            alpha: float = DEFAULT_ALPHA) -> GateResult:
+def compare(
+    report: FiguresFile, baseline: FiguresFile, tolerance: float = DEFAULT_TOLERANCE, alpha: float = DEFAULT_ALPHA
+) -> GateResult:
     """Compare every figure of ``baseline`` with ``report``; see the module docstring for the rules.
 
     ``tolerance`` is the relative slowdown allowed for measured figures
@@ -162,32 +186,66 @@ def compare(report: FiguresFile, baseline: FiguresFile, tolerance: float = DEFAU
     for key, base in baseline.figures.items():
         cur = report.figures.get(key)
         if cur is None:
-            diffs.append(FigureDiff(key, "missing", None, base, None, None, base.tolerance,
-                                    f"in the baseline but not in the report: {base.artifact} "
-                                    f"{base.profile or ''} {base.name} is no longer produced".replace("  ", " ")))
+            diffs.append(
+                FigureDiff(
+                    key,
+                    "missing",
+                    None,
+                    base,
+                    None,
+                    None,
+                    base.tolerance,
+                    f"in the baseline but not in the report: {base.artifact} "
+                    f"{base.profile or ''} {base.name} is no longer produced".replace("  ", " "),
+                )
+            )
             continue
         if (cur.kind, cur.unit, cur.higher_is_better) != (base.kind, base.unit, base.higher_is_better):
-            diffs.append(FigureDiff(key, "incompatible", cur, base, None, None, None,
-                                    f"kind/unit/direction changed: baseline ({base.kind}, {base.unit!r}, "
-                                    f"higher_is_better={base.higher_is_better}) vs report ({cur.kind}, "
-                                    f"{cur.unit!r}, higher_is_better={cur.higher_is_better})"))
+            diffs.append(
+                FigureDiff(
+                    key,
+                    "incompatible",
+                    cur,
+                    base,
+                    None,
+                    None,
+                    None,
+                    f"kind/unit/direction changed: baseline ({base.kind}, {base.unit!r}, "
+                    f"higher_is_better={base.higher_is_better}) vs report ({cur.kind}, "
+                    f"{cur.unit!r}, higher_is_better={cur.higher_is_better})",
+                )
+            )
             continue
         # The committed baseline states the agreed tolerance; the report's is the fallback.
         tol = base.tolerance if base.tolerance is not None else cur.tolerance
         if base.kind == "measured":
-            diffs.append(_compare_measured(cur, base, tolerance if tol is None else tol,
-                                           report.calibration, baseline.calibration, alpha))
+            diffs.append(
+                _compare_measured(
+                    cur, base, tolerance if tol is None else tol, report.calibration, baseline.calibration, alpha
+                )
+            )
         else:
             diffs.append(_compare_static(cur, base, tol))
     for key, cur in report.figures.items():
         if key not in baseline.figures:
-            diffs.append(FigureDiff(key, "new", cur, None, None, None, cur.tolerance,
-                                    "not in the baseline; add it with --update-baseline"))
+            diffs.append(
+                FigureDiff(
+                    key,
+                    "new",
+                    cur,
+                    None,
+                    None,
+                    None,
+                    cur.tolerance,
+                    "not in the baseline; add it with --update-baseline",
+                )
+            )
     diffs.sort(key=lambda d: (STATUS_ORDER[d.status], -(d.worse_by if d.worse_by is not None else 0), d.key))
     return GateResult(diffs, report.path, baseline.path, tolerance, report.calibration, baseline.calibration)
 
 
-def compare_files(report_path, baseline_path, tolerance: float = DEFAULT_TOLERANCE,
-                  alpha: float = DEFAULT_ALPHA) -> GateResult:
+def compare_files(
+    report_path, baseline_path, tolerance: float = DEFAULT_TOLERANCE, alpha: float = DEFAULT_ALPHA
+) -> GateResult:
     """:func:`compare` on two files; bad files raise :class:`ConfigError` / :class:`DataError`."""
     return compare(load_figures_file(report_path), load_figures_file(baseline_path), tolerance, alpha)

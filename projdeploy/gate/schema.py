@@ -42,9 +42,17 @@ class Figure:
     samples: tuple[float, ...] = ()
 
     def to_dict(self) -> dict:
-        d = {"key": self.key, "artifact": self.artifact, "profile": self.profile, "name": self.name,
-             "value": self.value, "unit": self.unit, "kind": self.kind,
-             "higher_is_better": self.higher_is_better, "tolerance": self.tolerance}
+        d = {
+            "key": self.key,
+            "artifact": self.artifact,
+            "profile": self.profile,
+            "name": self.name,
+            "value": self.value,
+            "unit": self.unit,
+            "kind": self.kind,
+            "higher_is_better": self.higher_is_better,
+            "tolerance": self.tolerance,
+        }
         if self.kind == "measured":
             d["samples"] = list(self.samples)
         return d
@@ -108,9 +116,18 @@ def _figure(src: str, i: int, d) -> Figure:
     samples: tuple[float, ...] = ()
     if d["kind"] == "measured":
         samples = _samples(src, f"{where}.samples", d.get("samples", []))
-    return Figure(key=d["key"], artifact=d["artifact"], profile=d.get("profile"), name=d["name"],
-                  value=_num(src, f"{where}.value", d["value"]), unit=d["unit"], kind=d["kind"],
-                  higher_is_better=d["higher_is_better"], tolerance=tol, samples=samples)
+    return Figure(
+        key=d["key"],
+        artifact=d["artifact"],
+        profile=d.get("profile"),
+        name=d["name"],
+        value=_num(src, f"{where}.value", d["value"]),
+        unit=d["unit"],
+        kind=d["kind"],
+        higher_is_better=d["higher_is_better"],
+        tolerance=tol,
+        samples=samples,
+    )
 
 
 def _calibration(src: str, d) -> Calibration:
@@ -147,8 +164,12 @@ def parse_figures(obj, src: str = "<report>") -> FiguresFile:
     cal = obj.get("calibration")
     cal = None if cal is None else _calibration(src, cal)
     if cal is None and any(f.kind == "measured" for f in figures.values()):
-        raise ConfigError(src, "calibration", "is missing but the file has measured figures; "
-                          "measured host latency is only comparable when normalised by the calibration run")
+        raise ConfigError(
+            src,
+            "calibration",
+            "is missing but the file has measured figures; "
+            "measured host latency is only comparable when normalised by the calibration run",
+        )
     return FiguresFile(path=src, schema=schema, figures=figures, calibration=cal)
 
 
@@ -168,9 +189,12 @@ def baseline_dict(report: FiguresFile) -> dict:
     """The baseline a report becomes: its figures and calibration, nothing host-specific beyond that."""
     from .. import __version__
 
-    out = {"schema": BASELINE_SCHEMA, "generated_by": f"projdeploy {__version__} gate --update-baseline",
-           "source_schema": report.schema,
-           "figures": [f.to_dict() for f in sorted(report.figures.values(), key=lambda f: f.key)]}
+    out = {
+        "schema": BASELINE_SCHEMA,
+        "generated_by": f"projdeploy {__version__} gate --update-baseline",
+        "source_schema": report.schema,
+        "figures": [f.to_dict() for f in sorted(report.figures.values(), key=lambda f: f.key)],
+    }
     if report.calibration is not None:
         out["calibration"] = report.calibration.to_dict()
     return out

@@ -28,26 +28,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MIN_SAMPLES = 5          # below this per side, a timing is reported but never failed
-DEFAULT_ALPHA = 0.05     # one-sided: 95% bootstrap bound, 5% rank-test level
+MIN_SAMPLES = 5  # below this per side, a timing is reported but never failed
+DEFAULT_ALPHA = 0.05  # one-sided: 95% bootstrap bound, 5% rank-test level
 DEFAULT_BOOT = 2000
-_SEED = 20240901         # fixed: the verdict is a pure function of the numbers
+_SEED = 20240901  # fixed: the verdict is a pure function of the numbers
 
 
 @dataclass(frozen=True)
 class TimingComparison:
     """Current vs baseline cost (time-like: higher is worse), calibration-normalised."""
 
-    ratio: float            # median(cur)/cal_cur  /  median(base)/cal_base
-    ci_low: float           # one-sided (1 - alpha) lower bound of ratio
-    ci_high: float          # one-sided (1 - alpha) upper bound of ratio
-    p_slower: float         # Mann-Whitney p for "cur > base * (1 + tol)"
-    p_faster: float         # Mann-Whitney p for "cur < base * (1 - tol)"
+    ratio: float  # median(cur)/cal_cur  /  median(base)/cal_base
+    ci_low: float  # one-sided (1 - alpha) lower bound of ratio
+    ci_high: float  # one-sided (1 - alpha) upper bound of ratio
+    p_slower: float  # Mann-Whitney p for "cur > base * (1 + tol)"
+    p_faster: float  # Mann-Whitney p for "cur < base * (1 - tol)"
     n_cur: int
     n_base: int
-    slower: bool            # confidently slower than 1 + tol
-    faster: bool            # confidently faster than 1 - tol
-    enough: bool            # both sides have MIN_SAMPLES samples
+    slower: bool  # confidently slower than 1 + tol
+    faster: bool  # confidently faster than 1 - tol
+    enough: bool  # both sides have MIN_SAMPLES samples
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -57,8 +57,9 @@ def _medians(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return np.median(x[idx], axis=1)
 
 
-def bootstrap_ratio(cur, cal_cur, base, cal_base, alpha: float = DEFAULT_ALPHA,
-                    n_boot: int = DEFAULT_BOOT, seed: int = _SEED) -> tuple[float, float, float]:
+def bootstrap_ratio(
+    cur, cal_cur, base, cal_base, alpha: float = DEFAULT_ALPHA, n_boot: int = DEFAULT_BOOT, seed: int = _SEED
+) -> tuple[float, float, float]:
     """Point ratio of normalised medians and its one-sided (alpha, 1-alpha) bootstrap bounds."""
     arrays = [np.asarray(a, dtype=np.float64) for a in (cur, cal_cur, base, cal_base)]
     point = (np.median(arrays[0]) / np.median(arrays[1])) / (np.median(arrays[2]) / np.median(arrays[3]))
@@ -76,8 +77,9 @@ def mann_whitney_greater(x, y) -> float:
     return float(mannwhitneyu(np.asarray(x, float), np.asarray(y, float), alternative="greater").pvalue)
 
 
-def compare_timings(cur, cal_cur, base, cal_base, tolerance: float,
-                    alpha: float = DEFAULT_ALPHA, n_boot: int = DEFAULT_BOOT) -> TimingComparison:
+def compare_timings(
+    cur, cal_cur, base, cal_base, tolerance: float, alpha: float = DEFAULT_ALPHA, n_boot: int = DEFAULT_BOOT
+) -> TimingComparison:
     """Decide whether ``cur`` timings are confidently slower (or faster) than ``base`` beyond ``tolerance``.
 
     ``cal_cur`` / ``cal_base`` are the calibration timings of the job that
@@ -92,5 +94,6 @@ def compare_timings(cur, cal_cur, base, cal_base, tolerance: float,
     p_fast = mann_whitney_greater(nbase * (1 - tolerance), ncur) if tolerance < 1 else 1.0
     slower = enough and lo > 1 + tolerance and p_slow < alpha
     faster = enough and hi < 1 - tolerance and p_fast < alpha
-    return TimingComparison(ratio, lo, hi, p_slow, p_fast, len(cur), len(base), bool(slower),
-                            bool(faster), bool(enough))
+    return TimingComparison(
+        ratio, lo, hi, p_slow, p_fast, len(cur), len(base), bool(slower), bool(faster), bool(enough)
+    )

@@ -11,9 +11,15 @@ from __future__ import annotations
 
 from .compare import FigureDiff, GateResult
 
-ICONS = {"missing": ":x: missing", "incompatible": ":x: incompatible", "regression": ":x: regression",
-         "suspect": ":warning: suspect", "pass": ":white_check_mark: pass",
-         "improved": ":rocket: improved", "new": ":new: new"}
+ICONS = {
+    "missing": ":x: missing",
+    "incompatible": ":x: incompatible",
+    "regression": ":x: regression",
+    "suspect": ":warning: suspect",
+    "pass": ":white_check_mark: pass",
+    "improved": ":rocket: improved",
+    "new": ":new: new",
+}
 
 
 def _fmt(v: float | None, unit: str = "") -> str:
@@ -65,24 +71,56 @@ def render_markdown(result: GateResult, title: str = "projdeploy gate") -> str:
     counts = result.counts()
     summary = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no figures"
     verdict = ":white_check_mark: **PASS**" if result.passed else ":x: **REGRESSION**"
-    lines = [f"### {title}: {verdict}", "",
-             (f"Report `{result.report_path}` vs baseline `{result.baseline_path}`: {summary}. "
-             f"Default allowed slowdown of measured timings: {result.tolerance:.0%}."), ""]
+    lines = [
+        f"### {title}: {verdict}",
+        "",
+        (
+            f"Report `{result.report_path}` vs baseline `{result.baseline_path}`: {summary}. "
+            f"Default allowed slowdown of measured timings: {result.tolerance:.0%}."
+        ),
+        "",
+    ]
     if result.machine_factor is not None:
-        lines += [(f"Measured timings are divided by the calibration benchmark `{result.calibration.name}` run in "
-                  f"the same job: {result.baseline_calibration.median_s * 1e3:.3g} ms for the baseline, "
-                  f"{result.calibration.median_s * 1e3:.3g} ms here (this machine ran it "
-                  f"{result.machine_factor:.2f}x as long)."), ""]
+        lines += [
+            (
+                f"Measured timings are divided by the calibration benchmark `{result.calibration.name}` run in "
+                f"the same job: {result.baseline_calibration.median_s * 1e3:.3g} ms for the baseline, "
+                f"{result.calibration.median_s * 1e3:.3g} ms here (this machine ran it "
+                f"{result.machine_factor:.2f}x as long)."
+            ),
+            "",
+        ]
     lines += [
-             "| status | figure | artifact | profile | baseline | current | change | threshold | evidence |",
-             "|---|---|---|---|---:|---:|---:|---:|---|"]
+        "| status | figure | artifact | profile | baseline | current | change | threshold | evidence |",
+        "|---|---|---|---|---:|---:|---:|---:|---|",
+    ]
     for d in result.diffs:
         f = d.figure
-        lines.append("| " + " | ".join(_cell(x) for x in (
-            ICONS[d.status], f.name, f.artifact, f.profile or "—", _value(d, "baseline"), _value(d, "current"),
-            _change(d), _threshold(d), d.detail)) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                _cell(x)
+                for x in (
+                    ICONS[d.status],
+                    f.name,
+                    f.artifact,
+                    f.profile or "—",
+                    _value(d, "baseline"),
+                    _value(d, "current"),
+                    _change(d),
+                    _threshold(d),
+                    d.detail,
+                )
+            )
+            + " |"
+        )
     if counts.get("improved") or counts.get("new") or not result.passed:
-        lines += ["", ("If these changes are intended, accept them with "
-                  f"`projdeploy gate --report {result.report_path} --baseline {result.baseline_path} "
-                  "--update-baseline` and commit the baseline.")]
+        lines += [
+            "",
+            (
+                "If these changes are intended, accept them with "
+                f"`projdeploy gate --report {result.report_path} --baseline {result.baseline_path} "
+                "--update-baseline` and commit the baseline."
+            ),
+        ]
     return "\n".join(lines) + "\n"

@@ -62,6 +62,8 @@ def load_model(directory: str | Path) -> torch.nn.Module:
     missing, unexpected = model.load_state_dict(sd, strict=False)
     missing = [k for k in missing if not (k == "lm_head.weight" and cfg.tie_word_embeddings)]
     if missing or unexpected:
-        raise CheckpointError(f"{directory}/{WEIGHTS}: weights do not match config.json "
-                              f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
+        raise CheckpointError(
+            f"{directory}/{WEIGHTS}: weights do not match config.json "
+            f"(missing {missing[:5]}, unexpected {unexpected[:5]})"
+        )
     return model.eval()

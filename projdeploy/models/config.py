@@ -38,8 +38,15 @@ class ModelConfig:
         def bad(name, why):
             raise ConfigError("model config", name, why)
 
-        for name in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
-                     "num_attention_heads", "num_key_value_heads", "max_position_embeddings"):
+        for name in (
+            "vocab_size",
+            "hidden_size",
+            "intermediate_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "num_key_value_heads",
+            "max_position_embeddings",
+        ):
             v = getattr(self, name)
             if not isinstance(v, int) or v <= 0:
                 bad(name, f"must be a positive integer, got {v!r}")
@@ -60,7 +67,7 @@ class ModelConfig:
     def is_classifier(self) -> bool:
         return self.num_labels > 0
 
-    def replace(self, **changes) -> "ModelConfig":
+    def replace(self, **changes) -> ModelConfig:
         return dataclasses.replace(self, **changes)
 
     def num_parameters(self) -> int:
@@ -75,7 +82,12 @@ class ModelConfig:
     def flops_per_token(self, seq_len: int) -> int:
         """Forward FLOPs per token: 2 per weight MAC plus attention scores (causal average)."""
         d, L = self.hidden_size, self.num_hidden_layers
-        hd, H, KV, p = self.resolved_head_dim, self.num_attention_heads, self.num_key_value_heads, self.intermediate_size
+        hd, H, KV, p = (
+            self.resolved_head_dim,
+            self.num_attention_heads,
+            self.num_key_value_heads,
+            self.intermediate_size,
+        )
         matmul = L * (d * H * hd * 2 + d * KV * hd * 2 + 3 * d * p)
         head = d * (self.num_labels if self.is_classifier else self.vocab_size)
         attn = L * H * hd * seq_len  # QK^T and AV, each ~ seq/2 keys on average (causal)
@@ -117,10 +129,12 @@ class ModelConfig:
         return d
 
     @classmethod
-    def from_hf_dict(cls, d: dict, source: str = "config.json") -> "ModelConfig":
+    def from_hf_dict(cls, d: dict, source: str = "config.json") -> ModelConfig:
         if d.get("model_type") != "llama":
-            raise CheckpointError(f"{source}: model_type {d.get('model_type')!r} is not supported here; "
-                                  "projdeploy small models are 'llama'")
+            raise CheckpointError(
+                f"{source}: model_type {d.get('model_type')!r} is not supported here; "
+                "projdeploy small models are 'llama'"
+            )
         if d.get("hidden_act", "silu") != "silu" or d.get("attention_bias") or d.get("mlp_bias"):
             raise CheckpointError(f"{source}: only silu activations without biases are supported")
         if d.get("rope_scaling"):
@@ -128,15 +142,18 @@ class ModelConfig:
         archs = d.get("architectures") or []
         is_cls = any("SequenceClassification" in a for a in archs)
         id2label = {int(k): v for k, v in (d.get("id2label") or {}).items()} if is_cls else {}
-        kw = {f.name: d[f.name] for f in dataclasses.fields(cls)
-              if f.name in d and f.name not in ("num_labels", "id2label")}
+        kw = {
+            f.name: d[f.name]
+            for f in dataclasses.fields(cls)
+            if f.name in d and f.name not in ("num_labels", "id2label")
+        }
         return cls(**kw, num_labels=len(id2label) if is_cls else 0, id2label=id2label)
 
     def save(self, directory: str | Path) -> None:
         Path(directory, "config.json").write_text(json.dumps(self.to_hf_dict(), indent=2, sort_keys=True))
 
     @classmethod
-    def load(cls, directory: str | Path) -> "ModelConfig":
+    def load(cls, directory: str | Path) -> ModelConfig:
         path = Path(directory, "config.json")
         if not path.is_file():
             raise CheckpointError(f"{directory}: not a checkpoint (no config.json)")
@@ -149,9 +166,15 @@ class ModelConfig:
 
 # Named sizes: one place to derive model shape from a preset name.
 SIZES = {
-    "tiny": dict(hidden_size=64, intermediate_size=192, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2),
-    "small": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2),
-    "base": dict(hidden_size=256, intermediate_size=768, num_hidden_layers=6, num_attention_heads=8, num_key_value_heads=4),
+    "tiny": dict(
+        hidden_size=64, intermediate_size=192, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2
+    ),
+    "small": dict(
+        hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2
+    ),
+    "base": dict(
+        hidden_size=256, intermediate_size=768, num_hidden_layers=6, num_attention_heads=8, num_key_value_heads=4
+    ),
 }
 
 

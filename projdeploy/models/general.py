@@ -54,15 +54,18 @@ class GeneralConfig:
 
     def __post_init__(self):
         if self.num_attention_heads % self.num_key_value_heads:
-            raise ConfigError("general config", "num_key_value_heads",
-                              f"must divide num_attention_heads={self.num_attention_heads}")
+            raise ConfigError(
+                "general config", "num_key_value_heads", f"must divide num_attention_heads={self.num_attention_heads}"
+            )
         if self.qk_head_dim % 2:
             raise ConfigError("general config", "qk_head_dim", "must be even (RoPE rotates channel pairs)")
         if not self.rope_inv_freq:
             object.__setattr__(self, "rope_inv_freq", standard_inv_freq(self.qk_head_dim, self.rope_theta))
         object.__setattr__(self, "rope_inv_freq", tuple(float(f) for f in self.rope_inv_freq))
         if len(self.rope_inv_freq) * 2 != self.qk_head_dim:
-            raise ConfigError("general config", "rope_inv_freq", f"needs qk_head_dim/2 = {self.qk_head_dim // 2} entries")
+            raise ConfigError(
+                "general config", "rope_inv_freq", f"needs qk_head_dim/2 = {self.qk_head_dim // 2} entries"
+            )
 
     def replace(self, **kw) -> GeneralConfig:
         return dataclasses.replace(self, **kw)
@@ -70,11 +73,27 @@ class GeneralConfig:
     @classmethod
     def from_model_config(cls, c: ModelConfig) -> GeneralConfig:
         if c.is_classifier or c.tie_word_embeddings:
-            raise ConfigError("grow", "config", "growth supports untied causal LMs (classifier or tied embeddings given)")
+            raise ConfigError(
+                "grow", "config", "growth supports untied causal LMs (classifier or tied embeddings given)"
+            )
         hd = c.resolved_head_dim
-        return cls(c.vocab_size, c.hidden_size, c.intermediate_size, c.num_hidden_layers, c.num_attention_heads,
-                   c.num_key_value_heads, hd, hd, (), c.rope_theta, c.rms_norm_eps, c.max_position_embeddings,
-                   c.bos_token_id, c.eos_token_id, c.pad_token_id)
+        return cls(
+            c.vocab_size,
+            c.hidden_size,
+            c.intermediate_size,
+            c.num_hidden_layers,
+            c.num_attention_heads,
+            c.num_key_value_heads,
+            hd,
+            hd,
+            (),
+            c.rope_theta,
+            c.rms_norm_eps,
+            c.max_position_embeddings,
+            c.bos_token_id,
+            c.eos_token_id,
+            c.pad_token_id,
+        )
 
     def hf_incompatibility(self) -> str | None:
         """Why this layout is not a HF Llama config (None when it is)."""
@@ -88,12 +107,21 @@ class GeneralConfig:
         why = self.hf_incompatibility()
         if why:
             raise ConfigError("general config", "layout", f"not expressible as a HF Llama checkpoint: {why}")
-        return ModelConfig(vocab_size=self.vocab_size, hidden_size=self.hidden_size,
-                           intermediate_size=self.intermediate_size, num_hidden_layers=self.num_hidden_layers,
-                           num_attention_heads=self.num_attention_heads, num_key_value_heads=self.num_key_value_heads,
-                           head_dim=self.qk_head_dim, max_position_embeddings=self.max_position_embeddings,
-                           rope_theta=self.rope_theta, rms_norm_eps=self.rms_norm_eps, bos_token_id=self.bos_token_id,
-                           eos_token_id=self.eos_token_id, pad_token_id=self.pad_token_id)
+        return ModelConfig(
+            vocab_size=self.vocab_size,
+            hidden_size=self.hidden_size,
+            intermediate_size=self.intermediate_size,
+            num_hidden_layers=self.num_hidden_layers,
+            num_attention_heads=self.num_attention_heads,
+            num_key_value_heads=self.num_key_value_heads,
+            head_dim=self.qk_head_dim,
+            max_position_embeddings=self.max_position_embeddings,
+            rope_theta=self.rope_theta,
+            rms_norm_eps=self.rms_norm_eps,
+            bos_token_id=self.bos_token_id,
+            eos_token_id=self.eos_token_id,
+            pad_token_id=self.pad_token_id,
+        )
 
     def to_dict(self) -> dict:
         return {"projdeploy_kind": KIND, **dataclasses.asdict(self), "rope_inv_freq": list(self.rope_inv_freq)}
@@ -198,8 +226,11 @@ def write_general_files(directory: str | Path, model: GeneralLM, meta: dict | No
 
     directory = Path(directory)
     (directory / "config.json").write_text(json.dumps(model.config.to_dict(), indent=2, sort_keys=True))
-    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(directory / "model.safetensors"),
-              metadata={"format": "pt"})
+    save_file(
+        {k: v.detach().contiguous() for k, v in model.state_dict().items()},
+        str(directory / "model.safetensors"),
+        metadata={"format": "pt"},
+    )
     (directory / "projdeploy.json").write_text(json.dumps({"kind": KIND, **(meta or {})}, indent=2, sort_keys=True))
 
 
@@ -213,15 +244,21 @@ def load_any_lm(directory: str | Path) -> tuple[GeneralLM, dict]:
         raise CheckpointError(f"{directory}: not a checkpoint (no config.json)")
     d = json.loads(path.read_text())
     if d.get("projdeploy_kind") == "pn":
-        raise CheckpointError(f"{directory}: a Projected Network checkpoint cannot be grown directly; grow a dense "
-                              "checkpoint, or project an expert first (projdeploy.project.pn.project_pn)")
-    cfg = GeneralConfig.from_dict(d, str(path)) if d.get("projdeploy_kind") == KIND else \
-        GeneralConfig.from_model_config(ModelConfig.from_hf_dict(d, str(path)))
+        raise CheckpointError(
+            f"{directory}: a Projected Network checkpoint cannot be grown directly; grow a dense "
+            "checkpoint, or project an expert first (projdeploy.project.pn.project_pn)"
+        )
+    cfg = (
+        GeneralConfig.from_dict(d, str(path))
+        if d.get("projdeploy_kind") == KIND
+        else GeneralConfig.from_model_config(ModelConfig.from_hf_dict(d, str(path)))
+    )
     model = GeneralLM(cfg)
     sd = load_file(str(directory / "model.safetensors"))
     missing, unexpected = model.load_state_dict(sd, strict=False)
     if missing or unexpected:
-        raise CheckpointError(f"{directory}: weights do not match config.json (missing {missing[:3]}, "
-                              f"unexpected {unexpected[:3]})")
+        raise CheckpointError(
+            f"{directory}: weights do not match config.json (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
     opt = directory / "optimizer.safetensors"
     return model.eval(), (load_file(str(opt)) if opt.is_file() else {})

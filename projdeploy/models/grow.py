@@ -26,13 +26,21 @@ import torch
 from ..errors import ConfigError
 from .general import GeneralConfig, GeneralLM, standard_inv_freq
 
-FIELDS = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
-          "qk_head_dim", "v_head_dim")
+FIELDS = (
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "qk_head_dim",
+    "v_head_dim",
+)
 
 
 @dataclass(frozen=True)
 class GrowTarget:
     """Target sizes; None keeps the source's value. ``new_layer_positions``: indexes in the grown stack."""
+
     hidden_size: int | None = None
     intermediate_size: int | None = None
     num_hidden_layers: int | None = None
@@ -86,7 +94,7 @@ class Grower:
             k = f"{name}::{key}"
             if k in self.opt:
                 t = torch.zeros(shape, dtype=self.opt[k].dtype)
-                t[grid] = self.opt[k] * scale ** power
+                t[grid] = self.opt[k] * scale**power
                 self.opt[k] = t
 
     def _layer_names(self, suffix: str):
@@ -112,9 +120,12 @@ class Grower:
         H, KV, d, qk, v = c.num_attention_heads, c.num_key_value_heads, c.hidden_size, c.qk_head_dim, c.v_head_dim
         rep, rep2 = H // KV, H2 // KV2
         if H2 % KV2 or KV2 < KV or rep2 < rep:
-            raise ConfigError("grow target", "num_attention_heads",
-                              f"GQA: growing {H} heads / {KV} groups to {H2} / {KV2} needs {KV2} to divide {H2}, "
-                              f"no fewer groups and no fewer heads per group ({rep} -> {rep2})")
+            raise ConfigError(
+                "grow target",
+                "num_attention_heads",
+                f"GQA: growing {H} heads / {KV} groups to {H2} / {KV2} needs {KV2} to divide {H2}, "
+                f"no fewer groups and no fewer heads per group ({rep} -> {rep2})",
+            )
         new_head = torch.tensor([(h // rep) * rep2 + h % rep for h in range(H)])  # old head -> new position
 
         def rows(heads, width):
@@ -164,8 +175,10 @@ class Grower:
                 self._place(name, (t.shape[0], d2), (self._ar(t.shape[0]), self._ar(d)), "zero")
             elif name.endswith(("o_proj.weight", "down_proj.weight")):
                 self._place(name, (d2, t.shape[1]), (self._ar(d), self._ar(t.shape[1])), "zero")
-            elif name.endswith(("q_proj.weight", "k_proj.weight", "v_proj.weight", "gate_proj.weight",
-                                "up_proj.weight")) or name == "lm_head.weight":
+            elif (
+                name.endswith(("q_proj.weight", "k_proj.weight", "v_proj.weight", "gate_proj.weight", "up_proj.weight"))
+                or name == "lm_head.weight"
+            ):
                 self._place(name, (t.shape[0], d2), (self._ar(t.shape[0]), self._ar(d)), "free")
             elif name.endswith("layernorm.weight") or name == "model.norm.weight":
                 self._place(name, (d2,), (self._ar(d),), "const", scale=s, fill_value=s)
@@ -179,13 +192,14 @@ class Grower:
         n = c.num_hidden_layers
         positions = sorted(positions) if positions is not None else list(range(n, n2))
         if len(positions) != n2 - n or len(set(positions)) != len(positions) or any(not 0 <= p < n2 for p in positions):
-            raise ConfigError("grow target", "new_layer_positions",
-                              f"need {n2 - n} distinct indexes in 0..{n2 - 1}, got {positions}")
+            raise ConfigError(
+                "grow target", "new_layer_positions", f"need {n2 - n} distinct indexes in 0..{n2 - 1}, got {positions}"
+            )
         old_at = [i for i in range(n2) if i not in positions]  # grown index of old layer j = old_at[j]
         moved_sd, moved_opt = {}, {}
         for name in list(self.sd):
             if name.startswith("model.layers."):
-                j, rest = name[len("model.layers."):].split(".", 1)
+                j, rest = name[len("model.layers.") :].split(".", 1)
                 new = f"model.layers.{old_at[int(j)]}.{rest}"
                 moved_sd[new] = self.sd.pop(name)
                 for key in [k for k in self.opt if k.split("::")[0] == name]:
@@ -227,8 +241,10 @@ def grow_state(cfg: GeneralConfig, state: dict, target: GrowTarget, optim: dict 
         g.mlp(want["intermediate_size"])
         steps.append("mlp")
     if changed("num_attention_heads") or changed("num_key_value_heads"):
-        g.heads(want.get("num_attention_heads", g.cfg.num_attention_heads),
-                want.get("num_key_value_heads", g.cfg.num_key_value_heads))
+        g.heads(
+            want.get("num_attention_heads", g.cfg.num_attention_heads),
+            want.get("num_key_value_heads", g.cfg.num_key_value_heads),
+        )
         steps.append("heads")
     if changed("v_head_dim"):
         g.value(want["v_head_dim"])

@@ -86,7 +86,7 @@ class Attention(nn.Module):
         elif mask.dtype.is_floating_point:
             # Written out (as HF's "eager" attention): exported, it stays a few delegatable ops,
             # where SDPA's decomposition adds fully-masked-row guards (any/where/logical_not) per layer.
-            scores = torch.matmul(q * self.head_dim ** -0.5, k.transpose(-2, -1)) + mask
+            scores = torch.matmul(q * self.head_dim**-0.5, k.transpose(-2, -1)) + mask
             out = torch.matmul(torch.softmax(scores, dim=-1), v)
         else:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)

@@ -63,22 +63,31 @@ class PNConfig:
     @classmethod
     def from_dict(cls, d: dict, source: str = "config.json") -> PNConfig:
         if d.get("projdeploy_kind") != "pn":
-            raise CheckpointError(f"{source}: not a Projected Network config (projdeploy_kind "
-                                  f"{d.get('projdeploy_kind')!r}, expected 'pn')")
+            raise CheckpointError(
+                f"{source}: not a Projected Network config (projdeploy_kind "
+                f"{d.get('projdeploy_kind')!r}, expected 'pn')"
+            )
         small = ModelConfig.from_hf_dict(d["small"], source)
         return cls(small, d["num_experts"], d["basis_size"], d["code_size"], d.get("kind", "pn"), d.get("version", 1))
 
     def generation_flops(self, n_experts: int) -> int:
         """Forward FLOPs to generate the MLP weights of ``n_experts`` experts (all layers)."""
         s = self.small
-        return 2 * s.num_hidden_layers * n_experts * (self.basis_size * 3 * s.hidden_size * s.intermediate_size
-                                                      + self.code_size * self.basis_size)
+        return (
+            2
+            * s.num_hidden_layers
+            * n_experts
+            * (self.basis_size * 3 * s.hidden_size * s.intermediate_size + self.code_size * self.basis_size)
+        )
 
     def num_parameters(self) -> int:
         s = self.small
         mlp = 3 * s.hidden_size * s.intermediate_size * s.num_hidden_layers
-        learned = 0 if self.kind == "hard-moe" else self.num_experts * self.code_size + \
-            s.num_hidden_layers * self.code_size * self.basis_size
+        learned = (
+            0
+            if self.kind == "hard-moe"
+            else self.num_experts * self.code_size + s.num_hidden_layers * self.code_size * self.basis_size
+        )
         return s.num_parameters() - mlp + mlp * self.basis_size + learned
 
 
@@ -124,10 +133,10 @@ class ProjectedLM(nn.Module):
             if isinstance(mod, (nn.Linear, nn.Embedding)):
                 nn.init.normal_(mod.weight, std=std)
         if cfg.kind == "pn":  # c = M^T E has unit-variance entries; W = sum_r c_r T_r has std ~ std
-            nn.init.normal_(self.codes, std=cfg.code_size ** -0.5)
+            nn.init.normal_(self.codes, std=cfg.code_size**-0.5)
             for layer in self.pn:
                 nn.init.normal_(layer.mix, std=1.0)
-        scale = std / (cfg.basis_size ** 0.5 if cfg.kind == "pn" else 1.0)
+        scale = std / (cfg.basis_size**0.5 if cfg.kind == "pn" else 1.0)
         for layer in self.pn:
             for name in MATS:
                 nn.init.normal_(getattr(layer, name), std=scale)
@@ -153,11 +162,12 @@ class ProjectedLM(nn.Module):
             counts = torch.bincount(inverse, minlength=coef.shape[0]).tolist()
             parts, start = [], 0
             for u, c in enumerate(counts):
-                rows = order[start:start + c]
+                rows = order[start : start + c]
                 start += c
                 if c:
                     parts.append(_swiglu(x[rows], ws["gate"][u], ws["up"][u], ws["down"][u]))
             return torch.cat(parts)[torch.argsort(order)]
+
         return mlp
 
     def forward(self, input_ids: torch.Tensor, expert=None, coefs: list[torch.Tensor] | None = None) -> torch.Tensor:
@@ -169,8 +179,11 @@ class ProjectedLM(nn.Module):
         else:
             if expert is None:
                 raise ValueError("ProjectedLM.forward needs expert ids or coefficient vectors")
-            expert = torch.as_tensor(expert, device=input_ids.device).long().reshape(-1).expand(B) \
-                if torch.as_tensor(expert).dim() == 0 else torch.as_tensor(expert, device=input_ids.device).long()
+            expert = (
+                torch.as_tensor(expert, device=input_ids.device).long().reshape(-1).expand(B)
+                if torch.as_tensor(expert).dim() == 0
+                else torch.as_tensor(expert, device=input_ids.device).long()
+            )
             uniq, inverse = torch.unique(expert, return_inverse=True)
             per_layer = self.coefficients(uniq)
         mlps = [self._mixture_mlp(i, per_layer[i], inverse) for i in range(len(self.pn))]
@@ -184,8 +197,7 @@ class ProjectedLM(nn.Module):
             if not 0 <= int(expert) < self.config.num_experts:
                 raise ConfigError("projection", "expert", f"must be in 0..{self.config.num_experts - 1}, got {expert}")
             coefs = [c[0] for c in self.coefficients(torch.tensor([int(expert)]))]
-        sd = {k: v.detach().clone() for k, v in self.state_dict().items()
-              if not k.startswith("pn.") and k != "codes"}
+        sd = {k: v.detach().clone() for k, v in self.state_dict().items() if not k.startswith("pn.") and k != "codes"}
         for i, c in enumerate(coefs):
             ws = self.mlp_weights(i, c.detach().reshape(1, -1))
             for m in MATS:
@@ -239,6 +251,7 @@ def load_pn(directory: str | Path) -> ProjectedLM:
     missing, unexpected = model.load_state_dict(load_file(str(wpath)), strict=False)
     missing = [k for k in missing if not (k == "lm_head.weight" and cfg.small.tie_word_embeddings)]
     if missing or unexpected:
-        raise CheckpointError(f"{wpath}: weights do not match config.json (missing {missing[:5]}, "
-                              f"unexpected {unexpected[:5]})")
+        raise CheckpointError(
+            f"{wpath}: weights do not match config.json (missing {missing[:5]}, unexpected {unexpected[:5]})"
+        )
     return model.eval()

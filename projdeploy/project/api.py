@@ -31,8 +31,10 @@ def load_dense_big(big_dir: str | Path):
 
         return load_projector(big_dir).big
     if kind in PN_KINDS:
-        raise CheckpointError(f"{big_dir}: a {kind!r} checkpoint has no dense weights to truncate; "
-                              "use --method pn, or truncate a dense checkpoint (pretrain --model dense)")
+        raise CheckpointError(
+            f"{big_dir}: a {kind!r} checkpoint has no dense weights to truncate; "
+            "use --method pn, or truncate a dense checkpoint (pretrain --model dense)"
+        )
     model = load_model(big_dir)
     if model.config.is_classifier:
         raise CheckpointError(f"{big_dir}: a classifier checkpoint cannot be projected; expected a causal LM")
@@ -53,8 +55,17 @@ def small_size_of(big_dir: str | Path, default: str = "tiny") -> str:
     return default
 
 
-def project_model(big_dir: str | Path, task, method: str, *, size: str | None = None, seed: int = 0,
-                  rule: str = "most-frequent", tune_coefficients_steps: int = 0, fit_steps: int = 100):
+def project_model(
+    big_dir: str | Path,
+    task,
+    method: str,
+    *,
+    size: str | None = None,
+    seed: int = 0,
+    rule: str = "most-frequent",
+    tune_coefficients_steps: int = 0,
+    fit_steps: int = 100,
+):
     """(small model, info) without writing anything."""
     if method not in METHODS:
         raise UnknownNameError("projection method", method, METHODS)
@@ -79,8 +90,10 @@ def project_model(big_dir: str | Path, task, method: str, *, size: str | None = 
         small = truncate_model(big, small_config_for(big.config, size or small_size_of(big_dir)))
         info = {"size": size or small_size_of(big_dir)}
     if small.config.vocab_size != task.tokenizer.vocab_size:
-        raise CheckpointError(f"{big_dir}: vocab size {small.config.vocab_size} does not match task "
-                              f"{task.name!r} tokenizer ({task.tokenizer.vocab_size}); pretrain on matching data")
+        raise CheckpointError(
+            f"{big_dir}: vocab size {small.config.vocab_size} does not match task "
+            f"{task.name!r} tokenizer ({task.tokenizer.vocab_size}); pretrain on matching data"
+        )
     if task.kind == "cls":
         from ..train.finetune import classifier_from_lm
 
@@ -99,7 +112,8 @@ def project(big_dir: str | Path, task_name, method: str, out: str | Path, **opts
     task = get_task(task_name) if isinstance(task_name, str) else task_name
     small, info = project_model(big_dir, task, method, **opts)
     with atomic_dir(out) as tmp:
-        write_model_files(tmp, small, {"task": task.name, "task_kind": task.kind, "metric": task.metric,
-                                       "projection": info})
+        write_model_files(
+            tmp, small, {"task": task.name, "task_kind": task.kind, "metric": task.metric, "projection": info}
+        )
         save_tokenizer(task.tokenizer, tmp)
     return {**info, "out": str(out)}

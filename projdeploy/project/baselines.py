@@ -39,8 +39,14 @@ def _with_task_tokens(tokens: np.ndarray, tids: np.ndarray, vocab: int, bos: int
     return out
 
 
-def train_universal(data: str = "digits", preset: str = "tiny", out: str | Path = "runs/universal",
-                    steps: int | None = None, seed: int = 0, progress: bool = True) -> dict:
+def train_universal(
+    data: str = "digits",
+    preset: str = "tiny",
+    out: str | Path = "runs/universal",
+    steps: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict:
     """Train the universal conditional model at the preset's small-model FLOP budget."""
     from ..fsutil import atomic_dir
     from ..models import build_model, config_for
@@ -56,21 +62,55 @@ def train_universal(data: str = "digits", preset: str = "tiny", out: str | Path 
     tasks, arrays = generic_tasks(data)
     tok = get_task(data).tokenizer
     if tok.bos_id is None or not np.all(arrays["tokens"][:, 0] == tok.bos_id):
-        raise ConfigError("universal model", "data", f"{data!r} rows do not start with BOS; the task token "
-                          "replaces BOS, so only BOS-prefixed corpora (digits) are supported")
+        raise ConfigError(
+            "universal model",
+            "data",
+            f"{data!r} rows do not start with BOS; the task token "
+            "replaces BOS, so only BOS-prefixed corpora (digits) are supported",
+        )
     V, T = tok.vocab_size, arrays["tokens"].shape[1] - 1
     toks = _with_task_tokens(arrays["tokens"], arrays["task"], V, tok.bos_id, seed)
-    cfg = config_for(pre.small_size, V + len(tasks), max_position_embeddings=T, bos_token_id=tok.bos_id,
-                     eos_token_id=tok.eos_id, pad_token_id=tok.pad_id)
+    cfg = config_for(
+        pre.small_size,
+        V + len(tasks),
+        max_position_embeddings=T,
+        bos_token_id=tok.bos_id,
+        eos_token_id=tok.eos_id,
+        pad_token_id=tok.pad_id,
+    )
     model = build_model(cfg, seed=seed)
     steps = steps or pre.small_steps
-    tcfg = TrainConfig(steps=steps, batch_size=pre.batch_size, lr=pre.lr, seed=seed, eval_every=0,
-                       warmup_steps=min(pre.warmup_steps, max(1, steps // 10)))
-    res = train_loop(model, {"tokens": toks}, lm_loss, tcfg, tokens_per_row=T,
-                     flops_per_token=cfg.flops_per_token(T), progress=progress)
+    tcfg = TrainConfig(
+        steps=steps,
+        batch_size=pre.batch_size,
+        lr=pre.lr,
+        seed=seed,
+        eval_every=0,
+        warmup_steps=min(pre.warmup_steps, max(1, steps // 10)),
+    )
+    res = train_loop(
+        model,
+        {"tokens": toks},
+        lm_loss,
+        tcfg,
+        tokens_per_row=T,
+        flops_per_token=cfg.flops_per_token(T),
+        progress=progress,
+    )
     with atomic_dir(out) as tmp:
-        write_model_files(tmp, model, {"kind": UNIVERSAL, "data": data, "tasks": tasks, "real_vocab": V,
-                                       "preset": pre.name, "steps": steps, "flops": res.flops})
+        write_model_files(
+            tmp,
+            model,
+            {
+                "kind": UNIVERSAL,
+                "data": data,
+                "tasks": tasks,
+                "real_vocab": V,
+                "preset": pre.name,
+                "steps": steps,
+                "flops": res.flops,
+            },
+        )
         (tmp / "tasks.json").write_text(json.dumps(tasks, indent=1))
         save_tokenizer(tok, tmp)
     return {"out": str(out), "steps": steps, "flops": res.flops, "seconds": res.seconds}
@@ -122,29 +162,30 @@ def _backbone_from_embeddings(backbone, x: torch.Tensor) -> torch.Tensor:
     return backbone.norm(x)
 
 
-def response_distill(student, teacher_dir: str | Path, task, cfg, alpha: float = 0.5, temperature: float = 2.0,
-                     **kw):
+def response_distill(student, teacher_dir: str | Path, task, cfg, alpha: float = 0.5, temperature: float = 2.0, **kw):
     """Fine-tune ``student`` on ``task`` with next-token CE plus KL to the big teacher's responses."""
     from ..models.checkpoint import load_model
     from ..project.api import load_dense_big
     from ..train.finetune import finetune
 
     if task.kind != "lm":
-        raise ConfigError("response distillation", "task", "needs a language/image modelling task "
-                          "(the big teacher is a causal LM)")
+        raise ConfigError(
+            "response distillation", "task", "needs a language/image modelling task (the big teacher is a causal LM)"
+        )
     teacher = load_dense_big(teacher_dir) if Path(teacher_dir).is_dir() else load_model(teacher_dir)
     if teacher.config.vocab_size != task.tokenizer.vocab_size:
         raise CheckpointError(f"teacher {teacher_dir}: vocab does not match task {task.name!r}")
     with torch.no_grad():
         x = torch.as_tensor(task.train.tokens[:, :-1])
-        t_logits = torch.cat([teacher(x[i:i + 128]) for i in range(0, len(x), 128)]).numpy()
+        t_logits = torch.cat([teacher(x[i : i + 128]) for i in range(0, len(x), 128)]).numpy()
     T = temperature
 
     def extra(logits, batch):
         t = batch["teacher_logits"]
-        kl = F.kl_div(F.log_softmax(logits / T, -1), F.log_softmax(t / T, -1), log_target=True,
-                      reduction="batchmean") / logits.shape[1]
+        kl = (
+            F.kl_div(F.log_softmax(logits / T, -1), F.log_softmax(t / T, -1), log_target=True, reduction="batchmean")
+            / logits.shape[1]
+        )
         return alpha * T * T * kl
 
-    return finetune(student, task, "none", cfg=cfg, extra_loss=extra,
-                    extra_data={"teacher_logits": t_logits}, **kw)
+    return finetune(student, task, "none", cfg=cfg, extra_loss=extra, extra_data={"teacher_logits": t_logits}, **kw)

@@ -65,7 +65,7 @@ def expert_losses(pn, task, rows: int = SCORE_ROWS, batch_size: int = 64) -> np.
     for i in range(pn.config.num_experts):
         total, n = 0.0, 0
         for s in range(0, len(toks), batch_size):
-            x = toks[s:s + batch_size]
+            x = toks[s : s + batch_size]
             total += float(_nll(pn(x[:, :-1], i), x)) * len(x)
             n += len(x)
         out.append(total / max(n, 1))
@@ -86,8 +86,16 @@ def cluster_counts(clustering, task, k: int, max_units: int | None = MAX_UNITS) 
     return np.bincount(rows[rows >= 0], minlength=k)
 
 
-def project_pn(big_dir, task, rule: str = "most-frequent", tune_coefficients_steps: int = 0, seed: int = 0,
-               lr: float = 0.05, batch_size: int = 32, max_units: int | None = MAX_UNITS):
+def project_pn(
+    big_dir,
+    task,
+    rule: str = "most-frequent",
+    tune_coefficients_steps: int = 0,
+    seed: int = 0,
+    lr: float = 0.05,
+    batch_size: int = 32,
+    max_units: int | None = MAX_UNITS,
+):
     """-> (small ``CausalLM`` in eval mode, info dict). ``task``: a Task or a task name.
 
     ``max_units``: at most this many clustering units are embedded to count clusters (evenly spaced over the
@@ -100,12 +108,19 @@ def project_pn(big_dir, task, rule: str = "most-frequent", tune_coefficients_ste
     pn, clustering, tok = load_big(big_dir)
     small = pn.config.small
     if tok is not None and tok != task.tokenizer.to_dict():
-        raise CheckpointError(f"{big_dir}: the big model was pretrained with a different tokenizer "
-                              f"({tok.get('kind')}, vocab {small.vocab_size}) than task {task.name} "
-                              f"({task.tokenizer.kind}, vocab {task.tokenizer.vocab_size})")
+        raise CheckpointError(
+            f"{big_dir}: the big model was pretrained with a different tokenizer "
+            f"({tok.get('kind')}, vocab {small.vocab_size}) than task {task.name} "
+            f"({task.tokenizer.kind}, vocab {task.tokenizer.vocab_size})"
+        )
     counts = cluster_counts(clustering, task, pn.config.num_experts, max_units)
-    info = {"method": f"pn/{pn.config.kind}", "rule": rule, "cluster_counts": counts.tolist(),
-            "num_experts": pn.config.num_experts, "basis_size": pn.config.basis_size}
+    info = {
+        "method": f"pn/{pn.config.kind}",
+        "rule": rule,
+        "cluster_counts": counts.tolist(),
+        "num_experts": pn.config.num_experts,
+        "basis_size": pn.config.basis_size,
+    }
     if rule == "most-frequent":
         expert = int(counts.argmax())
     else:
@@ -155,7 +170,8 @@ def save_projected(model, task, out: str | Path, info: dict) -> Path:
     task = _task(task)
     meta = {k: v for k, v in info.items() if k != "small_config"}
     with atomic_dir(out) as tmp:
-        write_model_files(tmp, model, {"task": task.name, "task_kind": task.kind, "metric": task.metric,
-                                       "projection": meta})
+        write_model_files(
+            tmp, model, {"task": task.name, "task_kind": task.kind, "metric": task.metric, "projection": meta}
+        )
         save_tokenizer(task.tokenizer, tmp)
     return Path(out)

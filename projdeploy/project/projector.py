@@ -76,9 +76,9 @@ class MapGen(nn.Module):
     def __init__(self, a: int, b: int, rank: int, emb_dim: int):
         super().__init__()
         self.base = nn.Parameter(torch.eye(a, b))
-        self.U = nn.Parameter(torch.randn(a, rank) / rank ** 0.5)
+        self.U = nn.Parameter(torch.randn(a, rank) / rank**0.5)
         self.V = nn.Parameter(torch.zeros(rank, b))
-        self.G = nn.Parameter(torch.randn(rank, emb_dim) / emb_dim ** 0.5)
+        self.G = nn.Parameter(torch.randn(rank, emb_dim) / emb_dim**0.5)
 
     def forward(self, e: torch.Tensor) -> torch.Tensor:
         return self.base + (self.U * (self.G @ e)) @ self.V
@@ -94,9 +94,12 @@ class Operator(nn.Module):
         L, Ls = big_cfg.num_hidden_layers, small_cfg.num_hidden_layers
         self.task_emb = nn.Parameter(torch.randn(n_tasks, m))
         self.P_h = MapGen(small_cfg.hidden_size, big_cfg.hidden_size, r, m)
-        self.P_v = nn.ModuleList(MapGen(small_cfg.resolved_head_dim, big_cfg.resolved_head_dim, r, m) for _ in range(Ls))
-        self.P_ff = nn.ModuleList(MapGen(small_cfg.intermediate_size, big_cfg.intermediate_size, r, m)
-                                  for _ in range(Ls))
+        self.P_v = nn.ModuleList(
+            MapGen(small_cfg.resolved_head_dim, big_cfg.resolved_head_dim, r, m) for _ in range(Ls)
+        )
+        self.P_ff = nn.ModuleList(
+            MapGen(small_cfg.intermediate_size, big_cfg.intermediate_size, r, m) for _ in range(Ls)
+        )
         if L != Ls:
             logits = torch.full((Ls, L), -4.0)
             for j, seg in enumerate(layer_segments(L, Ls)):
@@ -104,8 +107,9 @@ class Operator(nn.Module):
             self.depth_logits = nn.Parameter(logits)
         else:
             self.depth_logits = None
-        self.register_buffer("qk", rope_channels(big_cfg.resolved_head_dim, small_cfg.resolved_head_dim),
-                             persistent=False)
+        self.register_buffer(
+            "qk", rope_channels(big_cfg.resolved_head_dim, small_cfg.resolved_head_dim), persistent=False
+        )
         qh, kvh = head_maps(big_cfg, small_cfg)
         self.register_buffer("qh", qh, persistent=False)
         self.register_buffer("kvh", kvh, persistent=False)
@@ -124,29 +128,38 @@ class Operator(nn.Module):
         w2 = ph.pow(2)
         gain = lambda g: (w2 @ g) / w2.sum(1).clamp_min(1e-6)
         bb = big.model
-        sd = {"model.embed_tokens.weight": bb.embed_tokens.weight @ ph.T,
-              "model.norm.weight": gain(bb.norm.weight),
-              "lm_head.weight": big.lm_head.weight @ ph.T}
+        sd = {
+            "model.embed_tokens.weight": bb.embed_tokens.weight @ ph.T,
+            "model.norm.weight": gain(bb.norm.weight),
+            "lm_head.weight": big.lm_head.weight @ ph.T,
+        }
         A = self.depth_mix().to(ph)
         stack = lambda f: torch.stack([f(layer) for layer in bb.layers])
         mix = lambda f: torch.einsum("jl,l...->j...", A, stack(f))
         ln1, ln2 = mix(lambda b: b.input_layernorm.weight), mix(lambda b: b.post_attention_layernorm.weight)
         q, k = mix(lambda b: b.self_attn.q_proj.weight), mix(lambda b: b.self_attn.k_proj.weight)
         v, o = mix(lambda b: b.self_attn.v_proj.weight), mix(lambda b: b.self_attn.o_proj.weight)
-        gt, up, dn = mix(lambda b: b.mlp.gate_proj.weight), mix(lambda b: b.mlp.up_proj.weight), \
-            mix(lambda b: b.mlp.down_proj.weight)
+        gt, up, dn = (
+            mix(lambda b: b.mlp.gate_proj.weight),
+            mix(lambda b: b.mlp.up_proj.weight),
+            mix(lambda b: b.mlp.down_proj.weight),
+        )
         for j in range(sc.num_hidden_layers):
             pv, pf, pre = self.P_v[j](e), self.P_ff[j](e), f"model.layers.{j}."
             sd[pre + "input_layernorm.weight"] = gain(ln1[j])
             sd[pre + "post_attention_layernorm.weight"] = gain(ln2[j])
-            sd[pre + "self_attn.q_proj.weight"] = (q[j].view(H, HD, -1)[self.qh][:, self.qk] @ ph.T) \
-                .reshape(-1, ph.shape[0])
-            sd[pre + "self_attn.k_proj.weight"] = (k[j].view(KV, HD, -1)[self.kvh][:, self.qk] @ ph.T) \
-                .reshape(-1, ph.shape[0])
-            sd[pre + "self_attn.v_proj.weight"] = torch.einsum("ab,kbc,dc->kad", pv, v[j].view(KV, HD, -1)[self.kvh],
-                                                                ph).reshape(-1, ph.shape[0])
-            sd[pre + "self_attn.o_proj.weight"] = torch.einsum("xd,dhb,yb->xhy", ph, o[j].view(-1, H, HD)[:, self.qh],
-                                                                pv).reshape(sc.hidden_size, -1)
+            sd[pre + "self_attn.q_proj.weight"] = (q[j].view(H, HD, -1)[self.qh][:, self.qk] @ ph.T).reshape(
+                -1, ph.shape[0]
+            )
+            sd[pre + "self_attn.k_proj.weight"] = (k[j].view(KV, HD, -1)[self.kvh][:, self.qk] @ ph.T).reshape(
+                -1, ph.shape[0]
+            )
+            sd[pre + "self_attn.v_proj.weight"] = torch.einsum(
+                "ab,kbc,dc->kad", pv, v[j].view(KV, HD, -1)[self.kvh], ph
+            ).reshape(-1, ph.shape[0])
+            sd[pre + "self_attn.o_proj.weight"] = torch.einsum(
+                "xd,dhb,yb->xhy", ph, o[j].view(-1, H, HD)[:, self.qh], pv
+            ).reshape(sc.hidden_size, -1)
             sd[pre + "mlp.gate_proj.weight"] = pf @ gt[j] @ ph.T
             sd[pre + "mlp.up_proj.weight"] = pf @ up[j] @ ph.T
             sd[pre + "mlp.down_proj.weight"] = ph @ dn[j] @ pf.T
@@ -202,6 +215,7 @@ def projector_loss(lam: float, tasks_per_step: int = 2):
                 per_task.append(ce(model.op.small_forward(state, x[rows]), y[rows]))
             loss = loss + lam * torch.stack(per_task).mean()
         return loss
+
     return loss_fn
 
 
@@ -237,15 +251,29 @@ def generation_flops(op: Operator) -> int:
     b, s = op.big_cfg, op.small_cfg
     d, ds, p, ps = b.hidden_size, s.hidden_size, b.intermediate_size, s.intermediate_size
     H, KV, hd = s.num_attention_heads, s.num_key_value_heads, s.resolved_head_dim  # the generated heads
-    per_layer = (H + KV) * hd * d * ds + 2 * KV * hd * b.resolved_head_dim * d + H * hd * d * ds \
+    per_layer = (
+        (H + KV) * hd * d * ds
+        + 2 * KV * hd * b.resolved_head_dim * d
+        + H * hd * d * ds
         + 3 * (ps * p * d + ps * d * ds)
+    )
     return 2 * (s.num_hidden_layers * per_layer + 2 * b.vocab_size * d * ds)
 
 
-def pretrain_projector(data: str = "digits", preset: str = "tiny", out: str | Path = "runs/projector",
-                       resume: bool = False, steps: int | None = None, seed: int = 0, progress: bool = True,
-                       lam: float = 1.0, tasks_per_step: int = 2, eval_every: int = 0, ckpt_every: int = 100,
-                       rank: int = 8):
+def pretrain_projector(
+    data: str = "digits",
+    preset: str = "tiny",
+    out: str | Path = "runs/projector",
+    resume: bool = False,
+    steps: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    lam: float = 1.0,
+    tasks_per_step: int = 2,
+    eval_every: int = 0,
+    ckpt_every: int = 100,
+    rank: int = 8,
+):
     """Train M1 and the operator jointly; write a kind="projector" checkpoint to ``out``; return a summary dict.
 
     ``preset`` is a pretraining preset (``projdeploy.train.presets``): the big model is its dense
@@ -263,19 +291,36 @@ def pretrain_projector(data: str = "digits", preset: str = "tiny", out: str | Pa
     tasks, arrays = generic_tasks(data)
     tok = get_task(data).tokenizer
     T = arrays["tokens"].shape[1] - 1
-    big_cfg = config_for(pre.small_size, tok.vocab_size, **pre.big, max_position_embeddings=T,
-                         bos_token_id=tok.bos_id, eos_token_id=tok.eos_id, pad_token_id=tok.pad_id)
+    big_cfg = config_for(
+        pre.small_size,
+        tok.vocab_size,
+        **pre.big,
+        max_position_embeddings=T,
+        bos_token_id=tok.bos_id,
+        eos_token_id=tok.eos_id,
+        pad_token_id=tok.pad_id,
+    )
     pcfg = ProjectorConfig(small_size=pre.small_size, lam=lam, tasks_per_step=tasks_per_step, rank=rank)
     model = ProjectorModel(big_cfg, pcfg, tasks, seed=seed)
     small_cfg = model.op.small_cfg
     rows = pre.batch_size * T
     k = min(tasks_per_step, len(tasks))
-    fpt = big_cfg.flops_per_token(T) + small_cfg.flops_per_token(T) * k / len(tasks) \
+    fpt = (
+        big_cfg.flops_per_token(T)
+        + small_cfg.flops_per_token(T) * k / len(tasks)
         + generation_flops(model.op) * k / rows
+    )
     if steps is None:
         steps = max(1, int(pre.small_steps * small_cfg.flops_per_token(T) / fpt))
-    cfg = TrainConfig(steps=steps, batch_size=pre.batch_size, lr=pre.lr, seed=seed, eval_every=eval_every,
-                      ckpt_every=ckpt_every, warmup_steps=min(pre.warmup_steps, max(1, steps // 10)))
+    cfg = TrainConfig(
+        steps=steps,
+        batch_size=pre.batch_size,
+        lr=pre.lr,
+        seed=seed,
+        eval_every=eval_every,
+        ckpt_every=ckpt_every,
+        warmup_steps=min(pre.warmup_steps, max(1, steps // 10)),
+    )
 
     def save(directory: Path):
         from safetensors.torch import save_file
@@ -284,18 +329,44 @@ def pretrain_projector(data: str = "digits", preset: str = "tiny", out: str | Pa
         save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(directory / WEIGHTS))
         save_file({"task_emb": model.op.task_emb.detach().contiguous()}, str(directory / EMB_FILE))
         (directory / TASKS_FILE).write_text(json.dumps(tasks, indent=1))
-        meta = {"kind": KIND, "data": data, "preset": pre.to_dict(), "projector": pcfg.to_dict(),
-                "small_config": small_cfg.to_hf_dict(), "tasks": tasks, "flops_per_token": fpt,
-                "seq_len": T, "steps": steps}
+        meta = {
+            "kind": KIND,
+            "data": data,
+            "preset": pre.to_dict(),
+            "projector": pcfg.to_dict(),
+            "small_config": small_cfg.to_hf_dict(),
+            "tasks": tasks,
+            "flops_per_token": fpt,
+            "seq_len": T,
+            "steps": steps,
+        }
         (directory / "projdeploy.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
         save_tokenizer(tok, directory)
 
-    result = train_loop(model, arrays, projector_loss(lam, tasks_per_step), cfg, out_dir=out, save_fn=save, resume=resume,
-                        identity={"model": big_cfg.to_hf_dict(), "projector": pcfg.to_dict(), "data": data,
-                                  "tasks": tasks}, tokens_per_row=T, flops_per_token=fpt, progress=progress)
-    return {"out": str(out), "model": "projector", "data": data, "tasks": tasks, "steps": steps,
-            "flops": result.flops, "seconds": result.seconds, "final_loss": result.losses[-1],
-            "tokens_per_s": result.tokens / max(result.seconds, 1e-9)}
+    result = train_loop(
+        model,
+        arrays,
+        projector_loss(lam, tasks_per_step),
+        cfg,
+        out_dir=out,
+        save_fn=save,
+        resume=resume,
+        identity={"model": big_cfg.to_hf_dict(), "projector": pcfg.to_dict(), "data": data, "tasks": tasks},
+        tokens_per_row=T,
+        flops_per_token=fpt,
+        progress=progress,
+    )
+    return {
+        "out": str(out),
+        "model": "projector",
+        "data": data,
+        "tasks": tasks,
+        "steps": steps,
+        "flops": result.flops,
+        "seconds": result.seconds,
+        "final_loss": result.losses[-1],
+        "tokens_per_s": result.tokens / max(result.seconds, 1e-9),
+    }
 
 
 def load_projector(directory: str | Path) -> ProjectorModel:
@@ -307,8 +378,10 @@ def load_projector(directory: str | Path) -> ProjectorModel:
     directory = Path(directory)
     meta = read_meta(directory)
     if meta.get("kind") != KIND:
-        raise CheckpointError(f"{directory}: checkpoint kind {meta.get('kind', 'unknown')!r} is not a projector "
-                              f"(expected kind {KIND!r}; train one with `projdeploy pretrain --model projector`)")
+        raise CheckpointError(
+            f"{directory}: checkpoint kind {meta.get('kind', 'unknown')!r} is not a projector "
+            f"(expected kind {KIND!r}; train one with `projdeploy pretrain --model projector`)"
+        )
     big_cfg = ModelConfig.load(directory)
     p = {k: v for k, v in meta["projector"].items() if k != "type"}
     model = ProjectorModel(big_cfg, ProjectorConfig(**p), meta["tasks"])
@@ -316,8 +389,9 @@ def load_projector(directory: str | Path) -> ProjectorModel:
     return model.eval().requires_grad_(False)
 
 
-def fit_task_embedding(model: ProjectorModel, tokens: np.ndarray, steps: int = 100, lr: float = 0.05,
-                       batch_size: int = 32, seed: int = 0) -> torch.Tensor:
+def fit_task_embedding(
+    model: ProjectorModel, tokens: np.ndarray, steps: int = 100, lr: float = 0.05, batch_size: int = 32, seed: int = 0
+) -> torch.Tensor:
     """A new task's embedding: start at the mean of the trained ones, fit it alone on the task's LM loss."""
     import torch.nn.functional as F
 

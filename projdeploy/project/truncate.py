@@ -36,17 +36,25 @@ def small_config_for(big: ModelConfig, size: str = "tiny", **overrides) -> Model
 
 def check_projectable(big: ModelConfig, small: ModelConfig) -> None:
     def bad(why):
-        raise CheckpointError(f"cannot project a big model (d={big.hidden_size}, L={big.num_hidden_layers}, "
-                              f"H={big.num_attention_heads}) to (d={small.hidden_size}, L={small.num_hidden_layers}, "
-                              f"H={small.num_attention_heads}): {why}")
+        raise CheckpointError(
+            f"cannot project a big model (d={big.hidden_size}, L={big.num_hidden_layers}, "
+            f"H={big.num_attention_heads}) to (d={small.hidden_size}, L={small.num_hidden_layers}, "
+            f"H={small.num_attention_heads}): {why}"
+        )
 
     if big.is_classifier:
         bad("the big model must be a causal LM, not a classifier")
-    H, KV, Hs, KVs = big.num_attention_heads, big.num_key_value_heads, small.num_attention_heads, \
-        small.num_key_value_heads
+    H, KV, Hs, KVs = (
+        big.num_attention_heads,
+        big.num_key_value_heads,
+        small.num_attention_heads,
+        small.num_key_value_heads,
+    )
     if Hs > H or KVs > KV or Hs // KVs > H // KV:
-        bad(f"the small model's heads ({Hs} query, {KVs} key/value) must be a subset of the big one's "
-            f"({H} query, {KV} key/value) with at most {H // KV} query heads per key/value head")
+        bad(
+            f"the small model's heads ({Hs} query, {KVs} key/value) must be a subset of the big one's "
+            f"({H} query, {KV} key/value) with at most {H // KV} query heads per key/value head"
+        )
     for f in ("hidden_size", "intermediate_size", "num_hidden_layers"):
         if getattr(small, f) > getattr(big, f):
             bad(f"{f} of the small model exceeds the big one's")

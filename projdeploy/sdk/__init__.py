@@ -29,8 +29,11 @@ TARGETS = tuple(TARGET_FORMATS)
 
 def resource_dir(spec: dict) -> str:
     """Where a target bundles the artifact's files inside the generated package."""
-    return {"web": "assets", "ios": f"Sources/{spec['ids']['type']}/Resources",
-            "android": f"src/main/assets/{spec['ids']['snake']}"}[spec["target"]]
+    return {
+        "web": "assets",
+        "ios": f"Sources/{spec['ids']['type']}/Resources",
+        "android": f"src/main/assets/{spec['ids']['snake']}",
+    }[spec["target"]]
 
 
 def generated_files(spec: dict) -> dict[str, str]:
@@ -49,8 +52,11 @@ def _verify(artifact: Path) -> dict:
     files = manifest.get("files") or {}
     for name in RESOURCE_FILES[1:]:
         if name not in files:
-            raise ConfigError(str(artifact / "manifest.json"), "files",
-                              f"{name!r} is not listed; the SDK bundles it (tokenizer and self-test vectors)")
+            raise ConfigError(
+                str(artifact / "manifest.json"),
+                "files",
+                f"{name!r} is not listed; the SDK bundles it (tokenizer and self-test vectors)",
+            )
     return manifest
 
 

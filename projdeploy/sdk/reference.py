@@ -138,8 +138,15 @@ class Reference:
         logits = np.asarray(self.call(prog, [np.asarray([padded], np.int64)])[0], np.float32)
         return logits.reshape(-1, logits.shape[-1])[n - 1]
 
-    def generate_tokens(self, prompt, max_new_tokens: int = 32, temperature: float = 0.0, top_k: int = 0,
-                        seed: int = 1, stop_at_eos: bool = True) -> list[int]:
+    def generate_tokens(
+        self,
+        prompt,
+        max_new_tokens: int = 32,
+        temperature: float = 0.0,
+        top_k: int = 0,
+        seed: int = 1,
+        stop_at_eos: bool = True,
+    ) -> list[int]:
         if not prompt:
             raise DataError("empty prompt")
         if self.spec["lm_mode"] == "kv_cache":
@@ -174,7 +181,7 @@ class Reference:
             out.append(nxt)
             ids.append(nxt)
             if pos >= S:  # cache full: re-prefill the most recent half
-                ctx = ids[-(S // 2):]
+                ctx = ids[-(S // 2) :]
                 logits, k, v = prefill(ctx)
                 pos = len(ctx)
                 continue
@@ -197,12 +204,21 @@ class Reference:
         prog = self.spec["programs"][vec["program"]]
         worst, outputs = 0.0, []
         for case in vec["cases"]:
-            xs = [np.asarray(case["inputs"][t["name"]], dtype=t["dtype"]) for t in prog["inputs"]
-                  if t["name"] in case["inputs"]]
+            xs = [
+                np.asarray(case["inputs"][t["name"]], dtype=t["dtype"])
+                for t in prog["inputs"]
+                if t["name"] in case["inputs"]
+            ]
             got = self.call(vec["program"], xs)
             outputs.append([np.asarray(g).reshape(-1).tolist() for g in got])
             for t, g in zip(prog["outputs"], got):
                 if t["name"] in case["outputs"]:
                     worst = max(worst, float(np.max(np.abs(np.asarray(case["outputs"][t["name"]]) - g))))
-        return {"passed": worst <= float(vec["atol"]), "cases": len(vec["cases"]), "maxAbsDiff": worst,
-                "atol": float(vec["atol"]), "program": vec["program"], "outputs": outputs}
+        return {
+            "passed": worst <= float(vec["atol"]),
+            "cases": len(vec["cases"]),
+            "maxAbsDiff": worst,
+            "atol": float(vec["atol"]),
+            "program": vec["program"],
+            "outputs": outputs,
+        }

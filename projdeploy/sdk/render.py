@@ -28,9 +28,14 @@ def versions() -> dict:
 def _env():
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
-                             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
-                             autoescape=False)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
     env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=True)
     env.filters["ints"] = lambda xs: ", ".join(str(int(x)) for x in xs)
     return env
@@ -49,8 +54,13 @@ def template_names(target: str) -> list[str]:
 def render(spec: dict) -> dict[str, str]:
     """All generated source files for ``spec['target']`` as {relative path: text}."""
     env = _env()
-    ctx = {"spec": spec, "ids": spec["ids"], "v": versions(), "marker": MARKER,
-           "spec_json": json.dumps(spec, indent=1, sort_keys=True)}
+    ctx = {
+        "spec": spec,
+        "ids": spec["ids"],
+        "v": versions(),
+        "marker": MARKER,
+        "spec_json": json.dumps(spec, indent=1, sort_keys=True),
+    }
     out = {}
     for name in template_names(spec["target"]):
         rel = output_path(name.split("/", 1)[1], spec)

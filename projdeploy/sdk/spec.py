@@ -37,14 +37,86 @@ RESOURCE_FILES = ("manifest.json", "projdeploy_tokenizer.json", "test_vectors.js
 
 # Keywords of Swift, Kotlin and TypeScript (and names that would shadow runtime types).
 RESERVED = {
-    "abstract", "any", "as", "associatedtype", "async", "await", "break", "case", "catch", "class", "const",
-    "continue", "data", "default", "defer", "delete", "do", "else", "enum", "export", "extends", "extension",
-    "false", "final", "for", "fun", "func", "function", "guard", "if", "import", "in", "init", "interface",
-    "internal", "is", "let", "new", "nil", "null", "object", "open", "operator", "override", "package",
-    "private", "protocol", "public", "repeat", "return", "self", "static", "struct", "super", "switch",
-    "this", "throw", "throws", "true", "try", "typealias", "typeof", "val", "var", "void", "when", "where",
-    "while", "with", "yield", "module", "tensor", "value", "string", "array", "map", "error", "result",
-    "type", "protocol", "promise", "object",
+    "abstract",
+    "any",
+    "as",
+    "associatedtype",
+    "async",
+    "await",
+    "break",
+    "case",
+    "catch",
+    "class",
+    "const",
+    "continue",
+    "data",
+    "default",
+    "defer",
+    "delete",
+    "do",
+    "else",
+    "enum",
+    "export",
+    "extends",
+    "extension",
+    "false",
+    "final",
+    "for",
+    "fun",
+    "func",
+    "function",
+    "guard",
+    "if",
+    "import",
+    "in",
+    "init",
+    "interface",
+    "internal",
+    "is",
+    "let",
+    "new",
+    "nil",
+    "null",
+    "object",
+    "open",
+    "operator",
+    "override",
+    "package",
+    "private",
+    "protocol",
+    "public",
+    "repeat",
+    "return",
+    "self",
+    "static",
+    "struct",
+    "super",
+    "switch",
+    "this",
+    "throw",
+    "throws",
+    "true",
+    "try",
+    "typealias",
+    "typeof",
+    "val",
+    "var",
+    "void",
+    "when",
+    "where",
+    "while",
+    "with",
+    "yield",
+    "module",
+    "tensor",
+    "value",
+    "string",
+    "array",
+    "map",
+    "error",
+    "result",
+    "type",
+    "promise",
 }
 
 
@@ -70,8 +142,13 @@ def identifier(task: str) -> dict:
         snake = "task_" + snake
     if snake in RESERVED:
         snake += "_model"
-    return {"type": type_name, "member": type_name[0].lower() + type_name[1:], "snake": snake,
-            "kebab": snake.replace("_", "-"), "java_package": "ai.projdeploy.sdk." + snake}
+    return {
+        "type": type_name,
+        "member": type_name[0].lower() + type_name[1:],
+        "snake": snake,
+        "kebab": snake.replace("_", "-"),
+        "java_package": "ai.projdeploy.sdk." + snake,
+    }
 
 
 def safe_comment(text: str) -> str:
@@ -102,8 +179,9 @@ def _programs(manifest: dict, source: str) -> dict:
     for pname, io in progs.items():
         if not isinstance(pname, str) or not TENSOR_NAME.match(pname):
             raise ConfigError(source, "programs", f"program name {pname!r} must match {TENSOR_NAME.pattern}")
-        out[pname] = {k: [_tensor(t, f"{source}: programs.{pname}.{k}") for t in io.get(k, [])]
-                      for k in ("inputs", "outputs")}
+        out[pname] = {
+            k: [_tensor(t, f"{source}: programs.{pname}.{k}") for t in io.get(k, [])] for k in ("inputs", "outputs")
+        }
     return out
 
 
@@ -111,13 +189,17 @@ def _lm_mode(programs: dict, source: str) -> str:
     if "prefill" in programs and "decode" in programs:
         names = [t["name"] for t in programs["decode"]["inputs"]]
         if names != ["input_ids", "input_pos", "k_cache", "v_cache"]:
-            raise ConfigError(source, "programs.decode.inputs", f"{names}; expected "
-                              "['input_ids', 'input_pos', 'k_cache', 'v_cache'] (exporters/programs.py)")
+            raise ConfigError(
+                source,
+                "programs.decode.inputs",
+                f"{names}; expected ['input_ids', 'input_pos', 'k_cache', 'v_cache'] (exporters/programs.py)",
+            )
         return "kv_cache"
     if "forward" in programs:
         return "full_sequence"
-    raise ConfigError(source, "programs", f"{sorted(programs)}; a language model needs 'forward' "
-                      "or 'prefill' + 'decode'")
+    raise ConfigError(
+        source, "programs", f"{sorted(programs)}; a language model needs 'forward' or 'prefill' + 'decode'"
+    )
 
 
 def _tokenizer(artifact: Path, manifest: dict) -> dict:
@@ -128,8 +210,12 @@ def _tokenizer(artifact: Path, manifest: dict) -> dict:
     d = json.loads(p.read_text())
     kind = d.get("type")
     if kind == "bpe":
-        raise ConfigError(str(p), "type", "'bpe' tokenizers are not supported by the SDK generator yet; "
-                          f"supported: {list(TOKENIZERS)} (use a byte-level task such as pycode)")
+        raise ConfigError(
+            str(p),
+            "type",
+            "'bpe' tokenizers are not supported by the SDK generator yet; "
+            f"supported: {list(TOKENIZERS)} (use a byte-level task such as pycode)",
+        )
     if kind not in TOKENIZERS:
         raise ConfigError(str(p), "type", f"{kind!r}; supported: {list(TOKENIZERS)}")
     keys = ("type", "vocab_size", "bos_id", "eos_id", "pad_id", "levels")
@@ -144,8 +230,11 @@ def build_spec(artifact_dir: str | Path, target: str, manifest: dict) -> dict:
     if target not in TARGET_FORMATS:
         raise ConfigError("--target", "target", f"{target!r}; known targets: {sorted(TARGET_FORMATS)}")
     if fmt not in TARGET_FORMATS[target]:
-        raise ConfigError(source, "format", f"a {fmt!r} artifact does not fit target {target!r}, which "
-                          f"needs one of {list(TARGET_FORMATS[target])}")
+        raise ConfigError(
+            source,
+            "format",
+            f"a {fmt!r} artifact does not fit target {target!r}, which needs one of {list(TARGET_FORMATS[target])}",
+        )
     model = manifest.get("model") or {}
     kind, modality = model.get("task_kind"), model.get("modality")
     if kind not in ("lm", "cls"):
@@ -167,10 +256,19 @@ def build_spec(artifact_dir: str | Path, target: str, manifest: dict) -> dict:
     config = model.get("config") or {}
     image_shape = model.get("image_shape")
     spec = {
-        "schema": SPEC_SCHEMA, "target": target, "format": fmt, "task": task,
-        "task_comment": safe_comment(task), "ids": identifier(task), "kind": kind, "modality": modality,
-        "model_file": main, "resources": [main, *RESOURCE_FILES], "programs": programs,
-        "tokenizer": tok, "num_labels": len(model.get("labels") or []),
+        "schema": SPEC_SCHEMA,
+        "target": target,
+        "format": fmt,
+        "task": task,
+        "task_comment": safe_comment(task),
+        "ids": identifier(task),
+        "kind": kind,
+        "modality": modality,
+        "model_file": main,
+        "resources": [main, *RESOURCE_FILES],
+        "programs": programs,
+        "tokenizer": tok,
+        "num_labels": len(model.get("labels") or []),
         "image_shape": [int(x) for x in image_shape] if image_shape else None,
         "context": int(config.get("max_position_embeddings") or 0),
     }
@@ -202,6 +300,9 @@ def _seq_len(t: dict, spec: dict, source: str) -> int:
     if n == -1:
         n = spec["context"]
     if n <= 0:
-        raise ConfigError(source, f"{t['name']}.shape", "dynamic sequence length and no "
-                          "model.config.max_position_embeddings to bound it")
+        raise ConfigError(
+            source,
+            f"{t['name']}.shape",
+            "dynamic sequence length and no model.config.max_position_embeddings to bound it",
+        )
     return n

@@ -44,10 +44,14 @@ class Split:
     def __len__(self) -> int:
         return int(self.tokens.shape[0])
 
-    def subset(self, idx) -> "Split":
+    def subset(self, idx) -> Split:
         idx = np.asarray(idx)
-        return Split(self.tokens[idx], None if self.labels is None else self.labels[idx],
-                     None if self.doc_index is None else self.doc_index[idx], self.docs)
+        return Split(
+            self.tokens[idx],
+            None if self.labels is None else self.labels[idx],
+            None if self.doc_index is None else self.doc_index[idx],
+            self.docs,
+        )
 
 
 @dataclass
@@ -88,7 +92,7 @@ class Task:
         rows = s.tokens[:batch]
         return rows[:, :-1] if self.kind == "lm" else rows
 
-    def with_train_limit(self, n: int | None, seed: int = 0) -> "Task":
+    def with_train_limit(self, n: int | None, seed: int = 0) -> Task:
         """The same task with a deterministic random subset of ``n`` training rows."""
         if n is None or n >= len(self.train):
             return self
@@ -97,11 +101,19 @@ class Task:
 
     def summary(self) -> dict:
         return {
-            "name": self.name, "kind": self.kind, "modality": self.modality,
-            "description": self.description, "metric": self.metric,
-            "tokenizer": self.tokenizer.kind, "vocab_size": self.tokenizer.vocab_size,
-            "seq_len": self.seq_len, "train_rows": len(self.train), "eval_rows": len(self.eval),
-            "labels": self.labels, "budget": self.budget, "source": self.source,
+            "name": self.name,
+            "kind": self.kind,
+            "modality": self.modality,
+            "description": self.description,
+            "metric": self.metric,
+            "tokenizer": self.tokenizer.kind,
+            "vocab_size": self.tokenizer.vocab_size,
+            "seq_len": self.seq_len,
+            "train_rows": len(self.train),
+            "eval_rows": len(self.eval),
+            "labels": self.labels,
+            "budget": self.budget,
+            "source": self.source,
         }
 
 
@@ -132,6 +144,6 @@ def pack_documents(docs_ids: list[list[int]], seq_len: int, eos_id: int | None, 
     if n <= 0:
         return np.zeros((0, seq_len + 1), np.int64), np.zeros(0, np.int64)
     starts = np.arange(n) * seq_len
-    tokens = np.stack([stream[s:s + seq_len + 1] for s in starts])
+    tokens = np.stack([stream[s : s + seq_len + 1] for s in starts])
     doc_index = owner[starts + seq_len // 2]
     return tokens, doc_index

@@ -32,7 +32,7 @@ ROWS_PER_UNIT = 16
 @dataclass(frozen=True)
 class EmbeddingSpec:
     kind: str = "tfidf-svd"
-    n_features: int = 2 ** 14  # hashed n-gram buckets
+    n_features: int = 2**14  # hashed n-gram buckets
     ngram_min: int = 3
     ngram_max: int = 5
     svd_dims: int = 32
@@ -88,10 +88,14 @@ class Clustering:
 
         directory = Path(directory)
         arrays = {"centroids": self.centroids, **self.state}  # C order: safetensors writes the raw buffer
-        save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()},
-                  str(directory / CLUSTERS_TENSORS))
-        (directory / CLUSTERS_JSON).write_text(json.dumps(
-            {"k": self.k, "sizes": self.sizes, "embedding": dataclasses.asdict(self.spec)}, indent=2, sort_keys=True))
+        save_file(
+            {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()}, str(directory / CLUSTERS_TENSORS)
+        )
+        (directory / CLUSTERS_JSON).write_text(
+            json.dumps(
+                {"k": self.k, "sizes": self.sizes, "embedding": dataclasses.asdict(self.spec)}, indent=2, sort_keys=True
+            )
+        )
 
     @classmethod
     def load(cls, directory: str | Path) -> Clustering:
@@ -100,8 +104,10 @@ class Clustering:
         directory = Path(directory)
         js, ts = directory / CLUSTERS_JSON, directory / CLUSTERS_TENSORS
         if not js.is_file() or not ts.is_file():
-            raise CheckpointError(f"{directory}: no clusters ({CLUSTERS_JSON} + {CLUSTERS_TENSORS}); "
-                                  "was it written by `projdeploy pretrain --model pn|hard-moe`?")
+            raise CheckpointError(
+                f"{directory}: no clusters ({CLUSTERS_JSON} + {CLUSTERS_TENSORS}); "
+                "was it written by `projdeploy pretrain --model pn|hard-moe`?"
+            )
         meta = json.loads(js.read_text())
         tensors = load_file(str(ts))
         centroids = tensors.pop("centroids")
@@ -113,8 +119,10 @@ def fit_clusters(docs, k: int, spec: EmbeddingSpec) -> Clustering:
     from sklearn.cluster import KMeans
 
     if len(docs) < k:
-        raise DataError(f"cannot cluster {len(docs)} documents into k={k} clusters; "
-                        "use more pretraining documents or a preset with fewer experts")
+        raise DataError(
+            f"cannot cluster {len(docs)} documents into k={k} clusters; "
+            "use more pretraining documents or a preset with fewer experts"
+        )
     x, state = _embed(spec, docs, None)
     km = KMeans(n_clusters=k, n_init=4, random_state=spec.seed).fit(x.astype(np.float64))
     sizes = np.bincount(km.labels_, minlength=k).tolist()
@@ -161,8 +169,9 @@ def row_clusters(clustering: Clustering, task, split) -> np.ndarray:
 def _embed(spec: EmbeddingSpec, docs, state):
     if spec.kind == "pixels":
         x = np.stack([np.asarray(d, dtype=np.float32).reshape(-1) for d in docs])
-        return x / max(float(x.max()), 1.0) if state is None else x / state["scale"][0], \
-            state if state is not None else {"scale": np.array([max(float(x.max()), 1.0)], np.float32)}
+        return x / max(float(x.max()), 1.0) if state is None else x / state["scale"][
+            0
+        ], state if state is not None else {"scale": np.array([max(float(x.max()), 1.0)], np.float32)}
     if spec.kind == "sentence":
         return _sentence(spec, docs), state or {}
     return _tfidf_svd(spec, docs, state)
@@ -180,8 +189,13 @@ def _texts(docs, max_chars):
 def _tfidf_svd(spec: EmbeddingSpec, docs, state):
     from sklearn.feature_extraction.text import HashingVectorizer
 
-    hv = HashingVectorizer(analyzer="char_wb", ngram_range=(spec.ngram_min, spec.ngram_max),
-                           n_features=spec.n_features, alternate_sign=False, norm=None)
+    hv = HashingVectorizer(
+        analyzer="char_wb",
+        ngram_range=(spec.ngram_min, spec.ngram_max),
+        n_features=spec.n_features,
+        alternate_sign=False,
+        norm=None,
+    )
     counts = hv.transform(_texts(docs, spec.max_chars)).tocsr().astype(np.float64)
     counts.data = np.log1p(counts.data)  # sublinear term frequency
     if state is None:
@@ -209,11 +223,13 @@ def _sentence(spec: EmbeddingSpec, docs):
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError:
-        raise ConfigError("embedding", "kind", "'sentence' needs the sentence-transformers package; "
-                          "install it or use tfidf-svd") from None
+        raise ConfigError(
+            "embedding", "kind", "'sentence' needs the sentence-transformers package; install it or use tfidf-svd"
+        ) from None
     if not Path(spec.model_path).is_dir():
-        raise ConfigError("embedding", "model_path", f"{spec.model_path!r} is not a local model directory "
-                          "(no downloads are made)")
+        raise ConfigError(
+            "embedding", "model_path", f"{spec.model_path!r} is not a local model directory (no downloads are made)"
+        )
     model = SentenceTransformer(spec.model_path, device="cpu")
     z = model.encode(_texts(docs, spec.max_chars), normalize_embeddings=True, show_progress_bar=False)
     return np.asarray(z, dtype=np.float32)

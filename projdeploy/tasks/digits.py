@@ -36,7 +36,9 @@ def parse_classes(spec: str) -> list[int]:
     except ValueError:
         out = {-1}
     if not out or not all(0 <= c <= 9 for c in out):
-        raise UnknownNameError("digits class spec", spec, ["0-9 ranges like 0-4", "single digits like 7", "lists like 1,3,5"])
+        raise UnknownNameError(
+            "digits class spec", spec, ["0-9 ranges like 0-4", "single digits like 7", "lists like 1,3,5"]
+        )
     return sorted(out)
 
 
@@ -59,9 +61,17 @@ def digits_lm(spec: str | None = None) -> Task:
         return Split(tokens[idx], None, np.arange(len(idx)), [seqs[i] for i in idx])
 
     name = f"digits:{spec}" if spec else "digits"
-    return Task(name=name, kind="lm", modality="image",
-                description=f"8x8 digit images of classes {classes} as 64-pixel sequences (17 levels)",
-                tokenizer=tok, train=split(tr), eval=split(ev), metric="bits_per_dim", image_shape=(8, 8))
+    return Task(
+        name=name,
+        kind="lm",
+        modality="image",
+        description=f"8x8 digit images of classes {classes} as 64-pixel sequences (17 levels)",
+        tokenizer=tok,
+        train=split(tr),
+        eval=split(ev),
+        metric="bits_per_dim",
+        image_shape=(8, 8),
+    )
 
 
 def digits_cls() -> Task:
@@ -73,7 +83,15 @@ def digits_cls() -> Task:
     def split(idx):
         return Split(seqs[idx], target[idx], np.arange(len(idx)), [seqs[i] for i in idx])
 
-    return Task(name="digits-cls", kind="cls", modality="image",
-                description="8x8 digit images, 10-way classification", tokenizer=tok,
-                train=split(tr), eval=split(ev), metric="accuracy",
-                labels=[str(i) for i in range(10)], image_shape=(8, 8))
+    return Task(
+        name="digits-cls",
+        kind="cls",
+        modality="image",
+        description="8x8 digit images, 10-way classification",
+        tokenizer=tok,
+        train=split(tr),
+        eval=split(ev),
+        metric="accuracy",
+        labels=[str(i) for i in range(10)],
+        image_shape=(8, 8),
+    )

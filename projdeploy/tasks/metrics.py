@@ -1,6 +1,6 @@
 """Evaluate a model on a task split: bits/dim, bits/byte (+ perplexity), or accuracy.
 
-    python -c "from projdeploy.tasks.metrics import evaluate; ..."
+python -c "from projdeploy.tasks.metrics import evaluate; ..."
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ LN2 = math.log(2.0)
 
 def lm_nll(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Per-token negative log-likelihood in nats, (B, T)."""
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
-                           reduction="none").view(targets.shape)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), reduction="none").view(
+        targets.shape
+    )
 
 
 def metric_from_outputs(task, outputs: list[np.ndarray], split=None) -> dict:
@@ -40,20 +41,29 @@ def metric_from_outputs(task, outputs: list[np.ndarray], split=None) -> dict:
     else:
         n_bytes = n_tok
         value = total_nats / LN2 / n_tok
-    return {"metric": task.metric, "value": value, task.metric: value, "loss": total_nats / n_tok,
-            "perplexity": math.exp(total_nats / n_tok), "n": int(len(logits)), "tokens": n_tok, "bytes": n_bytes}
+    return {
+        "metric": task.metric,
+        "value": value,
+        task.metric: value,
+        "loss": total_nats / n_tok,
+        "perplexity": math.exp(total_nats / n_tok),
+        "n": int(len(logits)),
+        "tokens": n_tok,
+        "bytes": n_bytes,
+    }
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, task, split: str = "eval", batch_size: int = 64,
-             max_rows: int | None = None) -> dict:
+def evaluate(
+    model: torch.nn.Module, task, split: str = "eval", batch_size: int = 64, max_rows: int | None = None
+) -> dict:
     s = task.eval if split == "eval" else task.train
     n = len(s) if max_rows is None else min(len(s), max_rows)
     was_training = model.training
     model.eval()
     outs = []
     for i in range(0, n, batch_size):
-        rows = torch.as_tensor(s.tokens[i:min(i + batch_size, n)])
+        rows = torch.as_tensor(s.tokens[i : min(i + batch_size, n)])
         x = rows[:, :-1] if task.kind == "lm" else rows
         outs.append(model(x).float().numpy())
     model.train(was_training)

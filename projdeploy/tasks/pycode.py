@@ -28,11 +28,10 @@ def stdlib_root() -> Path:
     return Path(sysconfig.get_paths()["stdlib"])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def domains() -> tuple[str, ...]:
     root = stdlib_root()
-    return tuple(sorted(d for d in os.listdir(root)
-                        if d not in EXCLUDED and (root / d / "__init__.py").is_file()))
+    return tuple(sorted(d for d in os.listdir(root) if d not in EXCLUDED and (root / d / "__init__.py").is_file()))
 
 
 def _files(domain: str | None) -> list[tuple[str, Path]]:
@@ -72,8 +71,9 @@ def _read(path: Path) -> str:
     return path.read_text(encoding="utf-8", errors="replace")
 
 
-def pycode(domain: str | None = None, tokenizer: str = "byte", bpe_vocab_size: int = 512,
-           seq_len: int = SEQ_LEN) -> Task:
+def pycode(
+    domain: str | None = None, tokenizer: str = "byte", bpe_vocab_size: int = 512, seq_len: int = SEQ_LEN
+) -> Task:
     if domain is not None and domain not in domains():
         raise UnknownNameError("pycode domain", domain, domains())
     files = _files(domain)
@@ -98,9 +98,16 @@ def pycode(domain: str | None = None, tokenizer: str = "byte", bpe_vocab_size: i
 
     name = f"pycode:{domain}" if domain else "pycode"
     what = f"the {domain} package" if domain else "all standard-library packages"
-    return Task(name=name, kind="lm", modality="text",
-                description=f"Python source of {what} ({tokenizer} tokens, {seq_len}-token windows)",
-                tokenizer=tok, train=split(train_docs), eval=split(eval_docs), metric="bits_per_byte")
+    return Task(
+        name=name,
+        kind="lm",
+        modality="text",
+        description=f"Python source of {what} ({tokenizer} tokens, {seq_len}-token windows)",
+        tokenizer=tok,
+        train=split(train_docs),
+        eval=split(eval_docs),
+        metric="bits_per_byte",
+    )
 
 
 def _cap(docs: list[str], max_bytes: int) -> list[str]:

@@ -7,8 +7,8 @@ An unknown name fails with the list of known ones.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..errors import UnknownNameError
 
@@ -51,11 +51,19 @@ def _pycode_domains():
 FAMILIES: dict[str, TaskFamily] = {
     f.name: f
     for f in [
-        TaskFamily("digits", "8x8 digit images as 64-pixel sequences; metric bits/dim. Variants: class subsets",
-                   _digits, lambda: ("0-4", "5-9", "7")),
+        TaskFamily(
+            "digits",
+            "8x8 digit images as 64-pixel sequences; metric bits/dim. Variants: class subsets",
+            _digits,
+            lambda: ("0-4", "5-9", "7"),
+        ),
         TaskFamily("digits-cls", "8x8 digit images, 10-way classification; metric accuracy", _digits_cls),
-        TaskFamily("pycode", "Python standard-library source, byte-level LM; metric bits/byte. Variants: packages",
-                   _pycode, _pycode_domains),
+        TaskFamily(
+            "pycode",
+            "Python standard-library source, byte-level LM; metric bits/byte. Variants: packages",
+            _pycode,
+            _pycode_domains,
+        ),
     ]
 }
 

@@ -32,8 +32,13 @@ class PixelTokenizer:
         return np.clip(q, 0, self.levels - 1).astype(np.int64).reshape(-1)
 
     def to_dict(self) -> dict:
-        return {"type": self.kind, "levels": self.levels, "vocab_size": self.vocab_size,
-                "bos_id": self.bos_id, "pad_id": self.pad_id}
+        return {
+            "type": self.kind,
+            "levels": self.levels,
+            "vocab_size": self.vocab_size,
+            "bos_id": self.bos_id,
+            "pad_id": self.pad_id,
+        }
 
     def token_bytes(self, ids: np.ndarray) -> np.ndarray:
         return np.ones_like(ids)
@@ -58,8 +63,13 @@ class ByteTokenizer:
         return (np.asarray(ids) < 256).astype(np.int64)
 
     def to_dict(self) -> dict:
-        return {"type": self.kind, "vocab_size": self.vocab_size, "bos_id": self.bos_id,
-                "eos_id": self.eos_id, "pad_id": self.pad_id}
+        return {
+            "type": self.kind,
+            "vocab_size": self.vocab_size,
+            "bos_id": self.bos_id,
+            "eos_id": self.eos_id,
+            "pad_id": self.pad_id,
+        }
 
 
 class BPETokenizer:
@@ -75,14 +85,18 @@ class BPETokenizer:
         self._nbytes = None
 
     @classmethod
-    def train(cls, texts, vocab_size: int = 512) -> "BPETokenizer":
+    def train(cls, texts, vocab_size: int = 512) -> BPETokenizer:
         from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
         tok = Tokenizer(models.BPE())
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
         tok.decoder = decoders.ByteLevel()
-        trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=cls.SPECIALS,
-                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            special_tokens=cls.SPECIALS,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        )
         tok.train_from_iterator(texts, trainer)
         return cls(tok)
 
@@ -104,8 +118,14 @@ class BPETokenizer:
         return self._nbytes[np.asarray(ids)]
 
     def to_dict(self) -> dict:
-        return {"type": self.kind, "vocab_size": self.vocab_size, "bos_id": self.bos_id,
-                "eos_id": self.eos_id, "pad_id": self.pad_id, "hf_tokenizer": json.loads(self.tok.to_str())}
+        return {
+            "type": self.kind,
+            "vocab_size": self.vocab_size,
+            "bos_id": self.bos_id,
+            "eos_id": self.eos_id,
+            "pad_id": self.pad_id,
+            "hf_tokenizer": json.loads(self.tok.to_str()),
+        }
 
 
 def _bytelevel_inverse() -> dict:

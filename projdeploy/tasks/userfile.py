@@ -58,7 +58,9 @@ def load_task_file(path: str | Path) -> Task:
         raise ConfigError(src, "data.train", "required: path of the training data")
     unknown = set(data) - DATA_FIELDS
     if unknown:
-        raise ConfigError(src, f"data.{sorted(unknown)[0]}", "unknown field; allowed: " + ", ".join(sorted(DATA_FIELDS)))
+        raise ConfigError(
+            src, f"data.{sorted(unknown)[0]}", "unknown field; allowed: " + ", ".join(sorted(DATA_FIELDS))
+        )
     fmt = data.get("format") or SUFFIX_FORMAT.get(Path(str(data["train"])).suffix)
     if fmt is None and Path(path.parent, str(data["train"])).is_dir():
         fmt = "png-folder" if ttype.startswith("image") else "hf-dataset"
@@ -83,8 +85,13 @@ def load_task_file(path: str | Path) -> Task:
     train_p = resolve("train")
     eval_p = resolve("eval") if data.get("eval") else None
     is_cls = ttype.endswith("cls")
-    ctx = dict(src=src, fmt=fmt, text_field=data.get("text_field", "text"),
-               label_field=data.get("label_field", "label"), is_cls=is_cls)
+    ctx = dict(
+        src=src,
+        fmt=fmt,
+        text_field=data.get("text_field", "text"),
+        label_field=data.get("label_field", "label"),
+        is_cls=is_cls,
+    )
     if ttype.startswith("image"):
         if fmt not in ("npz", "png-folder"):
             raise ConfigError(src, "data.format", f"image tasks read npz or png-folder, got {fmt!r}")
@@ -95,8 +102,18 @@ def load_task_file(path: str | Path) -> Task:
     tok_name = spec.get("tokenizer", "byte")
     if tok_name not in ("byte", "bpe"):
         raise ConfigError(src, "tokenizer", f"got {tok_name!r}; allowed: byte, bpe")
-    return _text_task(name, ttype, train_p, eval_p, frac, seq_len, tok_name,
-                      _int(spec, "bpe_vocab_size", 512, src, 300, 65536), budget, ctx)
+    return _text_task(
+        name,
+        ttype,
+        train_p,
+        eval_p,
+        frac,
+        seq_len,
+        tok_name,
+        _int(spec, "bpe_vocab_size", 512, src, 300, 65536),
+        budget,
+        ctx,
+    )
 
 
 def _int(spec, key, default, src, lo, hi):
@@ -158,14 +175,26 @@ def _text_task(name, ttype, train_p, eval_p, frac, seq_len, tok_name, bpe_vocab,
     tr, ev = _split_records(_records(train_p, ctx), _records(eval_p, ctx) if eval_p else None, frac)
     tok = BPETokenizer.train([t for t, _ in tr], bpe_vocab) if tok_name == "bpe" else ByteTokenizer()
     if ttype == "text-lm":
+
         def split(recs):
             docs = [t for t, _ in recs]
             toks, idx = pack_documents([tok.encode(t) for t in docs], seq_len, tok.eos_id, None)
             if len(toks) == 0:
                 raise DataError(f"{ctx['src']}: split has fewer than seq_len={seq_len} tokens")
             return Split(toks, None, idx, docs)
-        return Task(name, "lm", "text", f"user text LM task from {train_p}", tok, split(tr), split(ev),
-                    "bits_per_byte", budget=budget, source=ctx["src"])
+
+        return Task(
+            name,
+            "lm",
+            "text",
+            f"user text LM task from {train_p}",
+            tok,
+            split(tr),
+            split(ev),
+            "bits_per_byte",
+            budget=budget,
+            source=ctx["src"],
+        )
     labels = sorted({lab for _, lab in tr})
     lab_id = {lab: i for i, lab in enumerate(labels)}
 
@@ -175,18 +204,34 @@ def _text_task(name, ttype, train_p, eval_p, frac, seq_len, tok_name, bpe_vocab,
             raise DataError(f"{ctx['src']}: eval labels {sorted(unknown)[:5]} never appear in train")
         toks = np.full((len(recs), seq_len), tok.pad_id, np.int64)
         for i, (t, _) in enumerate(recs):
-            ids = tok.encode(t)[: seq_len]
+            ids = tok.encode(t)[:seq_len]
             toks[i, : len(ids)] = ids
-        return Split(toks, np.array([lab_id[lab] for _, lab in recs], np.int64), np.arange(len(recs)), [t for t, _ in recs])
-    return Task(name, "cls", "text", f"user text classification task from {train_p}", tok, split(tr), split(ev),
-                "accuracy", labels=labels, budget=budget, source=ctx["src"])
+        return Split(
+            toks, np.array([lab_id[lab] for _, lab in recs], np.int64), np.arange(len(recs)), [t for t, _ in recs]
+        )
+
+    return Task(
+        name,
+        "cls",
+        "text",
+        f"user text classification task from {train_p}",
+        tok,
+        split(tr),
+        split(ev),
+        "accuracy",
+        labels=labels,
+        budget=budget,
+        source=ctx["src"],
+    )
 
 
 def _images(p: Path, fmt: str, src: str):
     if fmt == "npz":
         with np.load(p, allow_pickle=False) as z:
             if "images" not in z:
-                raise ConfigError(src, "data.train", f"{p.name} must hold an 'images' array (N,H,W) and optional 'labels'")
+                raise ConfigError(
+                    src, "data.train", f"{p.name} must hold an 'images' array (N,H,W) and optional 'labels'"
+                )
             imgs = z["images"].astype(np.float64)
             labels = [str(x) for x in z["labels"]] if "labels" in z else [None] * len(imgs)
         return imgs, labels
@@ -221,17 +266,36 @@ def _image_task(name, ttype, train_p, eval_p, frac, levels, budget, ctx):
     tr_s, ev_s = seq(imgs), seq(e_imgs)
     if ttype == "image-lm":
         bos = lambda s: np.concatenate([np.full((len(s), 1), tok.bos_id), s], 1)  # noqa: E731
-        return Task(name, "lm", "image", f"user image-modelling task from {train_p}", tok,
-                    Split(bos(tr_s), None, np.arange(len(tr_s)), list(tr_s)),
-                    Split(bos(ev_s), None, np.arange(len(ev_s)), list(ev_s)),
-                    "bits_per_dim", budget=budget, image_shape=imgs.shape[1:], source=src)
+        return Task(
+            name,
+            "lm",
+            "image",
+            f"user image-modelling task from {train_p}",
+            tok,
+            Split(bos(tr_s), None, np.arange(len(tr_s)), list(tr_s)),
+            Split(bos(ev_s), None, np.arange(len(ev_s)), list(ev_s)),
+            "bits_per_dim",
+            budget=budget,
+            image_shape=imgs.shape[1:],
+            source=src,
+        )
     if any(lab is None for lab in labels):
         raise ConfigError(src, "data.train", "image-cls needs labels (npz 'labels' array or class folders)")
     names = sorted(set(labels))
     lab_id = {lab: i for i, lab in enumerate(names)}
     if set(e_labels) - set(names):
         raise DataError(f"{src}: eval labels {sorted(set(e_labels) - set(names))[:5]} never appear in train")
-    return Task(name, "cls", "image", f"user image classification task from {train_p}", tok,
-                Split(tr_s, np.array([lab_id[x] for x in labels]), np.arange(len(tr_s)), list(tr_s)),
-                Split(ev_s, np.array([lab_id[x] for x in e_labels]), np.arange(len(ev_s)), list(ev_s)),
-                "accuracy", labels=names, budget=budget, image_shape=imgs.shape[1:], source=src)
+    return Task(
+        name,
+        "cls",
+        "image",
+        f"user image classification task from {train_p}",
+        tok,
+        Split(tr_s, np.array([lab_id[x] for x in labels]), np.arange(len(tr_s)), list(tr_s)),
+        Split(ev_s, np.array([lab_id[x] for x in e_labels]), np.arange(len(ev_s)), list(ev_s)),
+        "accuracy",
+        labels=names,
+        budget=budget,
+        image_shape=imgs.shape[1:],
+        source=src,
+    )

@@ -98,8 +98,13 @@ def full_states(model: torch.nn.Module, opt: torch.optim.Optimizer) -> tuple[dic
     return msd, osd.get("state", {})  # with cpu_offload only rank 0 receives the tensors
 
 
-def load_full_states(model: torch.nn.Module, opt: torch.optim.Optimizer | None, msd: dict | None,
-                     opt_state: dict | None, names: list[str]) -> None:
+def load_full_states(
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer | None,
+    msd: dict | None,
+    opt_state: dict | None,
+    names: list[str],
+) -> None:
     """Collective: shard full model (and optimizer, keyed by parameter name) state back onto ``model``/``opt``."""
     from torch.distributed.checkpoint.state_dict import (
         StateDictOptions,
@@ -115,7 +120,7 @@ def load_full_states(model: torch.nn.Module, opt: torch.optim.Optimizer | None, 
     groups, i = [], 0
     for g in opt.param_groups:
         n = len(g["params"])
-        groups.append({**{k: v for k, v in g.items() if k != "params"}, "params": names[i:i + n]})
+        groups.append({**{k: v for k, v in g.items() if k != "params"}, "params": names[i : i + n]})
         i += n
     set_optimizer_state_dict(model, opt, {"state": opt_state, "param_groups": groups}, options=opts)
 
@@ -151,4 +156,4 @@ def measure_peak_flops(trials: int = 7, reps: int = 3, n: int = 512) -> float:
         for _ in range(reps):
             a @ b
         best = min(best, time.perf_counter() - t0)
-    return 2.0 * n ** 3 * reps / max(best, 1e-9)
+    return 2.0 * n**3 * reps / max(best, 1e-9)

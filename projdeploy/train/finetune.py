@@ -55,8 +55,11 @@ def classifier_from_lm(lm: torch.nn.Module, task, seed: int = 0) -> torch.nn.Mod
     """A SequenceClassifier with ``lm``'s backbone weights and a fresh (seeded) ``score`` head."""
     from ..models import build_model
 
-    cfg = lm.config.replace(num_labels=task.num_labels, id2label=dict(enumerate(task.labels)),
-                            max_position_embeddings=max(lm.config.max_position_embeddings, task.seq_len))
+    cfg = lm.config.replace(
+        num_labels=task.num_labels,
+        id2label=dict(enumerate(task.labels)),
+        max_position_embeddings=max(lm.config.max_position_embeddings, task.seq_len),
+    )
     clf = build_model(cfg, seed=seed)
     clf.model.load_state_dict(lm.model.state_dict())
     return clf
@@ -64,14 +67,17 @@ def classifier_from_lm(lm: torch.nn.Module, task, seed: int = 0) -> torch.nn.Mod
 
 def prepare_model(model: torch.nn.Module, task, seed: int = 0) -> torch.nn.Module:
     if model.config.vocab_size != task.tokenizer.vocab_size:
-        raise CheckpointError(f"checkpoint vocab size {model.config.vocab_size} does not match task "
-                              f"{task.name!r} tokenizer ({task.tokenizer.vocab_size})")
+        raise CheckpointError(
+            f"checkpoint vocab size {model.config.vocab_size} does not match task "
+            f"{task.name!r} tokenizer ({task.tokenizer.vocab_size})"
+        )
     if task.kind == "cls":
         if not model.config.is_classifier:
             return classifier_from_lm(model, task, seed)
         if model.config.num_labels != task.num_labels:
-            raise CheckpointError(f"classifier has {model.config.num_labels} labels, task {task.name!r} "
-                                  f"has {task.num_labels}")
+            raise CheckpointError(
+                f"classifier has {model.config.num_labels} labels, task {task.name!r} has {task.num_labels}"
+            )
     elif model.config.is_classifier:
         raise CheckpointError(f"task {task.name!r} is language/image modelling but the checkpoint is a classifier")
     return model
@@ -102,6 +108,7 @@ def make_loss(task, reg: torch.nn.Module | None, extra=None):
         if extra is not None:
             loss = loss + extra(logits, batch)
         return loss
+
     return loss_fn
 
 
@@ -109,10 +116,21 @@ class _Stop(Exception):
     pass
 
 
-def finetune(checkpoint: str | Path | torch.nn.Module, task_name, transfer: str = "none", teachers=(),
-             out: str | Path | None = None, cfg: FinetuneConfig = FinetuneConfig(), train_rows: int | None = None,
-             data_seed: int = 0, feature_cache: str | Path | None = None, extra_loss=None, extra_data=None,
-             progress: bool = True, meta: dict | None = None):
+def finetune(
+    checkpoint: str | Path | torch.nn.Module,
+    task_name,
+    transfer: str = "none",
+    teachers=(),
+    out: str | Path | None = None,
+    cfg: FinetuneConfig = FinetuneConfig(),
+    train_rows: int | None = None,
+    data_seed: int = 0,
+    feature_cache: str | Path | None = None,
+    extra_loss=None,
+    extra_data=None,
+    progress: bool = True,
+    meta: dict | None = None,
+):
     """Fine-tune; returns (model, info). Writes an ordinary small checkpoint to ``out`` if given.
 
     ``train_rows``: keep a deterministic subset of the task's training rows (seeded by ``data_seed``).
@@ -143,11 +161,15 @@ def finetune(checkpoint: str | Path | torch.nn.Module, task_name, transfer: str 
     data.update(extra_data or {})
     reg, extra_params = None, None
     if transfer != "none":
-        psi = append_noise(teacher_features(list(teachers), task, task.train.tokens, feature_cache),
-                           cfg.noise_dims, cfg.seed)
+        psi = append_noise(
+            teacher_features(list(teachers), task, task.train.tokens, feature_cache), cfg.noise_dims, cfg.seed
+        )
         data["psi"] = psi
-        reg = AFTPrior(psi.shape[1], cfg.beta) if transfer == "aft" else \
-            FeatureKD(model.config.hidden_size, psi.shape[1], cfg.beta)
+        reg = (
+            AFTPrior(psi.shape[1], cfg.beta)
+            if transfer == "aft"
+            else FeatureKD(model.config.hidden_size, psi.shape[1], cfg.beta)
+        )
         extra_params = list(reg.parameters())
     elif teachers:
         raise ConfigError("finetune", "teacher", "teachers are only used with --transfer aft|kd")
@@ -168,37 +190,67 @@ def finetune(checkpoint: str | Path | torch.nn.Module, task_name, transfer: str 
                 raise _Stop()
         return ev
 
-    tcfg = TrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
-                       eval_every=cfg.eval_every, warmup_steps=min(10, max(1, cfg.steps // 10)))
+    tcfg = TrainConfig(
+        steps=cfg.steps,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        seed=cfg.seed,
+        eval_every=cfg.eval_every,
+        warmup_steps=min(10, max(1, cfg.steps // 10)),
+    )
     before = evaluate(model, val)
     best.update(score=sign * before["value"])
     t0 = time.perf_counter()
     try:
-        train_loop(model, data, make_loss(task, reg, extra_loss), tcfg, eval_fn=eval_fn, extra_params=extra_params,
-                   extra_lr=cfg.gate_lr, progress=progress)
+        train_loop(
+            model,
+            data,
+            make_loss(task, reg, extra_loss),
+            tcfg,
+            eval_fn=eval_fn,
+            extra_params=extra_params,
+            extra_lr=cfg.gate_lr,
+            progress=progress,
+        )
     except _Stop:
         pass
     seconds = time.perf_counter() - t0
     model.load_state_dict(best["state"])
     model.eval()
     result = evaluate(model, test)
-    info = {"task": task.name, "transfer": transfer, "teachers": [str(t) for t in teachers],
-            "train_rows": len(task.train), "best_step": best["step"], "val": sign * best["score"],
-            "test": result["value"], "metric": task.metric, "seconds": seconds, "history": history,
-            "config": dataclasses.asdict(cfg)}
+    info = {
+        "task": task.name,
+        "transfer": transfer,
+        "teachers": [str(t) for t in teachers],
+        "train_rows": len(task.train),
+        "best_step": best["step"],
+        "val": sign * best["score"],
+        "test": result["value"],
+        "metric": task.metric,
+        "seconds": seconds,
+        "history": history,
+        "config": dataclasses.asdict(cfg),
+    }
     if transfer == "aft":
         g = reg.gates().numpy()
         info["gates_mean"] = float(g.mean())
         if cfg.noise_dims:
-            info["gates_mean_noise"] = float(g[-cfg.noise_dims:].mean())
-            info["gates_mean_real"] = float(g[:-cfg.noise_dims].mean())
+            info["gates_mean_noise"] = float(g[-cfg.noise_dims :].mean())
+            info["gates_mean_real"] = float(g[: -cfg.noise_dims].mean())
     if out is not None:
         from ..fsutil import atomic_dir
 
         with atomic_dir(out) as tmp:
-            write_model_files(tmp, model, {"task": task.name, "task_kind": task.kind, "metric": task.metric,
-                                           "finetune": {k: v for k, v in info.items() if k != "history"},
-                                           **(meta or {})})
+            write_model_files(
+                tmp,
+                model,
+                {
+                    "task": task.name,
+                    "task_kind": task.kind,
+                    "metric": task.metric,
+                    "finetune": {k: v for k, v in info.items() if k != "history"},
+                    **(meta or {}),
+                },
+            )
             save_tokenizer(task.tokenizer, tmp)
     return model, info
-

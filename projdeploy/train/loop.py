@@ -17,9 +17,9 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -58,7 +58,7 @@ def batch_indices(n: int, batch_size: int, seed: int, step: int) -> np.ndarray:
     perm = np.random.default_rng([seed, epoch]).permutation(n)
     if n < batch_size:
         return perm
-    return perm[k * batch_size:(k + 1) * batch_size]
+    return perm[k * batch_size : (k + 1) * batch_size]
 
 
 @dataclass
@@ -128,13 +128,12 @@ def train_loop(
     n = len(next(iter(data.values())))
 
     decay, no_decay, names = [], [], []
-    for name, p in model.named_parameters():
+    for _name, p in model.named_parameters():
         if p.requires_grad:
             (decay if p.dim() >= 2 else no_decay).append(p)
     names = [nm for nm, p in model.named_parameters() if p.requires_grad and p.dim() >= 2]
     names += [nm for nm, p in model.named_parameters() if p.requires_grad and p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     if extra_params:
         groups.append({"params": list(extra_params), "weight_decay": 0.0, "lr_scale": (extra_lr or cfg.lr) / cfg.lr})
         names += [f"__extra.{i}" for i in range(len(extra_params))]
@@ -152,13 +151,19 @@ def train_loop(
             raise CheckpointError(f"cannot resume: {out_dir} holds no trainer state")
         if prev["fingerprint"] != fp:
             diff = _diff(prev.get("identity", {}), json.loads(json.dumps(ident, default=str)))
-            raise CheckpointError(f"cannot resume {out_dir}: its configuration differs ({diff}); "
-                                  "nothing was overwritten")
+            raise CheckpointError(
+                f"cannot resume {out_dir}: its configuration differs ({diff}); nothing was overwritten"
+            )
         from safetensors.torch import load_file
 
         if sharded:  # every rank reads the full files and keeps its shard
-            load_full_states(model, opt, load_file(str(out_dir / "model.safetensors")),
-                             st.read_optimizer_state(names, out_dir), names)
+            load_full_states(
+                model,
+                opt,
+                load_file(str(out_dir / "model.safetensors")),
+                st.read_optimizer_state(names, out_dir),
+                names,
+            )
         else:
             model.load_state_dict(load_file(str(out_dir / "model.safetensors")), strict=False)
         if extra_params:
@@ -188,18 +193,36 @@ def train_loop(
             if extra_params:
                 from safetensors.torch import save_file
 
-                save_file({f"extra.{i}": p.detach().contiguous() for i, p in enumerate(extra_params)},
-                          str(tmp / "extra.safetensors"))
-            st.write_state(tmp, {"step": step, "fingerprint": fp, "identity": json.loads(json.dumps(ident, default=str)),
-                                 "losses": result.losses, "evals": result.evals,
-                                 "tokens": result.tokens, "flops": result.flops})
+                save_file(
+                    {f"extra.{i}": p.detach().contiguous() for i, p in enumerate(extra_params)},
+                    str(tmp / "extra.safetensors"),
+                )
+            st.write_state(
+                tmp,
+                {
+                    "step": step,
+                    "fingerprint": fp,
+                    "identity": json.loads(json.dumps(ident, default=str)),
+                    "losses": result.losses,
+                    "evals": result.evals,
+                    "tokens": result.tokens,
+                    "flops": result.flops,
+                },
+            )
 
     bar = None
     if progress and rank == 0:
         from tqdm import tqdm
 
-        bar = tqdm(total=cfg.steps, initial=start, file=sys.stderr, dynamic_ncols=True, leave=False,
-                   desc="train", mininterval=0.5)
+        bar = tqdm(
+            total=cfg.steps,
+            initial=start,
+            file=sys.stderr,
+            dynamic_ncols=True,
+            leave=False,
+            desc="train",
+            mininterval=0.5,
+        )
     fwd = ddp_model or model
     device = next(model.parameters()).device  # batches follow the model (CPU here; cuda:LOCAL_RANK under NCCL)
     model.train()

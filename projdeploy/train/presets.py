@@ -40,20 +40,40 @@ class PretrainPreset:
 
 
 PRESETS: dict[str, PretrainPreset] = {
-    p.name: p for p in [
+    p.name: p
+    for p in [
         # Default for the built-in data: a few minutes on 2 CPU cores.
-        PretrainPreset("tiny", "tiny", num_experts=4, basis_size=8, code_size=4,
-                       big=dict(hidden_size=128, intermediate_size=384, num_attention_heads=8,
-                                num_key_value_heads=4),
-                       small_steps=400),
-        PretrainPreset("small", "small", num_experts=8, basis_size=16, code_size=8,
-                       big=dict(hidden_size=256, intermediate_size=768, num_attention_heads=8,
-                                num_key_value_heads=4),
-                       small_steps=1500, lr=2e-3),
-        PretrainPreset("base", "base", num_experts=16, basis_size=32, code_size=16,
-                       big=dict(hidden_size=512, intermediate_size=1536, num_attention_heads=16,
-                                num_key_value_heads=8),
-                       small_steps=4000, batch_size=64, lr=1.5e-3, warmup_steps=100),
+        PretrainPreset(
+            "tiny",
+            "tiny",
+            num_experts=4,
+            basis_size=8,
+            code_size=4,
+            big=dict(hidden_size=128, intermediate_size=384, num_attention_heads=8, num_key_value_heads=4),
+            small_steps=400,
+        ),
+        PretrainPreset(
+            "small",
+            "small",
+            num_experts=8,
+            basis_size=16,
+            code_size=8,
+            big=dict(hidden_size=256, intermediate_size=768, num_attention_heads=8, num_key_value_heads=4),
+            small_steps=1500,
+            lr=2e-3,
+        ),
+        PretrainPreset(
+            "base",
+            "base",
+            num_experts=16,
+            basis_size=32,
+            code_size=16,
+            big=dict(hidden_size=512, intermediate_size=1536, num_attention_heads=16, num_key_value_heads=8),
+            small_steps=4000,
+            batch_size=64,
+            lr=1.5e-3,
+            warmup_steps=100,
+        ),
     ]
 }
 

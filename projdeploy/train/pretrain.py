@@ -30,8 +30,10 @@ def model_configs(task, preset: PretrainPreset) -> dict:
     """The small (shipped) and big dense ModelConfigs of ``preset`` for ``task``'s tokenizer."""
     from .small import model_config_for_task
 
-    return {"slm": model_config_for_task(task, preset.small_size),
-            "dense": model_config_for_task(task, preset.small_size, **preset.big)}
+    return {
+        "slm": model_config_for_task(task, preset.small_size),
+        "dense": model_config_for_task(task, preset.small_size, **preset.big),
+    }
 
 
 def build(kind: str, task, preset: PretrainPreset, seed: int):
@@ -45,8 +47,7 @@ def build(kind: str, task, preset: PretrainPreset, seed: int):
         return build_model(cfg, seed), cfg, float(cfg.flops_per_token(T))
     small = cfgs["slm"]
     k = preset.num_experts
-    cfg = PNConfig.hard_moe(small, k) if kind == "hard-moe" else \
-        PNConfig(small, k, preset.basis_size, preset.code_size)
+    cfg = PNConfig.hard_moe(small, k) if kind == "hard-moe" else PNConfig(small, k, preset.basis_size, preset.code_size)
     gen = cfg.generation_flops(min(k, preset.batch_size)) / (preset.batch_size * T)
     return build_pn(cfg, seed), cfg, float(small.flops_per_token(T) + gen)
 
@@ -57,11 +58,24 @@ def flop_budget(task, preset: PretrainPreset) -> float:
     return 3.0 * slm.flops_per_token(task.seq_len) * preset.batch_size * task.seq_len * preset.small_steps
 
 
-def pretrain(model: str, data: str, preset: str = "tiny", out: str | Path = "runs/pretrain", *,
-             resume: bool = False, steps: int | None = None, seed: int = 0, progress: bool = True,
-             embedding: str = "auto", strategy: str = "ddp", ckpt_every: int | None = None,
-             flops: float | None = None, lr: float | None = None, eval_every: int | None = None,
-             init: str | Path | None = None) -> dict:
+def pretrain(
+    model: str,
+    data: str,
+    preset: str = "tiny",
+    out: str | Path = "runs/pretrain",
+    *,
+    resume: bool = False,
+    steps: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    embedding: str = "auto",
+    strategy: str = "ddp",
+    ckpt_every: int | None = None,
+    flops: float | None = None,
+    lr: float | None = None,
+    eval_every: int | None = None,
+    init: str | Path | None = None,
+) -> dict:
     """Pretrain one model kind; returns a summary dict (also written to the checkpoint's projdeploy.json)."""
     if model not in MODELS:
         raise UnknownNameError("pretrain model", model, MODELS)
@@ -70,8 +84,9 @@ def pretrain(model: str, data: str, preset: str = "tiny", out: str | Path = "run
             from ..project.projector import pretrain_projector
         except ImportError as e:
             raise ConfigError("pretrain", "model", f"'projector' is not available in this build ({e})") from None
-        return pretrain_projector(data=data, preset=preset, out=out, resume=resume, steps=steps, seed=seed,
-                                  progress=progress)
+        return pretrain_projector(
+            data=data, preset=preset, out=out, resume=resume, steps=steps, seed=seed, progress=progress
+        )
     from ..models.checkpoint import write_model_files
     from ..tasks import get_task
     from ..tasks.tokenizers import save_tokenizer
@@ -89,14 +104,24 @@ def pretrain(model: str, data: str, preset: str = "tiny", out: str | Path = "run
     T, B = task.seq_len, p.batch_size
     budget = float(flops) if flops else flop_budget(task, p)
     n_steps = steps or max(1, int(budget // (3.0 * fpt * B * T)))
-    tcfg = TrainConfig(steps=n_steps, batch_size=B, lr=lr or p.lr, warmup_steps=min(p.warmup_steps, n_steps // 10),
-                       seed=seed, eval_every=eval_every if eval_every is not None else max(1, n_steps // 4),
-                       ckpt_every=ckpt_every if ckpt_every is not None else max(1, n_steps // 4))
+    tcfg = TrainConfig(
+        steps=n_steps,
+        batch_size=B,
+        lr=lr or p.lr,
+        warmup_steps=min(p.warmup_steps, n_steps // 10),
+        seed=seed,
+        eval_every=eval_every if eval_every is not None else max(1, n_steps // 4),
+        ckpt_every=ckpt_every if ckpt_every is not None else max(1, n_steps // 4),
+    )
     train_data = {"tokens": task.train.tokens}
     ev_rows = task.eval.subset(np.arange(min(len(task.eval), p.eval_rows)))
-    identity = {"kind": model, "data": task.name, "preset": p.to_dict(),
-                "model": cfg.to_dict() if hasattr(cfg, "num_experts") else cfg.to_hf_dict(),
-                "init": str(init) if init else None}
+    identity = {
+        "kind": model,
+        "data": task.name,
+        "preset": p.to_dict(),
+        "model": cfg.to_dict() if hasattr(cfg, "num_experts") else cfg.to_hf_dict(),
+        "init": str(init) if init else None,
+    }
     clustering = None
     if model in ("pn", "hard-moe"):
         clustering = _clusters(task, p, embedding, seed, out if resume else None)
@@ -115,8 +140,16 @@ def pretrain(model: str, data: str, preset: str = "tiny", out: str | Path = "run
     def eval_fn():
         return generic_eval(net, task, ev_rows, ev_expert)
 
-    meta = {"kind": model, "preset": p.name, "data": task.name, "budget_flops": budget, "steps": n_steps,
-            "seed": seed, "world_size": world, "flops_per_token": fpt}
+    meta = {
+        "kind": model,
+        "preset": p.name,
+        "data": task.name,
+        "budget_flops": budget,
+        "steps": n_steps,
+        "seed": seed,
+        "world_size": world,
+        "flops_per_token": fpt,
+    }
 
     def save(directory: Path, full_state: dict | None = None):
         src = net if full_state is None else _plain(cfg, full_state)  # FSDP: the gathered full tensors
@@ -133,14 +166,37 @@ def pretrain(model: str, data: str, preset: str = "tiny", out: str | Path = "run
         save_tokenizer(task.tokenizer, directory)
 
     peak = measure_peak_flops() * world if progress and rank == 0 else 0.0
-    res = train_loop(net, train_data, loss_fn, tcfg, out_dir=out, save_fn=save, eval_fn=eval_fn, resume=resume,
-                     identity=identity, tokens_per_row=T, flops_per_token=fpt, progress=progress, ddp_model=ddp,
-                     peak_flops=peak, init_optimizer_from=init if init and Path(init, "optimizer.safetensors").is_file() else None)
+    res = train_loop(
+        net,
+        train_data,
+        loss_fn,
+        tcfg,
+        out_dir=out,
+        save_fn=save,
+        eval_fn=eval_fn,
+        resume=resume,
+        identity=identity,
+        tokens_per_row=T,
+        flops_per_token=fpt,
+        progress=progress,
+        ddp_model=ddp,
+        peak_flops=peak,
+        init_optimizer_from=init if init and Path(init, "optimizer.safetensors").is_file() else None,
+    )
     final = res.evals[-1] if res.evals else generic_eval(net, task, ev_rows, ev_expert)
-    return {**meta, "out": str(out), "train_loss": res.losses[-1] if res.losses else None,
-            "eval": final, "tokens": res.tokens, "flops": res.flops, "seconds": res.seconds,
-            "tokens_per_s": res.tokens / max(res.seconds, 1e-9), "params": _count(net, cfg),
-            "losses": res.losses, "evals": res.evals}
+    return {
+        **meta,
+        "out": str(out),
+        "train_loss": res.losses[-1] if res.losses else None,
+        "eval": final,
+        "tokens": res.tokens,
+        "flops": res.flops,
+        "seconds": res.seconds,
+        "tokens_per_s": res.tokens / max(res.seconds, 1e-9),
+        "params": _count(net, cfg),
+        "losses": res.losses,
+        "evals": res.evals,
+    }
 
 
 def _pn_loss(model, batch):
@@ -161,8 +217,8 @@ def generic_eval(model, task, split, experts=None, batch_size: int = 64) -> dict
     outs = []
     dev = next(model.parameters()).device
     for i in range(0, len(split), batch_size):
-        x = torch.as_tensor(split.tokens[i:i + batch_size, :-1]).to(dev)
-        y = model(x) if experts is None else model(x, torch.as_tensor(experts[i:i + batch_size]).to(dev))
+        x = torch.as_tensor(split.tokens[i : i + batch_size, :-1]).to(dev)
+        y = model(x) if experts is None else model(x, torch.as_tensor(experts[i : i + batch_size]).to(dev))
         outs.append(y.float().cpu().numpy())
     model.train(was)
     return metric_from_outputs(task, outs, split)
@@ -194,17 +250,29 @@ def _load_init(net, cfg, directory: Path):
 
     if isinstance(cfg, ModelConfig):
         icfg = ModelConfig.load(directory)
-        shape = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-                 "num_key_value_heads", "resolved_head_dim")
-        diff = [f"{f}: {getattr(icfg, f)} vs preset {getattr(cfg, f)}" for f in shape if getattr(icfg, f) != getattr(cfg, f)]
+        shape = (
+            "vocab_size",
+            "hidden_size",
+            "intermediate_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "num_key_value_heads",
+            "resolved_head_dim",
+        )
+        diff = [
+            f"{f}: {getattr(icfg, f)} vs preset {getattr(cfg, f)}" for f in shape if getattr(icfg, f) != getattr(cfg, f)
+        ]
         if diff:
-            raise CheckpointError(f"{directory}: --init checkpoint does not have the preset's architecture ({'; '.join(diff)})")
+            raise CheckpointError(
+                f"{directory}: --init checkpoint does not have the preset's architecture ({'; '.join(diff)})"
+            )
         cfg, net = icfg, build_model(icfg)
     sd = load_file(str(directory / "model.safetensors"))
     missing, unexpected = net.load_state_dict(sd, strict=False)
     if unexpected or [k for k in missing if k != "lm_head.weight"]:
-        raise CheckpointError(f"{directory}: --init weights do not fit the model (missing {missing[:3]}, "
-                              f"unexpected {unexpected[:3]})")
+        raise CheckpointError(
+            f"{directory}: --init weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
     return net, cfg
 
 
@@ -225,5 +293,8 @@ def _plain(cfg, state: dict) -> torch.nn.Module:
 
 
 def _count(net, cfg) -> int:
-    return int(sum(t.numel() for t in net.state_dict().values())) if not hasattr(cfg, "num_experts") \
+    return (
+        int(sum(t.numel() for t in net.state_dict().values()))
+        if not hasattr(cfg, "num_experts")
         else cfg.num_parameters()
+    )

@@ -1,6 +1,6 @@
 """Train a small model on one task and write an HF-compatible checkpoint.
 
-    projdeploy train --task digits:0-4 --size tiny --out runs/digits-tiny --steps 300
+projdeploy train --task digits:0-4 --size tiny --out runs/digits-tiny --steps 300
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from .losses import task_data, task_loss_fn
 
 def model_config_for_task(task, size: str, **extra):
     tok = task.tokenizer
-    kw = dict(max_position_embeddings=task.seq_len, bos_token_id=tok.bos_id,
-              eos_token_id=tok.eos_id, pad_token_id=tok.pad_id)
+    kw = dict(
+        max_position_embeddings=task.seq_len, bos_token_id=tok.bos_id, eos_token_id=tok.eos_id, pad_token_id=tok.pad_id
+    )
     if task.kind == "cls":
         kw.update(num_labels=task.num_labels, id2label=dict(enumerate(task.labels)))
     kw.update(extra)
@@ -29,24 +30,42 @@ def model_config_for_task(task, size: str, **extra):
 
 def checkpoint_writer(model, task, meta: dict | None = None):
     """A ``save_fn`` for the training loop: model files + tokenizer + task metadata."""
+
     def save(directory: Path):
-        write_model_files(directory, model, {"task": task.name, "task_kind": task.kind,
-                                             "metric": task.metric, **(meta or {})})
+        write_model_files(
+            directory, model, {"task": task.name, "task_kind": task.kind, "metric": task.metric, **(meta or {})}
+        )
         save_tokenizer(task.tokenizer, directory)
+
     return save
 
 
-def train_small(task_name: str, size: str, out: str | Path, cfg: TrainConfig, resume: bool = False,
-                progress: bool = True, max_eval_rows: int | None = 512):
+def train_small(
+    task_name: str,
+    size: str,
+    out: str | Path,
+    cfg: TrainConfig,
+    resume: bool = False,
+    progress: bool = True,
+    max_eval_rows: int | None = 512,
+):
     task = get_task(task_name)
     mcfg = model_config_for_task(task, size)
     model = build_model(mcfg, seed=cfg.seed)
     result = train_loop(
-        model, task_data(task), task_loss_fn(task), cfg, out_dir=out,
+        model,
+        task_data(task),
+        task_loss_fn(task),
+        cfg,
+        out_dir=out,
         save_fn=checkpoint_writer(model, task, {"size": size}),
-        eval_fn=lambda: evaluate(model, task, max_rows=max_eval_rows), resume=resume,
+        eval_fn=lambda: evaluate(model, task, max_rows=max_eval_rows),
+        resume=resume,
         identity={"model": mcfg.to_hf_dict(), "task": task.name},
-        tokens_per_row=task.seq_len, flops_per_token=mcfg.flops_per_token(task.seq_len), progress=progress)
+        tokens_per_row=task.seq_len,
+        flops_per_token=mcfg.flops_per_token(task.seq_len),
+        progress=progress,
+    )
     return model, task, result
 
 

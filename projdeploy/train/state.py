@@ -30,8 +30,11 @@ def save_optimizer(opt: torch.optim.Optimizer, names: list[str], directory: Path
 
 def save_optimizer_state(state: dict[str, dict], names: list[str], directory: Path) -> None:
     """Same file as ``save_optimizer`` from per-name state (e.g. FSDP's gathered full optimizer state)."""
-    tensors = {f"{name}::{k}": torch.as_tensor(v).detach().clone().contiguous()
-               for name in names for k, v in state.get(name, {}).items()}
+    tensors = {
+        f"{name}::{k}": torch.as_tensor(v).detach().clone().contiguous()
+        for name in names
+        for k, v in state.get(name, {}).items()
+    }
     save_file(tensors, str(directory / OPTIM_FILE))
 
 

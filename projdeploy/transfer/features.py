@@ -34,8 +34,10 @@ def load_feature_model(directory: str | Path) -> torch.nn.Module:
 
         return load_projector(directory).big.eval().requires_grad_(False)
     if kind not in DENSE_KINDS:
-        raise CheckpointError(f"{directory}: checkpoint kind {kind!r} cannot serve as a feature teacher; "
-                              f"use a dense model (kinds {', '.join(DENSE_KINDS)}) or a projector checkpoint")
+        raise CheckpointError(
+            f"{directory}: checkpoint kind {kind!r} cannot serve as a feature teacher; "
+            f"use a dense model (kinds {', '.join(DENSE_KINDS)}) or a projector checkpoint"
+        )
     return load_model(directory).requires_grad_(False)
 
 
@@ -51,8 +53,9 @@ def teacher_inputs(model, task, tokens: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def features_of(model, inputs: np.ndarray, batch: int = 128) -> np.ndarray:
-    outs = [model.features(torch.as_tensor(inputs[i:i + batch])).float().numpy()
-            for i in range(0, len(inputs), batch)]
+    outs = [
+        model.features(torch.as_tensor(inputs[i : i + batch])).float().numpy() for i in range(0, len(inputs), batch)
+    ]
     return np.concatenate(outs) if outs else np.zeros((0, model.config.hidden_size), np.float32)
 
 
@@ -66,13 +69,17 @@ def teacher_features(teachers, task, tokens: np.ndarray, cache_dir: str | Path |
     for t in teachers:
         model = load_feature_model(t)
         if model.config.vocab_size != task.tokenizer.vocab_size:
-            raise CheckpointError(f"teacher {t}: vocab size {model.config.vocab_size} does not match task "
-                                  f"{task.name!r} tokenizer ({task.tokenizer.vocab_size})")
+            raise CheckpointError(
+                f"teacher {t}: vocab size {model.config.vocab_size} does not match task "
+                f"{task.name!r} tokenizer ({task.tokenizer.vocab_size})"
+            )
         inputs = teacher_inputs(model, task, tokens)
         path = None
         if cache_dir is not None:
-            key = hashlib.sha256((sha256_file(Path(t, "model.safetensors")) + task.kind).encode()
-                                 + np.ascontiguousarray(inputs).tobytes()).hexdigest()[:24]
+            key = hashlib.sha256(
+                (sha256_file(Path(t, "model.safetensors")) + task.kind).encode()
+                + np.ascontiguousarray(inputs).tobytes()
+            ).hexdigest()[:24]
             path = Path(cache_dir, f"{key}.npy")
             if path.is_file():
                 feats.append(np.load(path, allow_pickle=False))
