@@ -21,6 +21,7 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	bash sample_apps/web/setup.sh
+	bash sample_apps/android/compile-check/setup.sh
 	$(BIN)/python -m pytest -q -n 2 --timeout 900
 
 clean:

@@ -190,3 +190,71 @@ def test_spec_refuses_unfit_or_unsupported_artifacts(tmp_path):
     (d / "projdeploy_tokenizer.json").write_text(json.dumps({"type": "bpe", "vocab_size": 512}))
     with pytest.raises(ConfigError, match="'bpe' tokenizers are not supported"):
         build_spec(d, "web", manifest)
+
+
+HOSTILE_TOKENIZER_FIELDS = [
+    ("bos_id", "0); exit(1); //"),
+    ("eos_id", "process.exit(1)"),
+    ("pad_id", 1.5),
+    ("pad_id", True),
+    ("eos_id", -1),
+    ("bos_id", 10**12),
+    ("vocab_size", "259"),
+    ("type", "process.exit"),
+    ("type", ["byte"]),
+]
+
+
+def _write_manifest(d: Path, manifest: dict) -> None:
+    from exporters.base import SCHEMA
+    from projdeploy.fsutil import sha256_file
+
+    (d / "test_vectors.json").write_text(json.dumps({"program": "forward", "cases": [], "atol": 0.001}))
+    files = {p.name: {"sha256": sha256_file(p), "size": p.stat().st_size} for p in d.iterdir() if p.is_file()}
+    files.pop("manifest.json", None)
+    (d / "manifest.json").write_text(json.dumps({**manifest, "schema": SCHEMA, "files": files}))
+
+
+@pytest.mark.parametrize("target", ["ios", "android", "web"])
+@pytest.mark.parametrize("field,value", HOSTILE_TOKENIZER_FIELDS, ids=lambda v: repr(v)[:20])
+def test_hostile_tokenizer_fields_are_refused_by_every_generator(tmp_path, target, field, value):
+    from click.testing import CliRunner
+
+    from projdeploy.cli import cli
+
+    src = APPS / "web" / "src" / "sdk" / "pycode" / SPEC_FILE
+    fmt = "onnx" if target == "web" else "executorch"
+    d, manifest = _fake_artifact(tmp_path, src, fmt, "pycode")
+    tok = json.loads((d / "projdeploy_tokenizer.json").read_text())
+    tok[field] = value
+    (d / "projdeploy_tokenizer.json").write_text(json.dumps(tok))
+    with pytest.raises(ConfigError) as e:
+        build_spec(d, target, manifest)
+    assert e.value.field == field and "projdeploy_tokenizer.json" in e.value.source
+    # the same through the CLI on a real (hashed) artifact: exit 2, one line naming the field, nothing written
+    _write_manifest(d, manifest)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(cli, ["sdk", "--artifact", str(d), "--target", target, "--out", str(out)])
+    assert res.exit_code == 2 and field in res.output and "Traceback" not in res.output, res.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("target", ["ios", "android", "web"])
+def test_a_hand_edited_spec_cannot_put_text_into_code(tmp_path, target):
+    src = {"web": APPS / "web" / "src" / "sdk" / "pycode", "ios": APPS / "ios" / "Packages" / "Pycode"}
+    sdk = src.get(target, APPS / "android" / "pycode")
+    spec = json.loads((sdk / SPEC_FILE).read_text())
+    for path, value in [
+        (("tokenizer", "eos_id"), "257); process.exit(1); //"),
+        (("seq_len",), "64; exit(1)"),
+        (("ids", "type"), "Pycode{ exit(1) }"),
+        (("programs", "forward" if "forward" in spec["programs"] else "prefill", "inputs", 0, "name"), 'x")exit(1)'),
+        (("model_file",), "../../etc/passwd"),
+    ]:
+        bad = json.loads(json.dumps(spec))
+        node = bad
+        for k in path[:-1]:
+            node = node[k]
+        node[path[-1]] = value
+        with pytest.raises(ConfigError):
+            generated_files(bad)

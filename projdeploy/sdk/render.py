@@ -52,7 +52,14 @@ def template_names(target: str) -> list[str]:
 
 
 def render(spec: dict) -> dict[str, str]:
-    """All generated source files for ``spec['target']`` as {relative path: text}."""
+    """All generated source files for ``spec['target']`` as {relative path: text}.
+
+    The spec is type-checked first (:func:`projdeploy.sdk.validate.check_spec`): a spec read back
+    from a package's ``projdeploy_sdk.json`` is as untrusted as a tokenizer file.
+    """
+    from .validate import check_spec
+
+    check_spec(spec, "projdeploy_sdk.json")
     env = _env()
     ctx = {
         "spec": spec,

@@ -21,12 +21,12 @@ import re
 from pathlib import Path
 
 from ..errors import ConfigError
+from .validate import FILE_NAME, TENSOR_NAME, tokenizer_fields
 
 SPEC_FILE = "projdeploy_sdk.json"
 SPEC_SCHEMA = "projdeploy.sdk/1"
-TENSOR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,63}$")
-FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 DTYPES = {"int64", "int32", "float32"}
+BOUNDARY_DTYPES = {"coreml": {"float16"}}  # converted to float32 / from float32 by the generated code
 TARGET_FORMATS = {  # target -> artifact formats its runtime reads
     "web": ("onnx",),
     "ios": ("executorch", "coreml"),
@@ -157,12 +157,13 @@ def safe_comment(text: str) -> str:
     return s
 
 
-def _tensor(spec: dict, where: str) -> dict:
+def _tensor(spec: dict, where: str, fmt: str = "") -> dict:
     name = spec.get("name")
     if not isinstance(name, str) or not TENSOR_NAME.match(name):
         raise ConfigError(where, "name", f"tensor name {name!r} must match {TENSOR_NAME.pattern}")
-    if spec.get("dtype") not in DTYPES:
-        raise ConfigError(where, f"{name}.dtype", f"{spec.get('dtype')!r}; supported: {sorted(DTYPES)}")
+    allowed = DTYPES | BOUNDARY_DTYPES.get(fmt, set())
+    if spec.get("dtype") not in allowed:
+        raise ConfigError(where, f"{name}.dtype", f"{spec.get('dtype')!r}; supported: {sorted(allowed)}")
     shape = []
     for d in spec.get("shape", []):
         if isinstance(d, bool) or not isinstance(d, (int, str)):
@@ -172,6 +173,7 @@ def _tensor(spec: dict, where: str) -> dict:
 
 
 def _programs(manifest: dict, source: str) -> dict:
+    fmt = str(manifest.get("format"))
     progs = manifest.get("programs") or {}
     if not progs:
         raise ConfigError(source, "programs", "no programs recorded")
@@ -180,7 +182,8 @@ def _programs(manifest: dict, source: str) -> dict:
         if not isinstance(pname, str) or not TENSOR_NAME.match(pname):
             raise ConfigError(source, "programs", f"program name {pname!r} must match {TENSOR_NAME.pattern}")
         out[pname] = {
-            k: [_tensor(t, f"{source}: programs.{pname}.{k}") for t in io.get(k, [])] for k in ("inputs", "outputs")
+            k: [_tensor(t, f"{source}: programs.{pname}.{k}", fmt) for t in io.get(k, [])]
+            for k in ("inputs", "outputs")
         }
     return out
 
@@ -207,19 +210,18 @@ def _tokenizer(artifact: Path, manifest: dict) -> dict:
     p = artifact / rel
     if not p.is_file():
         raise ConfigError(str(artifact), "model.tokenizer_file", f"{rel!r} is missing from the artifact")
-    d = json.loads(p.read_text())
-    kind = d.get("type")
-    if kind == "bpe":
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(str(p), "<root>", f"not a UTF-8 JSON file ({e})") from None
+    tok = tokenizer_fields(d, str(p))
+    if tok["type"] not in TOKENIZERS:
         raise ConfigError(
             str(p),
             "type",
-            "'bpe' tokenizers are not supported by the SDK generator yet; "
-            f"supported: {list(TOKENIZERS)} (use a byte-level task such as pycode)",
+            f"{tok['type']!r} tokenizers are not supported by the SDK generator yet; supported: {list(TOKENIZERS)}",
         )
-    if kind not in TOKENIZERS:
-        raise ConfigError(str(p), "type", f"{kind!r}; supported: {list(TOKENIZERS)}")
-    keys = ("type", "vocab_size", "bos_id", "eos_id", "pad_id", "levels")
-    return {k: d.get(k) for k in keys}
+    return tok
 
 
 def build_spec(artifact_dir: str | Path, target: str, manifest: dict) -> dict:

@@ -4,12 +4,12 @@
 import * as ort from 'onnxruntime-web/wasm';
 import {
   argmax, byteDecode, byteEncode, flatten, pixelTokens, sampleNext, sha256Hex, shapeOf, softmax, XorShift32,
-} from './runtime';
+} from './runtime.js';
 import type {
   Classification, Dtype, ProgramSpec, SamplingOptions, SelfTestReport, TensorSpec, TokenizerSpec,
-} from './runtime';
+} from './runtime.js';
 
-export type { Classification, SamplingOptions, SelfTestReport } from './runtime';
+export type { Classification, SamplingOptions, SelfTestReport } from './runtime.js';
 
 /** The interface this package was generated for (from the artifact's manifest). */
 export const SPEC = {
@@ -103,7 +103,9 @@ export interface LoadOptions {
 export class SdkError extends Error {}
 
 async function fetchResource(name: string, options: LoadOptions): Promise<Response> {
-  const url = options.resourceUrl ? options.resourceUrl(name, RESOURCES[name]) : RESOURCES[name];
+  const bundled = RESOURCES[name];
+  if (!bundled) throw new SdkError(`${name} is not a bundled resource`);
+  const url = options.resourceUrl ? options.resourceUrl(name, bundled) : bundled;
   const res = await fetch(url);
   if (!res.ok) throw new SdkError(`${name}: HTTP ${res.status} from ${String(url)} (was the artifact wired with projdeploy sdk?)`);
   return res;
@@ -162,20 +164,26 @@ export class DigitsCls {
     if (!spec) throw new SdkError(`unknown program ${program}; known: ${Object.keys(PROGRAMS).join(', ')}`);
     if (!inputs[0] || inputs.length > spec.inputs.length) throw new SdkError(`${program}: expected ${spec.inputs.length} inputs`);
     const feeds: Record<string, ort.Tensor> = {};
-    const [B, T] = inputs[0].shape;
+    const B = inputs[0].shape[0] ?? 1;
+    const T = inputs[0].shape[1] ?? 1;
     spec.inputs.forEach((t, i) => {
       // Hugging Face (optimum) graphs also take attention_mask / position_ids: fill them when not given.
       const x = inputs[i] ?? defaultInput(t.name, B, T);
       feeds[t.name] = toOrt(t, x);
     });
     const out = await this.session.run(feeds);
-    return spec.outputs.map((t) => fromOrt(out[t.name]));
+    return spec.outputs.map((t) => {
+      const o = out[t.name];
+      if (!o) throw new SdkError(`${program}: output ${t.name} missing`);
+      return fromOrt(o);
+    });
   }
 
   private async classifyTokens(tokens: number[]): Promise<Classification> {
     const ids = tokens.slice(-SEQ_LEN);
     while (ids.length < SEQ_LEN) ids.push(TOKENIZER.pad_id ?? 0);
     const [logits] = await this.run('forward', [{ data: ids, shape: [1, SEQ_LEN] }]);
+    if (!logits) throw new SdkError('forward returned no output');
     const probabilities = softmax(logits.data);
     const index = argmax(logits.data);
     return { index, label: this.labels[index] ?? String(index), probabilities };
@@ -202,8 +210,9 @@ export class DigitsCls {
       spec.outputs.forEach((t, i) => {
         if (!(t.name in c.outputs)) return;
         const want = flatten(c.outputs[t.name]);
-        if (want.length !== got[i].data.length) throw new SdkError(`${t.name}: ${got[i].data.length} values, expected ${want.length}`);
-        for (let j = 0; j < want.length; j++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs(want[j] - got[i].data[j]));
+        const have = got[i]?.data ?? [];
+        if (want.length !== have.length) throw new SdkError(`${t.name}: ${have.length} values, expected ${want.length}`);
+        for (let j = 0; j < want.length; j++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs((want[j] ?? NaN) - (have[j] ?? NaN)));
       });
     }
     const atol = Number(vectors.atol);

@@ -34,7 +34,7 @@ export function rint(x: number): number {
 export function pixelTokens(pixels: ArrayLike<number>, maxValue: number, levels: number): number[] {
   const out = new Array<number>(pixels.length);
   for (let i = 0; i < pixels.length; i++) {
-    const q = rint((pixels[i] / maxValue) * (levels - 1));
+    const q = rint(((pixels[i] ?? 0) / maxValue) * (levels - 1));
     out[i] = Math.min(levels - 1, Math.max(0, q));
   }
   return out;
@@ -68,13 +68,13 @@ export class XorShift32 {
 /** Index of the largest value (first one on ties). */
 export function argmax(xs: ArrayLike<number>): number {
   let best = 0;
-  for (let i = 1; i < xs.length; i++) if (xs[i] > xs[best]) best = i;
+  for (let i = 1; i < xs.length; i++) if ((xs[i] ?? -Infinity) > (xs[best] ?? -Infinity)) best = i;
   return best;
 }
 
 export function softmax(xs: ArrayLike<number>): number[] {
   let m = -Infinity;
-  for (let i = 0; i < xs.length; i++) m = Math.max(m, xs[i]);
+  for (let i = 0; i < xs.length; i++) m = Math.max(m, xs[i] ?? -Infinity);
   const e = Array.from(xs, (x) => Math.exp(x - m));
   const s = e.reduce((a, b) => a + b, 0);
   return e.map((x) => x / s);
@@ -84,18 +84,19 @@ export function softmax(xs: ArrayLike<number>): number[] {
 export function sampleNext(logits: ArrayLike<number>, temperature: number, topK: number, rng: XorShift32): number {
   if (!(temperature > 0)) return argmax(logits);
   let order = Array.from({ length: logits.length }, (_, i) => i);
-  order.sort((a, b) => (logits[b] - logits[a]) || (a - b));
+  const at = (i: number): number => logits[i] ?? -Infinity;
+  order.sort((a, b) => (at(b) - at(a)) || (a - b));
   if (topK > 0 && topK < order.length) order = order.slice(0, topK);
-  const m = logits[order[0]];
-  const w = order.map((i) => Math.exp((logits[i] - m) / temperature));
+  const m = at(order[0] ?? 0);
+  const w = order.map((i) => Math.exp((at(i) - m) / temperature));
   const total = w.reduce((a, b) => a + b, 0);
   const u = rng.nextFloat() * total;
   let acc = 0;
   for (let j = 0; j < order.length; j++) {
-    acc += w[j];
-    if (u < acc) return order[j];
+    acc += w[j] ?? 0;
+    if (u < acc) return order[j] ?? 0;
   }
-  return order[order.length - 1];
+  return order[order.length - 1] ?? 0;
 }
 
 /** Flatten a nested list of numbers (test vectors) in row-major order. */

@@ -4,12 +4,12 @@
 import * as ort from 'onnxruntime-web/wasm';
 import {
   argmax, byteDecode, byteEncode, flatten, pixelTokens, sampleNext, sha256Hex, shapeOf, softmax, XorShift32,
-} from './runtime';
+} from './runtime.js';
 import type {
   Classification, Dtype, ProgramSpec, SamplingOptions, SelfTestReport, TensorSpec, TokenizerSpec,
-} from './runtime';
+} from './runtime.js';
 
-export type { Classification, SamplingOptions, SelfTestReport } from './runtime';
+export type { Classification, SamplingOptions, SelfTestReport } from './runtime.js';
 
 /** The interface this package was generated for (from the artifact's manifest). */
 export const SPEC = {
@@ -102,7 +102,9 @@ export interface LoadOptions {
 export class SdkError extends Error {}
 
 async function fetchResource(name: string, options: LoadOptions): Promise<Response> {
-  const url = options.resourceUrl ? options.resourceUrl(name, RESOURCES[name]) : RESOURCES[name];
+  const bundled = RESOURCES[name];
+  if (!bundled) throw new SdkError(`${name} is not a bundled resource`);
+  const url = options.resourceUrl ? options.resourceUrl(name, bundled) : bundled;
   const res = await fetch(url);
   if (!res.ok) throw new SdkError(`${name}: HTTP ${res.status} from ${String(url)} (was the artifact wired with projdeploy sdk?)`);
   return res;
@@ -161,14 +163,19 @@ export class Pycode {
     if (!spec) throw new SdkError(`unknown program ${program}; known: ${Object.keys(PROGRAMS).join(', ')}`);
     if (!inputs[0] || inputs.length > spec.inputs.length) throw new SdkError(`${program}: expected ${spec.inputs.length} inputs`);
     const feeds: Record<string, ort.Tensor> = {};
-    const [B, T] = inputs[0].shape;
+    const B = inputs[0].shape[0] ?? 1;
+    const T = inputs[0].shape[1] ?? 1;
     spec.inputs.forEach((t, i) => {
       // Hugging Face (optimum) graphs also take attention_mask / position_ids: fill them when not given.
       const x = inputs[i] ?? defaultInput(t.name, B, T);
       feeds[t.name] = toOrt(t, x);
     });
     const out = await this.session.run(feeds);
-    return spec.outputs.map((t) => fromOrt(out[t.name]));
+    return spec.outputs.map((t) => {
+      const o = out[t.name];
+      if (!o) throw new SdkError(`${program}: output ${t.name} missing`);
+      return fromOrt(o);
+    });
   }
 
   /** Logits of the next token after `ids` (the last 128 tokens are used). */
@@ -178,7 +185,8 @@ export class Pycode {
     const padded = ctx.concat(new Array<number>(SEQ_LEN - n).fill(TOKENIZER.pad_id ?? 0));
     const prog = PROGRAMS['forward'] ? 'forward' : 'prefill';
     const [logits] = await this.run(prog, [{ data: padded, shape: [1, SEQ_LEN] }]);
-    const V = logits.shape[logits.shape.length - 1];
+    if (!logits) throw new SdkError(`${prog} returned no output`);
+    const V = logits.shape[logits.shape.length - 1] ?? 0;
     return logits.data.slice((n - 1) * V, n * V);
   }
 
@@ -225,8 +233,9 @@ export class Pycode {
       spec.outputs.forEach((t, i) => {
         if (!(t.name in c.outputs)) return;
         const want = flatten(c.outputs[t.name]);
-        if (want.length !== got[i].data.length) throw new SdkError(`${t.name}: ${got[i].data.length} values, expected ${want.length}`);
-        for (let j = 0; j < want.length; j++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs(want[j] - got[i].data[j]));
+        const have = got[i]?.data ?? [];
+        if (want.length !== have.length) throw new SdkError(`${t.name}: ${have.length} values, expected ${want.length}`);
+        for (let j = 0; j < want.length; j++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs((want[j] ?? NaN) - (have[j] ?? NaN)));
       });
     }
     const atol = Number(vectors.atol);

@@ -1,0 +1,131 @@
+"""Type checks for every value that reaches generated code (numbers as numbers, names as identifiers).
+
+    python -c "from projdeploy.sdk.validate import check_spec; import json; check_spec(json.load(open('S')), 'S')"
+
+Generated Swift, Kotlin and TypeScript embed a spec's numbers as literals and its names as
+identifiers or string literals. A hostile or careless tokenizer file (``"bos_id": "0); exit(1); //"``),
+manifest or hand-edited ``projdeploy_sdk.json`` must never put text into code: every field is
+checked here against its type and range, and anything else raises a :class:`ConfigError` naming the
+file, the field and what is allowed. Strings that do reach code are only identifiers
+(``[A-Za-z_][A-Za-z0-9_]*``), tensor names and file names matching fixed patterns.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import ConfigError
+
+MAX_ID = 1 << 24  # ids and sizes stay far inside every language's 32-bit int
+TENSOR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,63}$")
+FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
+IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,79}$")
+PACKAGE = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$")
+KEBAB = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
+DTYPES = ("int64", "int32", "float32", "float16")
+TOKENIZER_TYPES = ("pixel", "byte", "bpe", "wordpiece")
+
+
+def integer(value, source: str, field: str, lo: int = 0, hi: int = MAX_ID, optional: bool = False) -> int | None:
+    """``value`` as an int in [lo, hi]; bools, floats and strings are refused (None only if optional)."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        allowed = f"an integer in [{lo}, {hi}]" + (" or null" if optional else "")
+        raise ConfigError(source, field, f"{_show(value)} is not {allowed}")
+    return value
+
+
+def flag(value, source: str, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(source, field, f"{_show(value)} is not true or false")
+    return value
+
+
+def matching(value, pattern: re.Pattern, source: str, field: str) -> str:
+    if not isinstance(value, str) or not pattern.match(value):
+        raise ConfigError(source, field, f"{_show(value)} must be a string matching {pattern.pattern}")
+    return value
+
+
+def one_of(value, allowed, source: str, field: str):
+    if isinstance(value, bool) or value not in allowed:
+        raise ConfigError(source, field, f"{_show(value)}; allowed: {list(allowed)}")
+    return value
+
+
+def _show(value) -> str:
+    r = repr(value)
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
+def tokenizer_fields(d, source: str) -> dict:
+    """The fields of a tokenizer file the SDK uses, each checked against its type and range."""
+    if not isinstance(d, dict):
+        raise ConfigError(source, "<root>", f"a JSON object is required, got {type(d).__name__}")
+    kind = one_of(d.get("type"), TOKENIZER_TYPES, source, "type")
+    vocab = integer(d.get("vocab_size"), source, "vocab_size", lo=1)
+    out = {"type": kind, "vocab_size": vocab}
+    for k in ("bos_id", "eos_id", "pad_id"):
+        out[k] = integer(d.get(k), source, k, lo=0, hi=vocab - 1, optional=True)
+    levels = d.get("levels")
+    if kind == "pixel":
+        out["levels"] = integer(levels, source, "levels", lo=2, hi=vocab)
+    elif levels is not None:
+        raise ConfigError(source, "levels", f"{_show(levels)}: only pixel tokenizers have levels (use null)")
+    else:
+        out["levels"] = None
+    return out
+
+
+def tensor(t, source: str) -> dict:
+    if not isinstance(t, dict):
+        raise ConfigError(source, "tensor", f"{_show(t)} is not an object")
+    name = matching(t.get("name"), TENSOR_NAME, source, "name")
+    one_of(t.get("dtype"), DTYPES, source, f"{name}.dtype")
+    shape = t.get("shape")
+    if not isinstance(shape, list) or len(shape) > 8:
+        raise ConfigError(source, f"{name}.shape", f"{_show(shape)} is not a list of at most 8 dimensions")
+    for i, x in enumerate(shape):
+        integer(x, source, f"{name}.shape[{i}]", lo=-1)
+    return t
+
+
+def check_spec(spec, source: str) -> dict:
+    """Refuse an interface spec (e.g. a hand-edited ``projdeploy_sdk.json``) with any ill-typed field."""
+    if not isinstance(spec, dict):
+        raise ConfigError(source, "<root>", "a JSON object is required")
+    one_of(spec.get("target"), ("web", "ios", "android"), source, "target")
+    one_of(spec.get("kind"), ("lm", "cls"), source, "kind")
+    one_of(spec.get("modality"), ("image", "text"), source, "modality")
+    ids = spec.get("ids")
+    if not isinstance(ids, dict):
+        raise ConfigError(source, "ids", "an object of identifiers is required")
+    for k in ("type", "member", "snake"):
+        matching(ids.get(k), IDENT, source, f"ids.{k}")
+    matching(ids.get("kebab"), KEBAB, source, "ids.kebab")
+    matching(ids.get("java_package"), PACKAGE, source, "ids.java_package")
+    matching(spec.get("task_comment"), re.compile(r"^[A-Za-z0-9._:+-]{0,80}$"), source, "task_comment")
+    matching(spec.get("model_file"), FILE_NAME, source, "model_file")
+    for i, r in enumerate(spec.get("resources") or []):
+        matching(r, FILE_NAME, source, f"resources[{i}]")
+    tokenizer_fields(spec.get("tokenizer"), f"{source}: tokenizer")
+    programs = spec.get("programs")
+    if not isinstance(programs, dict) or not programs:
+        raise ConfigError(source, "programs", "a non-empty object is required")
+    for pname, io in programs.items():
+        matching(pname, TENSOR_NAME, source, "programs")
+        for k in ("inputs", "outputs"):
+            for t in (io or {}).get(k) or []:
+                tensor(t, f"{source}: programs.{pname}.{k}")
+    for k in ("seq_len", "context", "num_labels", "vocab_size"):
+        if k in spec:
+            integer(spec[k], source, k)
+    if spec.get("image_shape") is not None:
+        shape = spec["image_shape"]
+        if not isinstance(shape, list) or len(shape) != 2:
+            raise ConfigError(source, "image_shape", f"{_show(shape)} is not [height, width]")
+        for i, x in enumerate(shape):
+            integer(x, source, f"image_shape[{i}]", lo=1, hi=4096)
+    flag(spec.get("add_bos", False), source, "add_bos")
+    return spec

@@ -1,0 +1,7 @@
+// Signature-only stub for compile checks (tests/test_sdk_compile.py), never packaged: the public signature as
+// documented in the Android API reference (API level 35), bodies throw.
+package android.content.res;
+public final class AssetManager {
+  private AssetManager() {}
+  public final java.io.InputStream open(String fileName) throws java.io.IOException { throw new UnsupportedOperationException(); }
+}

@@ -1,0 +1,7 @@
+// Signature-only stub for compile checks (tests/test_sdk_compile.py), never packaged: the public signature as
+// documented in the Android API reference (API level 35), bodies throw.
+package android.graphics;
+public class Typeface {
+  private Typeface() {}
+  public static final Typeface MONOSPACE = null;
+}

@@ -1,0 +1,6 @@
+// Signature-only stub for compile checks (tests/test_sdk_compile.py), never packaged: the public signature as
+// documented in the Android API reference (API level 35), bodies throw.
+package android.widget;
+public class EditText extends TextView {
+  public EditText(android.content.Context context) { super(context); }
+}
