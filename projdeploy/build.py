@@ -40,6 +40,7 @@ class BuildOptions:
     out: str = "dist"
     cache_dir: str | None = None
     preset: str = "tiny"
+    pretrain_steps: int | None = None
     method: str = "pn"
     transfer: str = "none"
     finetune_steps: int = 300
@@ -175,18 +176,23 @@ class Builder:
             if not big.is_dir():
                 raise ConfigError("--big", "path", f"{o.big!r} does not exist")
             return StageRecord("pretrain (given --big)", _dir_fingerprint(big), big, True, 0.0, "given")
+        from .project.methods import get_method
+
         corpus = generic_corpus(self.task)
         material = {
-            "model": o.method if o.method in ("pn", "hard-moe") else "dense",
+            "model": get_method(o.method).pretrains,
             "data": corpus,
             "preset": o.preset,
+            "steps": o.pretrain_steps,
             "seed": o.seed,
         }
 
         def run(tmp):
             from .train.pretrain import pretrain
 
-            pretrain(material["model"], corpus, o.preset, tmp / "big", seed=o.seed, progress=True)
+            pretrain(
+                material["model"], corpus, o.preset, tmp / "big", steps=o.pretrain_steps, seed=o.seed, progress=True
+            )
             return f"{material['model']} on {corpus}, preset {o.preset}"
 
         rec = self.stage("pretrain", material, run)
@@ -221,8 +227,9 @@ class Builder:
 
         def run(tmp):
             from .train.finetune import FinetuneConfig, finetune
+            from .transfer import get_transfer
 
-            teachers = [big.path] if o.transfer in ("aft", "kd") else []
+            teachers = [big.path] if get_transfer(o.transfer).needs_teacher else []
             _, info = finetune(
                 projected.path,
                 self.task,

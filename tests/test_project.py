@@ -161,9 +161,10 @@ def test_classification_task_gets_a_classifier(projector_dir, tmp_path):
 
 def test_bad_inputs_give_clear_errors(projector_dir, tmp_path, tiny_lm_checkpoint):
     from projdeploy.project.api import project, project_model
+    from projdeploy.project.methods import METHODS
     from projdeploy.tasks import get_task
 
-    with pytest.raises(UnknownNameError, match="known projection methods: pn, projector, truncate"):
+    with pytest.raises(UnknownNameError, match="known projection methods: " + ", ".join(sorted(METHODS))):
         project(projector_dir, "digits:7", "distill", tmp_path / "x")
     with pytest.raises(CheckpointError, match="does not exist"):
         project(tmp_path / "nope", "digits:7", "truncate", tmp_path / "x")

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import click
 
-from ..build import STAGES
+from . import choices
 
 
 @click.command("build")
 @click.option("--task", "task_name", required=True, help="Built-in task name or task YAML file.")
-@click.option("--target", default="ios", show_default=True, help="ios | android | web | linux | <target>.yaml")
+@click.option("--target", type=choices.targets(), default="ios", show_default=True, help="Build target.")
 @click.option("--big", type=click.Path(), default=None, help="Use this big model instead of pretraining one.")
-@click.option("--profile", "profiles", multiple=True, help="Device profile(s); default: the target's.")
+@click.option(
+    "--profile", "profiles", type=choices.profiles(), multiple=True, help="Device profile(s); default: the target's."
+)
 @click.option("--out", default="dist", show_default=True, type=click.Path(file_okay=False))
 @click.option(
     "--cache-dir",
@@ -19,15 +21,19 @@ from ..build import STAGES
     type=click.Path(file_okay=False),
     help="Stage cache (default: $PROJDEPLOY_CACHE or ~/.cache/projdeploy).",
 )
-@click.option("--preset", default="tiny", show_default=True, help="Pretraining preset.")
+@click.option("--preset", type=choices.presets(), default="tiny", show_default=True, help="Pretraining preset.")
 @click.option(
-    "--method", type=click.Choice(["pn", "hard-moe", "projector", "truncate"]), default="pn", show_default=True
+    "--pretrain-steps",
+    type=click.IntRange(1),
+    default=None,
+    help="Pretraining steps (default: the preset's FLOP budget).",
 )
-@click.option("--transfer", type=click.Choice(["none", "aft", "kd"]), default="none", show_default=True)
+@click.option("--method", type=choices.methods(), default="pn", show_default=True, help="Projection method.")
+@click.option("--transfer", type=choices.transfers(), default="none", show_default=True)
 @click.option("--finetune-steps", type=click.IntRange(1), default=300, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--budget", type=click.Path(dir_okay=False), default=None, help="Budget YAML overriding the task's.")
-@click.option("--force", type=click.Choice(STAGES), default=None, help="Re-run from this stage on.")
+@click.option("--force", type=choices.stages(), default=None, help="Re-run from this stage on.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and what is cached; run nothing.")
 def cli(
     task_name,
@@ -37,6 +43,7 @@ def cli(
     out,
     cache_dir,
     preset,
+    pretrain_steps,
     method,
     transfer,
     finetune_steps,
@@ -57,6 +64,7 @@ def cli(
         out=out,
         cache_dir=cache_dir,
         preset=preset,
+        pretrain_steps=pretrain_steps,
         method=method,
         transfer=transfer,
         finetune_steps=finetune_steps,

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import click
 
+from . import choices
+
 
 @click.command("check")
 @click.option("--artifact", "artifact", required=True, type=click.Path(), help="Artifact directory (manifest.json).")
 @click.option("--task", "task", required=True, help="Task name or task YAML path.")
-@click.option("--profile", "profiles", multiple=True, required=True, help="Profile name or YAML path (repeatable).")
+@click.option("--profile", "profiles", type=choices.profiles(), multiple=True, required=True, help="Repeatable.")
 @click.option("--budget", "budget", default=None, type=click.Path(), help="Budget file (YAML/JSON), see docs/check.md.")
 @click.option(
     "--out",

@@ -13,6 +13,8 @@ import json
 
 import click
 
+from . import choices
+
 
 def _list_recipes() -> None:
     from exporters.registry import FORMATS, available, recipes
@@ -28,8 +30,8 @@ def _list_recipes() -> None:
 
 @click.command("export")
 @click.option("--checkpoint", type=click.Path(), help="Small checkpoint or local Hugging Face checkpoint dir.")
-@click.option("--format", "fmt", type=click.Choice(["executorch", "coreml", "onnx"]), help="Package format.")
-@click.option("--recipe", help="Recipe name (see --list-recipes).")
+@click.option("--format", "fmt", type=choices.formats(), help="Package format.")
+@click.option("--recipe", type=choices.recipes(), help="Recipe name (see --list-recipes).")
 @click.option("--task", "task_name", help="Task whose eval inputs validate the artifact.")
 @click.option("--out", type=click.Path(), help="Artifact directory to write (replaced atomically).")
 @click.option("--no-validate", is_flag=True, help="Skip parity/metric validation (not recommended).")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
-from ..train.finetune import TRANSFERS
+from . import choices
 
 
 @click.command("finetune")
 @click.option("--checkpoint", required=True, type=click.Path(), help="Small checkpoint to start from.")
 @click.option("--task", "task_name", required=True, help="Built-in task name or task YAML file.")
-@click.option("--transfer", type=click.Choice(TRANSFERS), default="none", show_default=True)
+@click.option("--transfer", type=choices.transfers(), default="none", show_default=True)
 @click.option(
     "--teacher",
     "teachers",

@@ -6,17 +6,19 @@ import json
 
 import click
 
+from . import choices
+
 
 @click.command("pretrain")
 @click.option(
     "--model",
     "model",
-    type=click.Choice(["pn", "hard-moe", "dense", "slm", "projector"]),
+    type=choices.pretrain_models(),
     default="pn",
     show_default=True,
     help="pn: Projected Network; hard-moe: hard mixture; dense: wide big source model; slm: dense small.",
 )
-@click.option("--preset", default="tiny", show_default=True, help="Pretraining preset (tiny | small | base).")
+@click.option("--preset", type=choices.presets(), default="tiny", show_default=True, help="Pretraining preset.")
 @click.option("--data", required=True, help="Generic corpus: built-in pycode | digits, or a task YAML file.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Checkpoint directory.")
 @click.option("--resume", is_flag=True, help="Continue exactly from the checkpoint in --out.")

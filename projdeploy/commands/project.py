@@ -1,16 +1,20 @@
-"""``projdeploy project --big DIR --task NAME --method pn|projector|truncate --out DIR``."""
+"""``projdeploy project --big DIR --task NAME --method pn|hard-moe|projector|truncate --out DIR``.
+
+The method choices and the options each method takes come from ``projdeploy/project/methods.py``.
+"""
 
 from __future__ import annotations
 
 import click
 
-from ..project.api import METHODS
+from ..project.methods import METHODS
+from . import choices
 
 
 @click.command("project")
 @click.option("--big", "big_dir", required=True, type=click.Path(), help="Big checkpoint (pn / projector / dense).")
 @click.option("--task", "task_name", required=True, help="Built-in task name or task YAML file.")
-@click.option("--method", required=True, type=click.Choice(METHODS), help="Projection method.")
+@click.option("--method", required=True, type=choices.methods(), help="Projection method.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Small checkpoint to write.")
 @click.option(
     "--rule",
@@ -39,14 +43,9 @@ def cli(big_dir, task_name, method, out, rule, tune_coefficients_steps, fit_step
     """Project a big model into a small task model in one shot."""
     from ..project.api import project
 
-    opts = {"seed": seed}
-    if method == "pn":
-        opts.update(rule=rule, tune_coefficients_steps=tune_coefficients_steps)
-    elif method == "projector":
-        opts.update(fit_steps=fit_steps)
-    else:
-        opts.update(size=size)
-    info = project(big_dir, task_name, method, out, **opts)
+    given = {"rule": rule, "tune_coefficients_steps": tune_coefficients_steps, "fit_steps": fit_steps, "size": size}
+    opts = {k: v for k, v in given.items() if k in METHODS[method].options}
+    info = project(big_dir, task_name, method, out, seed=seed, **opts)
     extra = {k: v for k, v in info.items() if k not in ("method", "big", "seconds", "out")}
     click.echo(f"projected {task_name} with {method} in {info['seconds']:.2f}s {extra}")
     click.echo(f"checkpoint: {out}")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import click
 
+from . import choices
+
 
 @click.command("sdk")
 @click.option("--artifact", type=click.Path(), default=None, help="Artifact directory (with manifest.json).")
 @click.option(
     "--target",
-    type=click.Choice(["ios", "android", "web"]),
+    type=choices.sdk_targets(),
     default=None,
     help="web: TypeScript + onnxruntime-web (onnx); ios: Swift package (executorch .pte or "
     "Core ML); android: Kotlin library (executorch .pte).",

@@ -3,9 +3,9 @@
     projdeploy project --big runs/pn --task digits:7 --method pn --out runs/digits7-pn
     python -c "from projdeploy.project.api import project; project('runs/projector', 'digits:7', 'projector', 'runs/p')"
 
-Methods: ``pn`` (Projected Network expert, ``projdeploy.project.pn``),
-``projector`` (task-conditioned operator, ``projector.py``) and ``truncate``
-(naive slicing, the baseline). The output loads in ``transformers``; for a
+Methods are the table in ``methods.py``: ``pn`` and ``hard-moe`` (a Projected
+Network's / hard mixture's expert, ``pn.py``), ``projector`` (task-conditioned
+operator, ``projector.py``) and ``truncate`` (naive slicing, the baseline). The output loads in ``transformers``; for a
 classification task it is a SequenceClassifier with a fresh (seeded) head on
 the projected backbone, to be fine-tuned.
 """
@@ -15,9 +15,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..errors import CheckpointError, DataError, UnknownNameError
+from ..errors import CheckpointError, ConfigError, DataError
 
-METHODS = ("pn", "projector", "truncate")
 PN_KINDS = ("pn", "hard-moe")
 
 
@@ -55,40 +54,21 @@ def small_size_of(big_dir: str | Path, default: str = "tiny") -> str:
     return default
 
 
-def project_model(
-    big_dir: str | Path,
-    task,
-    method: str,
-    *,
-    size: str | None = None,
-    seed: int = 0,
-    rule: str = "most-frequent",
-    tune_coefficients_steps: int = 0,
-    fit_steps: int = 100,
-):
-    """(small model, info) without writing anything."""
-    if method not in METHODS:
-        raise UnknownNameError("projection method", method, METHODS)
+def project_model(big_dir: str | Path, task, method: str, *, seed: int = 0, **options):
+    """(small model, info) without writing anything. ``options``: the method's own (``methods.py``)."""
+    from .methods import get_method
+
+    spec = get_method(method)
+    unknown = sorted(set(options) - set(spec.options))
+    if unknown:
+        raise ConfigError(f"projection method {method!r}", unknown[0], f"not an option; allowed: {list(spec.options)}")
     big_dir = Path(big_dir)
     if not big_dir.is_dir():
         raise CheckpointError(f"big checkpoint directory {str(big_dir)!r} does not exist")
     if len(task.train) == 0:
         raise DataError(f"task {task.name!r} has no training data to project for")
     t0 = time.perf_counter()
-    if method == "pn":
-        from .pn import project_pn
-
-        small, info = project_pn(big_dir, task, rule, tune_coefficients_steps, seed)
-    elif method == "projector":
-        from .projector import project_projector
-
-        small, info = project_projector(big_dir, task, fit_steps=fit_steps, seed=seed)
-    else:
-        from .truncate import small_config_for, truncate_model
-
-        big = load_dense_big(big_dir)
-        small = truncate_model(big, small_config_for(big.config, size or small_size_of(big_dir)))
-        info = {"size": size or small_size_of(big_dir)}
+    small, info = spec.run(big_dir, task, seed=seed, **options)
     if small.config.vocab_size != task.tokenizer.vocab_size:
         raise CheckpointError(
             f"{big_dir}: vocab size {small.config.vocab_size} does not match task "

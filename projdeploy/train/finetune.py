@@ -21,9 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import CheckpointError, ConfigError, DataError, UnknownNameError
-
-TRANSFERS = ("none", "aft", "kd")
+from ..errors import CheckpointError, ConfigError, DataError
 
 
 @dataclass(frozen=True)
@@ -142,12 +140,11 @@ def finetune(
     from ..tasks.metrics import evaluate
     from ..tasks.tokenizers import save_tokenizer
     from ..train.losses import task_data
-    from ..transfer import AFTPrior, FeatureKD
+    from ..transfer import get_transfer
     from ..transfer.features import append_noise, teacher_features
     from .loop import TrainConfig, train_loop
 
-    if transfer not in TRANSFERS:
-        raise UnknownNameError("transfer", transfer, TRANSFERS)
+    spec = get_transfer(transfer)
     task = get_task(task_name) if isinstance(task_name, str) else task_name
     task = task.with_train_limit(train_rows, seed=data_seed)
     if len(task.train) == 0:
@@ -160,16 +157,12 @@ def finetune(
     data = task_data(task)
     data.update(extra_data or {})
     reg, extra_params = None, None
-    if transfer != "none":
+    if spec.needs_teacher:
         psi = append_noise(
             teacher_features(list(teachers), task, task.train.tokens, feature_cache), cfg.noise_dims, cfg.seed
         )
         data["psi"] = psi
-        reg = (
-            AFTPrior(psi.shape[1], cfg.beta)
-            if transfer == "aft"
-            else FeatureKD(model.config.hidden_size, psi.shape[1], cfg.beta)
-        )
+        reg = spec.regularizer(psi.shape[1], model.config.hidden_size, cfg.beta)
         extra_params = list(reg.parameters())
     elif teachers:
         raise ConfigError("finetune", "teacher", "teachers are only used with --transfer aft|kd")
