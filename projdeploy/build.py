@@ -28,7 +28,21 @@ from .errors import ConfigError, ProjdeployError, UnknownNameError
 from .fsutil import atomic_dir, sha256_file
 
 STAGES = ("pretrain", "project", "finetune", "export", "check", "sdk")
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+
+# The source every stage's output depends on, hashed into its key (files under these folders, relative to
+# the folder holding the packages). Every stage reads the shared core; each adds its own part. A stage's key
+# also holds the keys of the stages it reads, so editing exporters/ re-runs export, check and sdk, editing
+# projdeploy/check/ re-runs check only, and editing the core re-runs everything.
+CORE_SOURCES = ("projdeploy/*.py", "projdeploy/models", "projdeploy/tasks", "projdeploy/train")
+STAGE_SOURCES = {
+    "pretrain": ("projdeploy/project",),  # the projector's pretraining lives with its projection
+    "project": ("projdeploy/project",),
+    "finetune": ("projdeploy/transfer",),
+    "export": ("exporters",),
+    "check": ("projdeploy/check", "exporters"),  # profiles and budgets are hashed by content
+    "sdk": ("projdeploy/sdk", "exporters"),
+}
 
 
 @dataclass(frozen=True)
@@ -76,11 +90,31 @@ class BuildResult:
     passed: bool = True
 
 
-def _key(material: dict) -> str:
-    from . import __version__
+def source_root() -> Path:
+    """The folder holding the ``projdeploy`` and ``exporters`` packages (the repository or site-packages)."""
+    return Path(__file__).resolve().parent.parent
 
+
+def source_digest(patterns: tuple[str, ...], root: Path | None = None) -> str:
+    """sha256 over the relative path and bytes of every file matched by ``patterns`` (folders recurse)."""
+    root = Path(root or source_root())
+    files: set[Path] = set()
+    for pat in patterns:
+        hits = root.glob(pat) if "*" in pat else [root / pat]
+        for p in hits:
+            files.update(p.rglob("*") if p.is_dir() else [p])
+    h = hashlib.sha256()
+    for f in sorted(f for f in files if f.is_file() and "__pycache__" not in f.parts and f.suffix != ".pyc"):
+        h.update(f"{f.relative_to(root).as_posix()}\0{f.stat().st_size}\0".encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:20]
+
+
+def stage_key(stage: str, material: dict, root: Path | None = None) -> str:
+    """The cache key: the stage's inputs and settings (upstream keys included) and the source it runs."""
+    sources = source_digest(CORE_SOURCES + STAGE_SOURCES[stage], root)
     blob = json.dumps(
-        {"cache_version": CACHE_VERSION, "projdeploy": __version__, **material}, sort_keys=True, default=str
+        {"cache_version": CACHE_VERSION, "stage": stage, "source": sources, **material}, sort_keys=True, default=str
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
@@ -129,11 +163,12 @@ class Builder:
         self.profiles = opts.profiles or self.target.profiles
         self.forced = set(STAGES[STAGES.index(opts.force) :]) if opts.force else set()
         self.records: list[StageRecord] = []
+        self.source_root = source_root()
         self.t_start = time.perf_counter()
 
     # --- the cache ----------------------------------------------------------------------
     def stage(self, name: str, material: dict, run, label: str | None = None) -> StageRecord:
-        key = _key({"stage": name, **material})
+        key = stage_key(name, material, self.source_root)
         path = self.opts.cache_root / name / key
         label = label or name
         hit = path.is_dir() and (path / "stage.json").is_file() and name not in self.forced
@@ -179,10 +214,12 @@ class Builder:
         from .project.methods import get_method
 
         corpus = generic_corpus(self.task)
+        from .train.presets import get_preset
+
         material = {
             "model": get_method(o.method).pretrains,
             "data": corpus,
-            "preset": o.preset,
+            "preset": get_preset(o.preset).to_dict(),
             "steps": o.pretrain_steps,
             "seed": o.seed,
         }
@@ -247,10 +284,12 @@ class Builder:
 
     def export(self, model: StageRecord) -> dict[str, StageRecord]:
         from exporters import UnavailableError
+        from exporters.registry import get_recipe
 
         out = {}
         for spec in self.target.artifacts:
-            material = {"model": model.key, "format": spec.format, "recipe": spec.recipe, "layout": 2}
+            recipe = get_recipe(spec.format, spec.recipe).to_dict()
+            material = {"model": model.key, "format": spec.format, "recipe": recipe, "layout": 2}
 
             sub = spec.key.replace("/", "-")  # the artifact's name in reports
 
@@ -272,12 +311,14 @@ class Builder:
         return out
 
     def check(self, artifacts: dict[str, StageRecord]) -> StageRecord:
+        from .check.budgets import load_budget
+        from .check.profiles import get_profile
+
         o = self.opts
-        budget_fp = sha256_file(o.budget) if o.budget else None
         material = {
             "artifacts": {k: r.key for k, r in artifacts.items()},
-            "profiles": list(self.profiles),
-            "budget": budget_fp,
+            "profiles": {p: get_profile(p).raw for p in self.profiles},  # contents, not names
+            "budget": load_budget(self.task, o.budget)[0],
             "task": self.task.name,
         }
 
