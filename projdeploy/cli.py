@@ -25,6 +25,7 @@ COMMANDS = {
     "eval": "Evaluate a checkpoint on a task and write the metric as JSON.",
     "pretrain": "Pretrain a big projectable model (PN or dense) on generic data.",
     "grow": "Grow a checkpoint with function-preserving expansions.",
+    "models": "List the built-in pretrained big models (smollm2-135m, minilm-l6).",
     "project": "Project a big model into a small task model in one shot.",
     "finetune": "Fine-tune a small model on a task (none | aft | kd transfer).",
     "export": "Quantize and convert a checkpoint to ExecuTorch, Core ML or ONNX.",

@@ -1,4 +1,4 @@
-"""``projdeploy project --big DIR --task NAME --method pn|hard-moe|projector|truncate --out DIR``.
+"""``projdeploy project --big DIR|GGUF|NAME --task NAME --method pn|hard-moe|projector|truncate|prune --out DIR``.
 
 The method choices and the options each method takes come from ``projdeploy/project/methods.py``.
 """
@@ -12,7 +12,13 @@ from . import choices
 
 
 @click.command("project")
-@click.option("--big", "big_dir", required=True, type=click.Path(), help="Big checkpoint (pn / projector / dense).")
+@click.option(
+    "--big",
+    "big_dir",
+    required=True,
+    type=click.Path(),
+    help="Big model: projdeploy checkpoint, HF directory, .gguf file or built-in name (projdeploy models list).",
+)
 @click.option("--task", "task_name", required=True, help="Built-in task name or task YAML file.")
 @click.option("--method", required=True, type=choices.methods(), help="Projection method.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Small checkpoint to write.")
@@ -37,13 +43,31 @@ from . import choices
     show_default=True,
     help="projector: steps fitting a new task's embedding (tasks seen in training are one-shot).",
 )
-@click.option("--size", default=None, help="truncate: small size preset (default: the big checkpoint's).")
+@click.option(
+    "--size",
+    default=None,
+    help="truncate/prune: preset (tiny|small|base) or hidden=H,layers=L,ffn=F,heads=N,kv=M "
+    "(default: the big checkpoint's preset; 25%% of a pretrained model's non-embedding parameters).",
+)
+@click.option("--params", default=None, help="truncate/prune: parameter budget, 25%% (non-embedding) or 30M (total).")
+@click.option(
+    "--calibration-rows", type=click.IntRange(1), default=32, show_default=True, help="prune: calibration rows."
+)
 @click.option("--seed", type=int, default=0, show_default=True)
-def cli(big_dir, task_name, method, out, rule, tune_coefficients_steps, fit_steps, size, seed):
+def cli(
+    big_dir, task_name, method, out, rule, tune_coefficients_steps, fit_steps, size, params, calibration_rows, seed
+):
     """Project a big model into a small task model in one shot."""
     from ..project.api import project
 
-    given = {"rule": rule, "tune_coefficients_steps": tune_coefficients_steps, "fit_steps": fit_steps, "size": size}
+    given = {
+        "rule": rule,
+        "tune_coefficients_steps": tune_coefficients_steps,
+        "fit_steps": fit_steps,
+        "size": size,
+        "params": params,
+        "calibration": calibration_rows,
+    }
     opts = {k: v for k, v in given.items() if k in METHODS[method].options}
     info = project(big_dir, task_name, method, out, seed=seed, **opts)
     extra = {k: v for k, v in info.items() if k not in ("method", "big", "seconds", "out")}

@@ -5,7 +5,10 @@
 
 Methods are the table in ``methods.py``: ``pn`` and ``hard-moe`` (a Projected
 Network's / hard mixture's expert, ``pn.py``), ``projector`` (task-conditioned
-operator, ``projector.py``) and ``truncate`` (naive slicing, the baseline). The output loads in ``transformers``; for a
+operator, ``projector.py``), ``prune`` (Minitron-style structured pruning from activations,
+``prune.py``) and ``truncate`` (naive slicing, the baseline). ``prune`` and ``truncate`` also take
+pretrained models (``projdeploy.foundation``: an HF directory, a GGUF file or a built-in name); the
+task is then re-tokenized with the big model's own tokenizer. The output loads in ``transformers``; for a
 classification task it is a SequenceClassifier with a fresh (seeded) head on
 the projected backbone, to be fine-tuned.
 """
@@ -40,6 +43,56 @@ def load_dense_big(big_dir: str | Path):
     return model
 
 
+def task_for_big(big_dir, task):
+    """The task as the big model reads it: re-tokenized with a pretrained model's own tokenizer."""
+    from ..foundation import is_foundation_source
+
+    if not is_foundation_source(big_dir):
+        return task
+    from ..foundation.load import load_big_tokenizer
+    from ..tasks.hf_tokenizer import fit_task
+
+    return fit_task(task, load_big_tokenizer(big_dir))
+
+
+def dense_source(big_dir, task, method: str):
+    """(dense big module, task in its tokenizer, default --params) for truncate / prune."""
+    from ..foundation import is_foundation_source
+
+    if is_foundation_source(big_dir):
+        from ..foundation import load_big
+        from ..tasks.hf_tokenizer import fit_task
+
+        big = load_big(str(big_dir))
+        big.require_projectable(method)
+        return big.module, fit_task(task, big.tokenizer), "25%"
+    return load_dense_big(big_dir), task, None
+
+
+def dense_projection(big_dir, task, method, *, seed=0, size=None, params=None, calibration=32):
+    """truncate / prune of a dense big model to ``--size`` / ``--params`` -> (small, info)."""
+    from .sizing import small_config
+
+    big, task, default_params = dense_source(big_dir, task, method)
+    if size is None and params is None:
+        params = default_params
+    cfg = small_config(big.config, size, params, default=small_size_of(big_dir))
+    if method == "prune":
+        from .prune import prune
+
+        small, info = prune(big, task, cfg, calibration, seed)
+    else:
+        from .truncate import truncate_model
+
+        small, info = truncate_model(big, cfg), {}
+    keys = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads")
+    return small, {
+        "size": size or params or small_size_of(big_dir),
+        "config": {k: getattr(cfg, k) for k in keys},
+        **info,
+    }
+
+
 def small_size_of(big_dir: str | Path, default: str = "tiny") -> str:
     from ..models.checkpoint import read_meta
 
@@ -62,9 +115,15 @@ def project_model(big_dir: str | Path, task, method: str, *, seed: int = 0, **op
     unknown = sorted(set(options) - set(spec.options))
     if unknown:
         raise ConfigError(f"projection method {method!r}", unknown[0], f"not an option; allowed: {list(spec.options)}")
-    big_dir = Path(big_dir)
-    if not big_dir.is_dir():
-        raise CheckpointError(f"big checkpoint directory {str(big_dir)!r} does not exist")
+    from ..foundation import is_foundation_source
+
+    if is_foundation_source(big_dir):
+        if spec.run.__name__ not in ("_truncate", "_prune"):
+            raise CheckpointError(f"{big_dir}: a pretrained model is projected with prune or truncate, not {method!r}")
+    else:
+        big_dir = Path(big_dir)
+        if not big_dir.is_dir():
+            raise CheckpointError(f"big checkpoint directory {str(big_dir)!r} does not exist")
     if len(task.train) == 0:
         raise DataError(f"task {task.name!r} has no training data to project for")
     t0 = time.perf_counter()
@@ -90,6 +149,7 @@ def project(big_dir: str | Path, task_name, method: str, out: str | Path, **opts
     from ..tasks.tokenizers import save_tokenizer
 
     task = get_task(task_name) if isinstance(task_name, str) else task_name
+    task = task_for_big(big_dir, task)
     small, info = project_model(big_dir, task, method, **opts)
     with atomic_dir(out) as tmp:
         write_model_files(

@@ -39,13 +39,16 @@ def _projector(big_dir, task, *, seed=0, fit_steps=100):
     return project_projector(big_dir, task, fit_steps=fit_steps, seed=seed)
 
 
-def _truncate(big_dir, task, *, seed=0, size=None):
-    from .api import load_dense_big, small_size_of
-    from .truncate import small_config_for, truncate_model
+def _truncate(big_dir, task, *, seed=0, size=None, params=None):
+    from .api import dense_projection
 
-    size = size or small_size_of(big_dir)
-    big = load_dense_big(big_dir)
-    return truncate_model(big, small_config_for(big.config, size)), {"size": size}
+    return dense_projection(big_dir, task, "truncate", seed=seed, size=size, params=params)
+
+
+def _prune(big_dir, task, *, seed=0, size=None, params=None, calibration=32):
+    from .api import dense_projection
+
+    return dense_projection(big_dir, task, "prune", seed=seed, size=size, params=params, calibration=calibration)
 
 
 METHODS: dict[str, ProjectionMethod] = {
@@ -69,7 +72,18 @@ METHODS: dict[str, ProjectionMethod] = {
             ("fit_steps",),
         ),
         ProjectionMethod(
-            "truncate", "dense", "naive slicing of a dense big model (the baseline)", _truncate, ("size",)
+            "truncate",
+            "dense",
+            "naive slicing of a dense big model (the naive baseline)",
+            _truncate,
+            ("size", "params"),
+        ),
+        ProjectionMethod(
+            "prune",
+            "dense",
+            "Minitron-style structured width + depth pruning from activations (the strong baseline)",
+            _prune,
+            ("size", "params", "calibration"),
         ),
     )
 }

@@ -146,6 +146,8 @@ def save_tokenizer(tokenizer, directory: str | Path) -> None:
     Path(directory, TOKENIZER_FILE).write_text(json.dumps(d, indent=1, sort_keys=True))
     if tokenizer.kind == "bpe":
         tokenizer.tok.save(str(Path(directory, "tokenizer.json")))
+    elif tokenizer.kind == "hf":
+        tokenizer.save_hf(directory)
 
 
 def tokenizer_from_dict(d: dict, source: str = TOKENIZER_FILE):
@@ -158,7 +160,11 @@ def tokenizer_from_dict(d: dict, source: str = TOKENIZER_FILE):
         from tokenizers import Tokenizer
 
         return BPETokenizer(Tokenizer.from_str(json.dumps(d["hf_tokenizer"])))
-    raise UnknownNameError("tokenizer type", str(kind), ["pixel", "byte", "bpe"])
+    if kind == "hf":
+        from .hf_tokenizer import HFTokenizer
+
+        return HFTokenizer.from_dict(d)
+    raise UnknownNameError("tokenizer type", str(kind), ["pixel", "byte", "bpe", "hf"])
 
 
 def load_tokenizer(directory: str | Path):

@@ -1,0 +1,306 @@
+"""Pretrained big models: HF Llama / BERT directories, GGUF files, their tokenizers, prune and truncate.
+
+Tiny models are built by ``transformers`` itself (random weights) with a tiny byte-level BPE tokenizer.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+TEXT = "\n".join(
+    f"def f{i}(x):\n    return x * {i} + {i % 7}  # n{i}\n\nclass C{i}:\n    value = 'v{i}'\n" for i in range(300)
+)
+
+
+def _bpe(vocab: int = 300):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab,
+        special_tokens=["<|endoftext|>", "<pad>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator([TEXT], trainer)
+    return tok
+
+
+def _save_tokenizer(tok, d):
+    from transformers import PreTrainedTokenizerFast
+
+    PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<pad>").save_pretrained(d)
+
+
+@pytest.fixture(scope="module")
+def hf_llama(tmp_path_factory):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    d = tmp_path_factory.mktemp("hf") / "llama"
+    tok = _bpe()
+    torch.manual_seed(0)
+    cfg = LlamaConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=48,
+        intermediate_size=96,
+        num_hidden_layers=4,
+        num_attention_heads=6,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        tie_word_embeddings=True,
+        eos_token_id=0,
+        pad_token_id=1,
+    )
+    LlamaForCausalLM(cfg).save_pretrained(d)
+    _save_tokenizer(tok, d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def text_task(tmp_path_factory):
+    d = tmp_path_factory.mktemp("task")
+    (d / "code.txt").write_text(TEXT)
+    (d / "t.yaml").write_text("name: code\ntype: text-lm\nseq_len: 32\ndata:\n  train: code.txt\n  format: text\n")
+    from projdeploy.tasks import get_task
+
+    return get_task(str(d / "t.yaml"))
+
+
+def test_hf_llama_loads_exactly(hf_llama):
+    from transformers import AutoModelForCausalLM
+
+    from projdeploy.foundation import load_big
+
+    big = load_big(str(hf_llama))
+    x = torch.randint(0, big.module.config.vocab_size, (2, 16))
+    ref = AutoModelForCausalLM.from_pretrained(hf_llama).eval()
+    torch.testing.assert_close(big.module(x), ref(x).logits, atol=1e-5, rtol=1e-5)
+    assert big.family == "llama" and big.tokenizer.kind == "hf"
+
+
+def test_tokenizer_round_trip_and_bytes(hf_llama, text_task):
+    from projdeploy.foundation.load import load_big_tokenizer
+    from projdeploy.tasks.hf_tokenizer import fit_task
+
+    tok = load_big_tokenizer(str(hf_llama))
+    doc = "def g(y):\n    return 'é' * y\n"
+    ids = tok.encode(doc)
+    assert tok.decode(ids) == doc
+    assert int(tok.token_bytes(np.array(ids)).sum()) == len(doc.encode("utf-8"))
+    fitted = fit_task(text_task, tok)
+    assert fitted.tokenizer is tok and fitted.seq_len == text_task.seq_len
+    assert fitted.train.tokens.max() < tok.vocab_size and len(fitted.train) > 0
+    assert fit_task(fitted, tok) is fitted
+
+
+@pytest.mark.parametrize("method", ["truncate", "prune"])
+def test_projection_of_hf_llama_loads_in_transformers(hf_llama, text_task, tmp_path, method):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from projdeploy.models.checkpoint import load_model
+    from projdeploy.project.api import project
+
+    out = tmp_path / method
+    info = project(str(hf_llama), text_task, method, out, size="hidden=32,layers=2,ffn=64,heads=3,kv=1")
+    assert info["config"]["num_hidden_layers"] == 2
+    ours = load_model(out)
+    hf = AutoModelForCausalLM.from_pretrained(out).eval()
+    x = torch.randint(0, ours.config.vocab_size, (2, 12))
+    torch.testing.assert_close(ours(x), hf(x).logits, atol=1e-5, rtol=1e-5)
+    tok = AutoTokenizer.from_pretrained(out)
+    src = AutoTokenizer.from_pretrained(hf_llama)
+    assert tok("def h(): pass")["input_ids"] == src("def h(): pass")["input_ids"]
+
+
+def test_prune_keeps_function_when_nothing_is_pruned(hf_llama, text_task):
+    from projdeploy.foundation import load_big
+    from projdeploy.project.prune import prune
+    from projdeploy.tasks.hf_tokenizer import fit_task
+
+    big = load_big(str(hf_llama))
+    task = fit_task(text_task, big.tokenizer)
+    cfg = big.module.config.replace(head_dim=big.module.config.resolved_head_dim)
+    small, _ = prune(big.module, task, cfg, calibration=8)
+    x = torch.as_tensor(task.eval.tokens[:3, :-1])
+    assert torch.equal(small(x), big.module(x))
+
+
+def test_prune_keeps_gqa_groups_and_beats_truncate_on_outliers():
+    from projdeploy.models import ModelConfig
+    from projdeploy.project.prune import keep_heads
+
+    big = ModelConfig(vocab_size=10, hidden_size=48, num_attention_heads=6, num_key_value_heads=2, head_dim=8)
+    small = big.replace(num_attention_heads=2, num_key_value_heads=1)
+    q, kv = keep_heads(torch.tensor([0.1, 0.2, 0.3, 5.0, 0.1, 4.0]), big, small)
+    assert kv.tolist() == [1] and q.tolist() == [3, 5]  # best group, its best heads, original order
+
+
+def test_budget_sizing():
+    from projdeploy.models import ModelConfig
+    from projdeploy.project.sizing import config_for_budget, non_embedding_params
+
+    big = ModelConfig(
+        vocab_size=49152,
+        hidden_size=576,
+        intermediate_size=1536,
+        num_hidden_layers=30,
+        num_attention_heads=9,
+        num_key_value_heads=3,
+        head_dim=64,
+    )
+    small = config_for_budget(big, "25%")
+    frac = non_embedding_params(small) / non_embedding_params(big)
+    assert 0.2 < frac <= 0.25 and small.num_hidden_layers == 15 and small.resolved_head_dim == 64
+    assert small.num_attention_heads % small.num_key_value_heads == 0
+
+
+def _write_tiny_gguf(path, arch: str = "llama"):
+    """A tiny Llama GGUF written with the gguf package the way llama.cpp converts one (Q/K rows permuted)."""
+    import gguf
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tok = _bpe(280)
+    vocab = tok.get_vocab_size()
+    torch.manual_seed(1)
+    cfg = LlamaConfig(
+        vocab_size=vocab,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        tie_word_embeddings=False,
+    )
+    model = LlamaForCausalLM(cfg).eval()
+    w = gguf.GGUFWriter(str(path), arch)
+    w.add_context_length(64)
+    w.add_embedding_length(32)
+    w.add_block_count(2)
+    w.add_feed_forward_length(64)
+    w.add_head_count(4)
+    w.add_head_count_kv(2)
+    w.add_rope_freq_base(10000.0)
+    w.add_layer_norm_rms_eps(1e-6)
+    w.add_vocab_size(vocab)
+    inv = {i: t for t, i in tok.get_vocab().items()}
+    w.add_tokenizer_model("gpt2")
+    w.add_token_list([inv[i] for i in range(vocab)])
+    w.add_token_types([3 if i < 2 else 1 for i in range(vocab)])
+    w.add_token_merges([" ".join(m) for m in json.loads(tok.to_str())["model"]["merges"]])
+    w.add_eos_token_id(0)
+    w.add_bos_token_id(0)
+
+    def perm(t, heads):
+        return t.reshape(heads, 2, t.shape[0] // heads // 2, *t.shape[1:]).swapaxes(1, 2).reshape(t.shape)
+
+    sd = {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()}
+    w.add_tensor("token_embd.weight", sd["model.embed_tokens.weight"])
+    w.add_tensor("output_norm.weight", sd["model.norm.weight"])
+    w.add_tensor("output.weight", sd["lm_head.weight"])
+    for i in range(2):
+        p = f"model.layers.{i}."
+        names = {
+            "attn_q": perm(sd[p + "self_attn.q_proj.weight"], 4),
+            "attn_k": perm(sd[p + "self_attn.k_proj.weight"], 2),
+            "attn_v": sd[p + "self_attn.v_proj.weight"],
+            "attn_output": sd[p + "self_attn.o_proj.weight"],
+            "ffn_gate": sd[p + "mlp.gate_proj.weight"],
+            "ffn_up": sd[p + "mlp.up_proj.weight"],
+            "ffn_down": sd[p + "mlp.down_proj.weight"],
+            "attn_norm": sd[p + "input_layernorm.weight"],
+            "ffn_norm": sd[p + "post_attention_layernorm.weight"],
+        }
+        for n, t in names.items():
+            w.add_tensor(f"blk.{i}.{n}.weight", np.ascontiguousarray(t))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return model
+
+
+def test_gguf_file_loads_dequantized(tmp_path, monkeypatch):
+    pytest.importorskip("gguf", reason="the gguf package comes with the models extra")
+    from projdeploy.foundation import load_big
+
+    monkeypatch.setenv("PROJDEPLOY_CACHE", str(tmp_path / "cache"))
+    ref = _write_tiny_gguf(tmp_path / "tiny.gguf")
+    big = load_big(str(tmp_path / "tiny.gguf"))
+    x = torch.randint(0, 280, (2, 10))
+    torch.testing.assert_close(big.module(x), ref(x).logits, atol=1e-4, rtol=1e-4)
+    assert big.tokenizer.vocab_size >= 280
+
+
+def test_gguf_of_unsupported_architecture(tmp_path):
+    gguf = pytest.importorskip("gguf", reason="the gguf package comes with the models extra")
+    from projdeploy.errors import CheckpointError
+    from projdeploy.foundation import load_big
+
+    w = gguf.GGUFWriter(str(tmp_path / "m.gguf"), "mamba")
+    w.add_tensor("x", np.zeros(4, np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    with pytest.raises(CheckpointError, match="'mamba'.*supported: .*llama"):
+        load_big(str(tmp_path / "m.gguf"))
+
+
+def test_unsupported_architecture_lists_supported(tmp_path):
+    from projdeploy.errors import CheckpointError
+    from projdeploy.foundation import load_big
+
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "t5"}))
+    with pytest.raises(CheckpointError, match="'t5' is not supported.*bert, distilbert, gpt2, llama"):
+        load_big(str(tmp_path))
+
+
+def test_big_tokenizer_must_fit_task(hf_llama, tmp_path):
+    from projdeploy.errors import CheckpointError
+    from projdeploy.project.api import project
+
+    with pytest.raises(CheckpointError, match="tokenizer does not fit task 'digits:7'"):
+        project(str(hf_llama), "digits:7", "prune", tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+
+def test_bert_teacher_features(tmp_path):
+    from transformers import BertConfig, BertModel
+
+    from projdeploy.errors import CheckpointError
+    from projdeploy.foundation import load_big
+
+    tok = _bpe()
+    BertModel(
+        BertConfig(
+            vocab_size=tok.get_vocab_size(),
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            pad_token_id=1,
+        )
+    ).save_pretrained(tmp_path)
+    _save_tokenizer(tok, tmp_path)
+    big = load_big(str(tmp_path))
+    assert big.family == "bert"
+    f = big.module.features(torch.tensor([[5, 6, 7, 1, 1], [5, 6, 7, 8, 9]]))
+    assert f.shape == (2, 32)
+    with pytest.raises(CheckpointError, match="cannot be projected"):
+        big.require_projectable("prune")
+
+
+def test_models_list_cli():
+    from click.testing import CliRunner
+
+    from projdeploy.cli import cli
+
+    r = CliRunner().invoke(cli, ["models", "list"])
+    assert r.exit_code == 0 and "smollm2-135m" in r.output and "minilm-l6" in r.output
