@@ -67,7 +67,7 @@ sdk: null
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["pn", "hard-moe", "projector", "truncate"])
+@pytest.mark.parametrize("method", ["pn", "hard-moe", "projector", "truncate", "prune"])
 def test_build_runs_with_every_method(tmp_path_factory, method):
     """digits:7 is one of the projector's training tasks, so its projection is one-shot (fast)."""
     from projdeploy.project.methods import METHODS
