@@ -177,9 +177,26 @@ def read_manifest(directory: str | Path) -> dict:
         m = json.loads(p.read_text())
     except json.JSONDecodeError as e:
         raise ManifestError(f"{p}: not valid JSON ({e})") from None
+    if not isinstance(m, dict):
+        raise ManifestError(f"{p}: must be a JSON object, got {type(m).__name__}")
     if m.get("schema") != SCHEMA:
         raise ManifestError(f"{p}: field 'schema' is {m.get('schema')!r}; supported: {SCHEMA}")
+    _check_paths(m, p)
     return m
+
+
+def _check_paths(m: dict, p: Path) -> None:
+    """Every path a manifest names stays inside the artifact directory (projdeploy.layout.inside_manifest)."""
+    from projdeploy.layout import inside_manifest
+
+    files = m.get("files")
+    if not isinstance(files, dict) or not all(
+        isinstance(r, dict) and {"sha256", "size"} <= set(r) for r in files.values()
+    ):
+        raise ManifestError(f"{p}: field 'files' must map relative paths to {{sha256, size}}")
+    inside_manifest(p.parent, m.get("main_file"), str(p), "main_file")
+    for rel in files:
+        inside_manifest(p.parent, rel, str(p), f"files[{rel!r}]")
 
 
 def verify_manifest(directory: str | Path) -> dict:

@@ -24,8 +24,10 @@ from pathlib import Path
 
 import click
 
+from .cache import StageCache, locked
 from .errors import ConfigError, ProjdeployError, UnknownNameError
 from .fsutil import atomic_dir, sha256_file
+from .layout import artifact_dir_name, build_dir, check_write
 
 STAGES = ("pretrain", "project", "finetune", "export", "check", "sdk")
 CACHE_VERSION = 2
@@ -165,41 +167,33 @@ class Builder:
         self.records: list[StageRecord] = []
         self.source_root = source_root()
         self.t_start = time.perf_counter()
+        self.cache = StageCache(opts.cache_root, echo)
 
     # --- the cache ----------------------------------------------------------------------
     def stage(self, name: str, material: dict, run, label: str | None = None) -> StageRecord:
         key = stage_key(name, material, self.source_root)
-        path = self.opts.cache_root / name / key
+        path = self.cache.path(name, key)
         label = label or name
-        hit = path.is_dir() and (path / "stage.json").is_file() and name not in self.forced
         i = STAGES.index(name) + 1
         if self.opts.dry_run:
+            hit = name not in self.forced and self.cache.get(name, key, repair=False) is not None
             self.echo(f"[{i}/{len(STAGES)}] {label:<34s} {'cached' if hit else 'would run'}  key {key}")
             rec = StageRecord(label, key, path, hit)
             self.records.append(rec)
             return rec
-        if hit:
-            meta = json.loads((path / "stage.json").read_text())
-            self.echo(f"[{i}/{len(STAGES)}] {label:<34s} cached ({meta.get('seconds', 0):.1f}s when built)")
-            rec = StageRecord(label, key, path, True, 0.0, meta.get("note", ""))
-        else:
-            self.echo(f"[{i}/{len(STAGES)}] {label:<34s} running ...")
-            t0 = time.perf_counter()
-            with atomic_dir(path) as tmp:
-                note = run(tmp) or ""
-                secs = time.perf_counter() - t0
-                (tmp / "stage.json").write_text(
-                    json.dumps(
-                        {"stage": name, "key": key, "material": material, "seconds": secs, "note": note},
-                        indent=1,
-                        default=str,
-                    )
+        with self.cache.lock(name, key):
+            meta = None if name in self.forced else self.cache.get(name, key)
+            if meta is not None:
+                self.echo(f"[{i}/{len(STAGES)}] {label:<34s} cached ({meta.get('seconds', 0):.1f}s when built)")
+                rec = StageRecord(label, key, path, True, 0.0, meta.get("note", ""))
+            else:
+                self.echo(f"[{i}/{len(STAGES)}] {label:<34s} running ...")
+                meta = self.cache.put(name, key, run, material)
+                self.echo(
+                    f"[{i}/{len(STAGES)}] {label:<34s} done in {meta['seconds']:.1f}s "
+                    f"(total {time.perf_counter() - self.t_start:.0f}s)"
                 )
-            self.echo(
-                f"[{i}/{len(STAGES)}] {label:<34s} done in {secs:.1f}s "
-                f"(total {time.perf_counter() - self.t_start:.0f}s)"
-            )
-            rec = StageRecord(label, key, path, False, secs, note)
+                rec = StageRecord(label, key, path, False, meta["seconds"], meta["note"])
         self.records.append(rec)
         return rec
 
@@ -291,7 +285,7 @@ class Builder:
             recipe = get_recipe(spec.format, spec.recipe).to_dict()
             material = {"model": model.key, "format": spec.format, "recipe": recipe, "layout": 2}
 
-            sub = spec.key.replace("/", "-")  # the artifact's name in reports
+            sub = artifact_dir_name(spec.key, self.target.source)  # the artifact's folder name
 
             def run(tmp, spec=spec, sub=sub):
                 from exporters.api import export_checkpoint
@@ -357,6 +351,9 @@ class Builder:
     # --- assembly ---------------------------------------------------------------------------
     def run(self) -> BuildResult:
         # Keys depend only on settings and upstream keys, so a dry run can print the whole plan.
+        check_write(self.out_dir, self.opts.out)  # names and the output location, before any stage runs
+        if not self.opts.dry_run:
+            self.cache.clean_stale()
         big = self.pretrain()
         if big.note == "given":
             self.records.append(big)
@@ -371,18 +368,20 @@ class Builder:
 
     @property
     def out_dir(self) -> Path:
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.task.name)
-        return Path(self.opts.out) / f"{safe}-{self.target.name}"
+        return build_dir(self.opts.out, self.task.name, self.task.source, self.target.name, self.target.source)
 
     def assemble(self, model, arts, chk, sdk) -> BuildResult:
         from exporters import read_manifest
 
         report = json.loads((chk.path / "report.json").read_text())
-        with atomic_dir(self.out_dir) as tmp:
+        with (
+            locked(self.out_dir, self.echo, f"output {self.out_dir}"),
+            atomic_dir(self.out_dir, root=self.opts.out) as tmp,
+        ):
             shutil.copytree(model.path, tmp / "model")
             entries = []
             for key, rec in arts.items():
-                dest = tmp / "artifacts" / key.replace("/", "-")
+                dest = tmp / "artifacts" / artifact_dir_name(key, self.target.source)
                 shutil.copytree(rec.path, dest)
                 m = read_manifest(dest)
                 sha, size = _main_digest(m)

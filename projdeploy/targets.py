@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .config import load_yaml_mapping
 from .errors import ConfigError, DataError, UnknownNameError
+from .layout import safe_component
 
 TARGET_DIR = Path(__file__).parent / "targets"
 FIELDS = {"name", "description", "artifacts", "profiles", "sdk", "sdk_artifact"}
@@ -59,13 +60,16 @@ def load_target(name_or_path: str) -> Target:
     for f in ("name", "artifacts", "profiles"):
         if f not in d:
             raise ConfigError(src, f, "required")
+    safe_component(d["name"], src, "name")
     arts = []
     if not isinstance(d["artifacts"], list) or not d["artifacts"]:
         raise ConfigError(src, "artifacts", "a non-empty list of {format, recipe[, optional]}")
     for i, a in enumerate(d["artifacts"]):
         if not isinstance(a, dict) or not {"format", "recipe"} <= set(a) or set(a) - {"format", "recipe", "optional"}:
             raise ConfigError(src, f"artifacts[{i}]", "a mapping with format, recipe and optional")
-        arts.append(ArtifactSpec(str(a["format"]), str(a["recipe"]), bool(a.get("optional", False))))
+        fmt = safe_component(a["format"], src, f"artifacts[{i}].format")
+        recipe = safe_component(a["recipe"], src, f"artifacts[{i}].recipe")
+        arts.append(ArtifactSpec(fmt, recipe, bool(a.get("optional", False))))
     if not isinstance(d["profiles"], list):
         raise ConfigError(src, "profiles", "a list of profile names")
     if d.get("sdk") not in SDKS:
@@ -74,7 +78,7 @@ def load_target(name_or_path: str) -> Target:
     if d.get("sdk") and d.get("sdk_artifact") not in keys:
         raise ConfigError(src, "sdk_artifact", f"must name one of the artifacts: {', '.join(keys)}")
     return Target(
-        str(d["name"]),
+        d["name"],
         str(d.get("description", "")),
         tuple(arts),
         tuple(map(str, d["profiles"])),

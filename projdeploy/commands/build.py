@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..layout import overwrite_option
 from . import choices
 
 
@@ -35,6 +36,7 @@ from . import choices
 @click.option("--budget", type=click.Path(dir_okay=False), default=None, help="Budget YAML overriding the task's.")
 @click.option("--force", type=choices.stages(), default=None, help="Re-run from this stage on.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and what is cached; run nothing.")
+@overwrite_option(out_is_parent=True)
 def cli(
     task_name,
     target,

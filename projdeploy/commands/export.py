@@ -13,6 +13,7 @@ import json
 
 import click
 
+from ..layout import overwrite_option
 from . import choices
 
 
@@ -37,6 +38,7 @@ def _list_recipes() -> None:
 @click.option("--no-validate", is_flag=True, help="Skip parity/metric validation (not recommended).")
 @click.option("--max-rows", type=int, default=256, show_default=True, help="Eval rows used for validation.")
 @click.option("--list-recipes", is_flag=True, help="Print every format's recipes and exit.")
+@overwrite_option
 def cli(checkpoint, fmt, recipe, task_name, out, no_validate, max_rows, list_recipes):
     """Quantize and convert a checkpoint to an ExecuTorch, Core ML or ONNX package, validated."""
     if list_recipes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..layout import overwrite_option
 from . import choices
 
 
@@ -34,6 +35,7 @@ from . import choices
 )
 @click.option("--train-rows", type=click.IntRange(1), default=None, help="Use a seeded subset of training rows.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@overwrite_option
 def cli(
     checkpoint,
     task_name,

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import click
 
+from ..layout import overwrite_option
+
 
 def read_target(spec: str):
     from ..errors import ConfigError
@@ -81,6 +83,7 @@ def grow_checkpoint(src: str | Path, target, out: str | Path) -> dict:
 @click.option("--from", "src", required=True, type=click.Path(exists=True, file_okay=False), help="Checkpoint to grow.")
 @click.option("--to", "to", required=True, help="Target sizes: JSON/YAML file or inline JSON.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Grown checkpoint directory.")
+@overwrite_option
 def cli(src, to, out):
     """Grow a checkpoint with function-preserving expansions (outputs unchanged, optimizer state carried)."""
     res = grow_checkpoint(src, read_target(to), out)

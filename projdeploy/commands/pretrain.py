@@ -6,6 +6,7 @@ import json
 
 import click
 
+from ..layout import overwrite_option
 from . import choices
 
 
@@ -48,6 +49,7 @@ from . import choices
     help="Start from these weights (+ optimizer state), e.g. a `projdeploy grow` output.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@overwrite_option
 def cli(
     model, preset, data, out, resume, steps, flops, lr, seed, ckpt_every, eval_every, embedding, strategy, init, quiet
 ):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import click
 
+from ..layout import overwrite_option
 from ..project.methods import METHODS
 from . import choices
 
@@ -54,6 +55,7 @@ from . import choices
     "--calibration-rows", type=click.IntRange(1), default=32, show_default=True, help="prune: calibration rows."
 )
 @click.option("--seed", type=int, default=0, show_default=True)
+@overwrite_option
 def cli(
     big_dir, task_name, method, out, rule, tune_coefficients_steps, fit_steps, size, params, calibration_rows, seed
 ):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..layout import overwrite_option
 from . import choices
 
 
@@ -18,6 +19,7 @@ from . import choices
 )
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Package directory (replaced).")
 @click.option("--check", is_flag=True, help="Only check that the generated files in --out are up to date.")
+@overwrite_option
 def cli(artifact, target, out, check):
     """Generate a typed package (pre/post-processing, self-test, bundled model) around an artifact."""
     from ..errors import ConfigError

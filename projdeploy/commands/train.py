@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..layout import overwrite_option
 from ..models.config import SIZES
 
 
@@ -24,6 +25,7 @@ from ..models.config import SIZES
     help="Write a resumable checkpoint every N steps (0: only at the end).",
 )
 @click.option("--resume", is_flag=True, help="Continue exactly from the checkpoint in --out.")
+@overwrite_option
 def cli(task_name, size, out, steps, batch_size, lr, seed, eval_every, ckpt_every, resume):
     """Train a small model on a task and write an HF-compatible checkpoint."""
     from ..train.loop import TrainConfig

@@ -2,7 +2,7 @@
 
 Schema (paths are relative to the YAML file)::
 
-    name: my-task                 # required; letters, digits, '-', '_'
+    name: my-task                 # required; a safe file name (projdeploy.layout.NAME_RULE)
     type: text-lm                 # text-lm | text-cls | image-lm | image-cls
     data:
       train: data/train.jsonl     # required
@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from pathlib import Path
 
 import numpy as np
 
 from ..config import load_yaml_mapping
 from ..errors import ConfigError, DataError
+from ..layout import NAME_RULE, safe_component
 from .base import DEFAULT_BUDGET, Split, Task, is_eval_key, pack_documents
 from .tokenizers import BPETokenizer, ByteTokenizer, PixelTokenizer
 
@@ -47,9 +47,9 @@ def load_task_file(path: str | Path) -> Task:
     if not path.is_file():
         raise DataError(f"task file {src!r} does not exist")
     spec = load_yaml_mapping(path, TOP_FIELDS)
-    name = spec.get("name")
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", name):
-        raise ConfigError(src, "name", "required; 1-64 letters, digits, '-' or '_', starting with a letter or digit")
+    if "name" not in spec:
+        raise ConfigError(src, "name", "required; " + NAME_RULE)
+    name = safe_component(spec["name"], src, "name")
     ttype = spec.get("type")
     if ttype not in TYPES:
         raise ConfigError(src, "type", f"got {ttype!r}; allowed: {', '.join(TYPES)}")
