@@ -1,0 +1,104 @@
+"""One LM runner's timing in a fresh process (runs in projdeploy's env or the optimum-executorch env).
+
+    .venv/bin/python bench/lm_worker.py --kind pte --model out/lm-et/model.pte --prompt ids.json --new 128 --threads 2
+
+Prints one JSON line: per-pass prefill / decode tokens per second, the greedy tokens, peak RSS.
+``--kind pte`` runs any ExecuTorch LLM program with ``forward(tokens, positions)`` and its cache
+inside (projdeploy's, optimum-executorch's; ``--preload optimum.executorch`` registers the latter's
+kernels); ``--kind hf`` runs transformers eager with its DynamicCache. Self-contained on purpose:
+it imports neither projdeploy nor exporters, so both environments run the same code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import resource
+import time
+
+
+def pte_step(path: str, threads: int):
+    import torch
+    from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
+    from executorch.runtime import Runtime
+
+    _unsafe_reset_threadpool(threads)
+    prog = Runtime.get().load_program(path)
+    method = prog.load_method("forward")
+    pos_meta = method.metadata.input_tensor_meta(1)
+    per_token_positions = list(pos_meta.sizes())[0] > 1  # optimum: cache_position (T,); projdeploy: (1,)
+
+    def step(ids: list[int], pos: int):
+        t = torch.tensor([ids], dtype=torch.long)
+        p = torch.arange(pos, pos + len(ids)) if per_token_positions else torch.tensor([pos])
+        out = method.execute([t, p])[0]
+        return out.reshape(-1, out.shape[-1])[-1]
+
+    return step
+
+
+def hf_step(path: str, threads: int):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch.set_num_threads(threads)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    state = {}
+
+    def step(ids: list[int], pos: int):
+        with torch.no_grad():
+            if pos == 0:
+                state["cache"] = None
+            out = model(torch.tensor([ids]), past_key_values=state["cache"], use_cache=True)
+            state["cache"] = out.past_key_values
+            return out.logits[0, -1]
+
+    return step
+
+
+def one_pass(step, prompt: list[int], new: int) -> dict:
+    t0 = time.perf_counter()
+    logits = step(prompt, 0)
+    t1 = time.perf_counter()
+    toks = [int(logits.argmax())]
+    for i in range(new - 1):
+        logits = step([toks[-1]], len(prompt) + i)
+        toks.append(int(logits.argmax()))
+    t2 = time.perf_counter()
+    return {"prefill_tok_s": len(prompt) / (t1 - t0), "decode_tok_s": (new - 1) / (t2 - t1), "tokens": toks}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kind", choices=["pte", "hf"], required=True)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--prompt", required=True, help="JSON file with a list of token ids")
+    ap.add_argument("--new", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--passes", type=int, default=3)
+    ap.add_argument("--preload", action="append", default=[])
+    a = ap.parse_args()
+    for mod in a.preload:
+        importlib.import_module(mod)
+    prompt = json.load(open(a.prompt))
+    t0 = time.perf_counter()
+    step = (pte_step if a.kind == "pte" else hf_step)(a.model, a.threads)
+    load_s = time.perf_counter() - t0
+    passes = [one_pass(step, prompt, a.new) for _ in range(a.passes)]
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        json.dumps(
+            {
+                "load_s": load_s,
+                "prefill_tok_s": [p["prefill_tok_s"] for p in passes],
+                "decode_tok_s": [p["decode_tok_s"] for p in passes],
+                "tokens": passes[-1]["tokens"],
+                "peak_rss_mb": rss_mb,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

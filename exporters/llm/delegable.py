@@ -1,0 +1,68 @@
+"""Source transforms that keep RMSNorm and RoPE inside XNNPACK partitions.
+
+    python -c "from exporters.llm.delegable import make_delegable; help(make_delegable)"
+
+XNNPACK takes ``mean.dim`` only over the inner dims of 4-D tensors, and the rotate-half RoPE of
+Hugging Face (slices + ``cat`` with an empty pass-through part) on a dynamic token dimension is
+refused too; each refusal splits a layer's delegate into pieces (14 partitions per layer before,
+measured) and every piece costs a round trip at run time and a pass pipeline at export time.
+Same numbers, delegable ops:
+
+- RMSNorm: ``mean(x*x, -1)`` = ``linear(x*x, ones(1, d) / d)`` (a float matmul XNNPACK takes);
+- RoPE: ``rotate_half(x)`` = ``linear(x, R)`` with a constant signed permutation ``R`` (hd x hd).
+
+The constants are plain tensors used through ``F.linear`` (not ``nn.Linear``), so torchao's
+quantization never touches them and they stay float.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class LinearMeanRMSNorm(nn.Module):
+    def __init__(self, weight: torch.Tensor, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(weight.detach(), requires_grad=False)
+        self.register_buffer("mean_row", torch.full((1, weight.shape[0]), 1.0 / weight.shape[0]), persistent=False)
+
+    def forward(self, x):
+        ms = F.linear(x * x, self.mean_row)
+        return x * torch.rsqrt(ms + self.eps) * self.weight
+
+
+def rotate_half_matrix(head_dim: int) -> torch.Tensor:
+    """``R`` with ``F.linear(x, R) == cat(-x[..., h:], x[..., :h])``."""
+    h = head_dim // 2
+    r = torch.zeros(head_dim, head_dim)
+    idx = torch.arange(h)
+    r[idx, idx + h] = -1.0
+    r[idx + h, idx] = 1.0
+    return r
+
+
+class MatmulRope(nn.Module):
+    """``hf_apply_rotary_emb`` (full rotary dim) with rotate_half as a constant matmul."""
+
+    def __init__(self, head_dim: int):
+        super().__init__()
+        self.register_buffer("rot", rotate_half_matrix(head_dim), persistent=False)
+
+    def forward(self, q, k, cos, sin):
+        cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)  # (T, 1, hd) against (B, T, heads, hd)
+        return q * cos + F.linear(q, self.rot) * sin, k * cos + F.linear(k, self.rot) * sin
+
+
+def make_delegable(model, head_dim: int):
+    """Swap ExecuTorch Llama's RMSNorm modules and RoPE function in place; returns the model."""
+    from executorch.examples.models.llama.norm import RMSNorm
+
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is RMSNorm and not child.add_unit_offset:
+                setattr(parent, name, LinearMeanRMSNorm(child.weight, child.eps))
+    model.rope.apply_rotary_emb = MatmulRope(head_dim)
+    return model

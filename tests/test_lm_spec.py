@@ -1,0 +1,128 @@
+"""Fast checks of the LM program's inputs: config validation, weight names, recipes, test vectors.
+
+.venv/bin/python -m pytest tests/test_lm_spec.py -q
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from projdeploy.errors import CheckpointError, ConfigError, UnknownNameError
+
+LLAMA = {
+    "architectures": ["LlamaForCausalLM"],
+    "vocab_size": 49152,
+    "hidden_size": 576,
+    "intermediate_size": 1536,
+    "num_hidden_layers": 30,
+    "num_attention_heads": 9,
+    "num_key_value_heads": 3,
+    "max_position_embeddings": 8192,
+    "rms_norm_eps": 1e-5,
+    "rope_theta": 100000,
+    "tie_word_embeddings": True,
+    "bos_token_id": 1,
+    "eos_token_id": 2,
+}
+
+
+def test_spec_of_smollm2_config():
+    from exporters.llm.spec import lm_spec
+
+    s = lm_spec(LLAMA, 256)
+    assert (s.head_dim, s.n_kv_heads, s.eos_ids, s.max_seq_len) == (64, 3, (2,), 256)
+    assert s.kv_cache_bytes == 2 * 30 * 3 * 256 * 64 * 4
+    q = lm_spec({**LLAMA, "architectures": ["Qwen2ForCausalLM"]}, 64)
+    assert q.qkv_bias and not q.qk_norm
+    assert lm_spec({**LLAMA, "architectures": ["Qwen3ForCausalLM"], "head_dim": 128}, 64).qk_norm
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"rope_scaling": {"rope_type": "llama3", "factor": 8.0}}, "rope_scaling"),
+        ({"mlp_bias": True}, "mlp_bias"),
+        ({"attention_bias": True}, "attention_bias"),
+        ({"hidden_act": "gelu"}, "hidden_act"),
+    ],
+)
+def test_spec_refuses_what_the_program_would_compute_differently(change, field):
+    from exporters.llm.spec import lm_spec
+
+    with pytest.raises(CheckpointError, match=field):
+        lm_spec({**LLAMA, **change}, 256)
+
+
+def test_spec_refuses_other_architectures_and_windows():
+    from exporters.llm.spec import lm_spec
+
+    with pytest.raises(CheckpointError, match="GPT2LMHeadModel.*supported: LlamaForCausalLM"):
+        lm_spec({**LLAMA, "architectures": ["GPT2LMHeadModel"]}, 256)
+    with pytest.raises(CheckpointError, match="max_position_embeddings"):
+        lm_spec({**LLAMA, "max_position_embeddings": 128}, 256)
+
+
+def test_weight_names():
+    from exporters.llm.weights import et_key, hf_to_et
+
+    assert et_key("model.layers.3.self_attn.q_proj.weight") == "layers.3.attention.wq.weight"
+    assert et_key("model.layers.3.self_attn.q_proj.bias") == "layers.3.attention.wq.bias"
+    assert et_key("model.layers.0.mlp.gate_proj.weight") == "layers.0.feed_forward.w1.weight"
+    assert et_key("model.layers.0.self_attn.k_norm.weight") == "layers.0.attention.k_norm_fn.weight"
+    assert et_key("model.rotary_emb.inv_freq") is None
+    out = hf_to_et({"model.embed_tokens.weight": 1, "model.norm.weight": 2}, tied=True)
+    assert out == {"tok_embeddings.weight": 1, "norm.weight": 2, "output.weight": 1}
+
+
+def test_recipes_validate_and_round_trip():
+    from exporters.llm.recipes import LM_RECIPES, LMRecipe, get_lm_recipe
+
+    for r in LM_RECIPES.values():
+        assert LMRecipe.from_dict(r.to_dict()) == r
+    assert get_lm_recipe("xnnpack-8da4w").group_size == 32
+    with pytest.raises(UnknownNameError, match="xnnpack-8da4w"):
+        get_lm_recipe("int3")
+    with pytest.raises(ConfigError, match="group_size"):
+        LMRecipe("x", linear="8da4w", group_size=20)
+    with pytest.raises(ConfigError, match="embedding_bits"):
+        LMRecipe("x", embedding_bits=2)
+    with pytest.raises(ConfigError, match="unknown field"):
+        LMRecipe.from_dict({"name": "x", "bits": 4})
+
+
+class _FakeLogits:
+    """Deterministic logits source with the runner's prefill/forward interface (vectors unit test)."""
+
+    def __init__(self, vocab=50, shift=0.0):
+        self.vocab, self.shift, self.pos = vocab, shift, 0
+
+    def prefill(self, prompt):
+        self.pos = 0
+        return self.forward(prompt)
+
+    def forward(self, tokens):
+        self.pos += len(tokens)
+        return np.sin(np.arange(self.vocab) * (self.pos + 1) + tokens[-1]).astype(np.float32) * 10 + self.shift
+
+
+def test_vectors_are_small_and_detect_a_change(tmp_path):
+    from exporters.llm.vectors import make_vectors, replay_vectors, write_vectors
+
+    path = write_vectors(tmp_path, make_vectors(_FakeLogits(vocab=49152), [1, 2, 3], steps=4, k=8))
+    assert path.stat().st_size < 4096  # npz headers; independent of the vocabulary
+    assert replay_vectors(_FakeLogits(vocab=49152), path)["passed"]
+    assert not replay_vectors(_FakeLogits(vocab=49152, shift=0.01), path)["passed"]
+
+
+def test_lm_modules_import_cheaply():
+    import subprocess
+    import sys
+
+    mods = "recipes, spec, weights, export_lm, runner, vectors, validate, et_program"
+    code = (
+        f"import sys; from exporters.llm import {mods}; "
+        "print([m for m in ('torch', 'executorch', 'transformers', 'torchao') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
