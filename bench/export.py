@@ -163,9 +163,11 @@ def bench_one(ckpt, task_name, fmt, recipe, out, args, ref_model):
         delegated_compute=v.get("delegation", {}).get("compute_fraction"),
         breakdown=breakdown(art.path, art.main_file, fmt),
     )
-    runner = load_runner(art.path, **({"threads": 1} if fmt == "onnx" else {}))
-    if runner is None:
+    from exporters.registry import get_format
+
+    if get_format(fmt).host_gap(art.recipe):
         return row
+    runner = load_runner(art.path, threads=1)
     x = task.example_inputs(1)
     prog = "prefill" if "prefill" in art.programs else "forward"
     xt = torch.as_tensor(x)

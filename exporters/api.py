@@ -12,8 +12,6 @@ The directory appears atomically; a failed validation leaves nothing behind.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 VECTORS = "test_vectors.json"
 
 
@@ -58,118 +56,79 @@ def torch_caller(programs):
 
 
 def simulated_caller(src, task, fmt, recipe):
-    """The PyTorch-side simulation of a recipe whose runtime cannot run here."""
+    """``call`` over the format's PyTorch simulation of a recipe whose runtime cannot run here."""
     from dataclasses import replace
 
-    from .coreml_sim import simulate
     from .programs import programs_for
 
-    sim = replace(src, model=simulate(src.model, recipe))
-    return torch_caller(programs_for(sim, task, kv_cache=fmt.KV_CACHE, dynamic=False))
+    sim = replace(src, model=fmt.simulate(src.model, recipe))
+    return torch_caller(programs_for(sim, task, kv_cache=fmt.kv_cache, dynamic=False))
 
 
-def _runtime_note(fmt, recipe) -> str:
-    if fmt.FORMAT == "coreml":
-        return "Core ML predictions need macOS; figures come from the same compression simulated in PyTorch"
-    return f"the {recipe.backend} delegate's runtime is not on this machine; figures are a PyTorch simulation"
+def unvalidated_cases(call, names, task) -> list:
+    """Test vectors from the artifact itself when validation is skipped."""
+    from .validate import eval_inputs, main_program
+
+    x = eval_inputs(task, 2)
+    prog = main_program(names)
+    return [
+        {"inputs": {"input_ids": x[i : i + 1].tolist()}, "outputs": {"logits": call(prog, [x[i : i + 1]])[0].tolist()}}
+        for i in range(len(x))
+    ]
 
 
-def ort_parity(directory, call, task, recipe, rows: int = 16) -> dict:
-    """The .ort file must give the .onnx file's outputs (same graph, mobile format)."""
-    import numpy as np
+def check_artifact_figures(fmt, art, src, task, validate: bool, max_rows) -> tuple[dict, list, bool]:
+    """Run the artifact (or its simulation) on the task: (figures, test-vector cases, simulated)."""
+    from .validate import validate as run_validation
 
-    from .base import ParityError
-    from .onnx_export import ORT_FILE, ONNXRunner
-    from .validate import eval_inputs, runtime_outputs
+    gap = fmt.host_gap(art.recipe)
+    call = simulated_caller(src, task, fmt, art.recipe) if gap else fmt.runner(art).run
+    names = list(art.programs)
+    figures = dict(art.validation)
+    if gap:
+        figures["runtime"] = f"{gap}; figures come from the same recipe simulated in PyTorch"
+    if not validate:
+        figures.update({"skipped": "validate=False", "passed": None})
+        return figures, unvalidated_cases(call, names, task), bool(gap)
+    fig, cases = run_validation(call, names, src.model, task, art.recipe, max_rows, bool(gap))
+    figures.update(fig)
+    figures.update(fmt.extra_validation(art, call, task))
+    return figures, cases, bool(gap)
 
-    x = eval_inputs(task, rows)
-    a = runtime_outputs(call, "forward", x)
-    b = runtime_outputs(ONNXRunner(Path(directory) / ORT_FILE).run, "forward", x)
-    fig = {"file": ORT_FILE, "rows": len(x), "max_abs_diff_vs_onnx": float(np.max(np.abs(a - b)))}
-    if fig["max_abs_diff_vs_onnx"] > 1e-4:
-        raise ParityError(f"{ORT_FILE} does not match model.onnx", fig)
-    return fig
 
+def export_checkpoint(checkpoint_dir, format: str, recipe, task, out_dir, validate: bool = True, max_rows=256):
+    """Export ``checkpoint_dir`` for ``task`` (a name or a Task) with ``format``/``recipe`` into ``out_dir``.
 
-def export_checkpoint(
-    checkpoint_dir, format: str, recipe, task_name: str, out_dir, validate: bool = True, max_rows: int | None = 256
-):
-    """Export ``checkpoint_dir`` for ``task_name`` with ``format``/``recipe`` into ``out_dir`` -> Artifact."""
+    Returns the finished :class:`Artifact`, read back from the manifest written last."""
     from projdeploy.fsutil import atomic_dir, atomic_write_json
     from projdeploy.tasks import get_task
     from projdeploy.tasks.tokenizers import save_tokenizer
 
-    from .base import write_manifest
+    from .base import Artifact, write_manifest
     from .programs import programs_for
-    from .registry import get_format, get_recipe
+    from .registry import get_format
     from .sources import load_source
-    from .validate import validate as run_validation
 
     fmt = get_format(format)
-    rec = get_recipe(format, recipe)
-    task = get_task(task_name)
+    rec = fmt.recipe(recipe)
+    task = get_task(task) if isinstance(task, str) else task
     fmt.check_available(rec)
     src = load_source(checkpoint_dir, task)
-    programs = programs_for(src, task, kv_cache=fmt.KV_CACHE, dynamic=fmt.DYNAMIC)
-    names = [p.name for p in programs]
-    cal = calibration_batches(task, getattr(rec, "calibration_rows", 64))
+    programs = programs_for(src, task, kv_cache=fmt.kv_cache, dynamic=fmt.dynamic)
     with atomic_dir(out_dir) as tmp:
-        art = fmt.export(
-            src.model,
-            task.example_inputs(1),
-            rec,
-            tmp,
-            programs=programs,
-            calibration=cal,
-            checkpoint_dir=src.path,
-            kind=src.kind,
-        )
+        art = fmt.export(programs, rec, tmp, calibration_batches(task, rec.calibration_rows))
         save_tokenizer(task.tokenizer, tmp)
-        runner = fmt.runner_for_artifact(art)
-        simulated = runner is None
-        call = simulated_caller(src, task, fmt, rec) if simulated else runner.run
-        figures = dict(art.validation)
-        if simulated:
-            figures["runtime"] = _runtime_note(fmt, rec)
-        if validate:
-            fig, cases = run_validation(call, names, src.model, task, rec, max_rows, simulated)
-            figures.update(fig)
-            if getattr(rec, "ort_format", False):
-                figures["ort"] = ort_parity(tmp, call, task, rec)
-        else:
-            from .validate import eval_inputs, main_program
-
-            x = eval_inputs(task, 2)
-            prog = main_program(names)
-            cases = [
-                {
-                    "inputs": {"input_ids": x[i : i + 1].tolist()},
-                    "outputs": {"logits": call(prog, [x[i : i + 1]])[0].tolist()},
-                }
-                for i in range(len(x))
-            ]
-            figures.update({"skipped": "validate=False", "passed": None})
-        atol = rec.atol if rec.atol is not None else 0.05
-        atomic_write_json(
-            tmp / VECTORS,
-            {
-                "program": "prefill" if "prefill" in names else "forward",
-                "cases": cases,
-                "atol": atol,
-                "simulated": simulated,
-            },
-        )
-        art.model = model_info(src, task)
-        art.validation = figures
-        m = write_manifest(
+        figures, cases, simulated = check_artifact_figures(fmt, art, src, task, validate, max_rows)
+        vectors = {"program": "prefill" if "prefill" in art.programs else "forward", "cases": cases}
+        vectors.update(atol=rec.atol if rec.atol is not None else 0.05, simulated=simulated)
+        atomic_write_json(tmp / VECTORS, vectors)
+        write_manifest(
             tmp,
-            format=fmt.FORMAT,
+            format=fmt.name,
             recipe=rec,
             main_file=art.main_file,
             programs=art.programs,
-            model=art.model,
+            model=model_info(src, task),
             validation=figures,
         )
-        art.files = m["files"]
-    art.path = Path(out_dir)
-    return art
+    return Artifact.read(out_dir)

@@ -1,12 +1,8 @@
-"""The contract every exporter follows, the artifact record and its manifest.
+"""Errors, the recipe base, the artifact record and its manifest.
 
-An exporter module (``exporters/<format>.py``) provides::
+    python -c "from exporters.base import Artifact; print(Artifact.read('out/cls-onnx'))"
 
-    is_available() -> bool                       # its toolchain imports here
-    RECIPES: dict[str, Recipe]                   # named, frozen, versioned recipes
-    export(model, example_inputs, recipe, out_dir) -> Artifact
-    load_runner(artifact_dir) -> Runner | None   # None where the runtime cannot run here
-
+The contract each format follows is :class:`exporters.format.Format`.
 An artifact directory holds the model file(s), ``manifest.json`` and the
 tokenizer/test vectors. ``manifest.json`` (schema ``projdeploy.manifest/1``)::
 
@@ -23,11 +19,12 @@ tokenizer/test vectors. ``manifest.json`` (schema ``projdeploy.manifest/1``)::
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+
+from .config import Config
 
 MANIFEST = "manifest.json"
 SCHEMA = "projdeploy.manifest/1"
@@ -65,18 +62,13 @@ class ManifestError(ExportError):
 
 # --- recipes -----------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Recipe:
+class Recipe(Config):
     """Base of every recipe: plain frozen data, serialised with its type and version."""
 
     name: str
     format: str
     version: int = 1
     description: str = ""
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["type"] = type(self).__name__
-        return d
 
 
 # --- tensors and artifacts -------------------------------------------------------------
@@ -89,9 +81,16 @@ class TensorSpec:
     def to_dict(self) -> dict:
         return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> TensorSpec:
+        return cls(d["name"], tuple(d["shape"]), d["dtype"])
 
-@dataclass
+
+@dataclass(frozen=True)
 class Artifact:
+    """An artifact directory. ``Format.export`` returns one without ``model``/``files`` (no manifest
+    yet); a finished artifact is read back from its manifest with :meth:`read`."""
+
     path: Path
     format: str
     recipe: Recipe
@@ -104,6 +103,33 @@ class Artifact:
     @property
     def main_path(self) -> Path:
         return Path(self.path) / self.main_file
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes of the main file (or of every file of the main package directory)."""
+        mf = self.main_file
+        return sum(r["size"] for f, r in self.files.items() if f == mf or f.startswith(mf + "/"))
+
+    @classmethod
+    def read(cls, directory: str | Path, verify: bool = False) -> Artifact:
+        """The artifact described by ``directory/manifest.json`` (``verify``: check every file's sha256)."""
+        from .recipes import recipe_from_dict
+
+        m = verify_manifest(directory) if verify else read_manifest(directory)
+        progs = {
+            k: {io: [TensorSpec.from_dict(t) for t in v.get(io, [])] for io in ("inputs", "outputs")}
+            for k, v in m["programs"].items()
+        }
+        return cls(
+            path=Path(directory),
+            format=m["format"],
+            recipe=recipe_from_dict(m["recipe"]),
+            main_file=m["main_file"],
+            programs=progs,
+            model=m.get("model", {}),
+            validation=m.get("validation", {}),
+            files=m.get("files", {}),
+        )
 
     def manifest(self) -> dict:
         return read_manifest(self.path)

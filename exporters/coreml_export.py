@@ -17,99 +17,96 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from .base import Artifact, ExportError, TensorSpec, UnavailableError
-from .recipes import CoreMLRecipe
+from .base import Artifact, ExportError, TensorSpec
+from .config import HandlerTable
+from .format import Format
+from .recipes import CoreMLInt4Block, CoreMLInt8Linear, CoreMLPalettize, CoreMLRecipe
 
-FORMAT = "coreml"
-KV_CACHE = True
-DYNAMIC = False
 
-_Q = dict(sqnr_floor_db=20.0)
-RECIPES = {
-    r.name: r
-    for r in [
-        CoreMLRecipe("fp16", FORMAT, description="float16 compute and weights", atol=5e-2),
-        CoreMLRecipe(
+def _recipes() -> list:
+    R = CoreMLRecipe
+    return [
+        R("fp16", "coreml", description="float16 compute and weights", atol=5e-2),
+        R(
             "int8-linear",
-            FORMAT,
+            "coreml",
             description="int8 linear (symmetric, per-channel) weight quantization",
-            compression="int8-linear",
-            nbits=8,
-            **_Q,
+            compression=CoreMLInt8Linear(),
+            sqnr_floor_db=20.0,
         ),
-        CoreMLRecipe(
+        R(
             "palettize-4bit",
-            FORMAT,
+            "coreml",
             description="4-bit k-means palettization (per-tensor LUT)",
-            compression="palettize",
-            nbits=4,
+            compression=CoreMLPalettize(nbits=4),
             sqnr_floor_db=12.0,
         ),
-        CoreMLRecipe(
+        R(
             "palettize-6bit",
-            FORMAT,
+            "coreml",
             description="6-bit k-means palettization (per-tensor LUT)",
-            compression="palettize",
-            nbits=6,
+            compression=CoreMLPalettize(nbits=6),
             sqnr_floor_db=15.0,
         ),
-        CoreMLRecipe(
+        R(
             "int4-block",
-            FORMAT,
+            "coreml",
             description="int4 symmetric weights, one scale per 32 inputs (iOS18)",
-            compression="int4-block",
-            nbits=4,
-            block_size=32,
+            compression=CoreMLInt4Block(block_size=32),
             minimum_deployment_target="iOS18",
             sqnr_floor_db=12.0,
         ),
     ]
-}
 
 
-def is_available() -> bool:
-    return importlib.util.find_spec("coremltools") is not None
+# config type -> (coremltools op config, the coremltools.optimize.coreml function applying it)
+COMPRESSORS = HandlerTable("Core ML compression config")
 
 
-def check_available(recipe: CoreMLRecipe) -> None:
-    if not is_available():
-        raise UnavailableError("Core ML export needs coremltools, which is not installed on this machine")
-
-
-def _op_config(recipe: CoreMLRecipe):
+@COMPRESSORS.register(CoreMLInt8Linear)
+def _int8_linear(config, threshold: int):
     import coremltools.optimize.coreml as cto
 
-    t = recipe.weight_threshold
-    if recipe.compression == "int8-linear":
-        return cto.OpLinearQuantizerConfig(
-            mode="linear_symmetric", dtype="int8", granularity="per_channel", weight_threshold=t
-        )
-    if recipe.compression == "int4-block":
-        return cto.OpLinearQuantizerConfig(
-            mode="linear_symmetric",
-            dtype="int4",
-            granularity="per_block",
-            block_size=recipe.block_size,
-            weight_threshold=t,
-        )
-    return cto.OpPalettizerConfig(mode="kmeans", nbits=recipe.nbits, granularity="per_tensor", weight_threshold=t)
+    op = cto.OpLinearQuantizerConfig(
+        mode="linear_symmetric", dtype="int8", granularity="per_channel", weight_threshold=threshold
+    )
+    return op, cto.linear_quantize_weights
+
+
+@COMPRESSORS.register(CoreMLInt4Block)
+def _int4_block(config, threshold: int):
+    import coremltools.optimize.coreml as cto
+
+    op = cto.OpLinearQuantizerConfig(
+        mode="linear_symmetric",
+        dtype="int4",
+        granularity="per_block",
+        block_size=config.block_size,
+        weight_threshold=threshold,
+    )
+    return op, cto.linear_quantize_weights
+
+
+@COMPRESSORS.register(CoreMLPalettize)
+def _palettize(config, threshold: int):
+    import coremltools.optimize.coreml as cto
+
+    op = cto.OpPalettizerConfig(mode="kmeans", nbits=config.nbits, granularity="per_tensor", weight_threshold=threshold)
+    return op, cto.palettize_weights
 
 
 WEIGHT_OPS = ("linear", "matmul", "conv", "gather")
 
 
 def compress(mlmodel, recipe: CoreMLRecipe):
-    if recipe.compression == "none":
+    if recipe.compression is None:
         return mlmodel
     import coremltools.optimize.coreml as cto
 
     # Compress the weights of weight-bearing ops only. A global config would also compress other
     # large constants, such as the attention's additive causal mask (-inf entries break k-means).
-    op = _op_config(recipe)
-    config = cto.OptimizationConfig(op_type_configs={t: op for t in WEIGHT_OPS})
-    if recipe.compression == "palettize":
-        return cto.palettize_weights(mlmodel, config)
-    return cto.linear_quantize_weights(mlmodel, config)
+    op, apply = COMPRESSORS(recipe.compression, recipe.weight_threshold)
+    return apply(mlmodel, cto.OptimizationConfig(op_type_configs={t: op for t in WEIGHT_OPS}))
 
 
 def convert_program(program, recipe: CoreMLRecipe):
@@ -155,31 +152,10 @@ def spec_io(package: Path) -> dict:
     return {"inputs": [one(f) for f in spec.description.input], "outputs": [one(f) for f in spec.description.output]}
 
 
-def export(model, example_inputs, recipe: CoreMLRecipe, out_dir, programs=None, kind: str = "cls", **_) -> Artifact:
-    """Write ``<program>.mlpackage`` for each program into ``out_dir``; returns the Artifact."""
-    check_available(recipe)
-    out_dir = Path(out_dir)
-    if programs is None:
-        from .programs import forward_program
-
-        programs = [forward_program(model, kind, example_inputs.shape[1], example_inputs, 0)]
-    specs = {}
-    try:
-        for p in programs:
-            pkg = out_dir / f"{p.name}.mlpackage"
-            convert_program(p, recipe).save(str(pkg))
-            specs[p.name] = spec_io(pkg)
-    except Exception as e:
-        raise ExportError(f"Core ML export ({recipe.name}) failed: {type(e).__name__}: {e}") from e
-    return Artifact(
-        path=out_dir, format=FORMAT, recipe=recipe, main_file=f"{programs[0].name}.mlpackage", programs=specs
-    )
-
-
 class CoreMLRunner:  # pragma: no cover - macOS only
     """Predicts with the real packages (macOS): ``run(program, [np arrays]) -> [np arrays]``."""
 
-    def __init__(self, artifact_dir, programs: dict, compute_units: str = "ALL"):
+    def __init__(self, artifact_dir, programs: dict, compute_units: str = "ALL"):  # programs: name -> specs
         import coremltools as ct
 
         self.dir, self.programs = Path(artifact_dir), programs
@@ -195,31 +171,59 @@ class CoreMLRunner:  # pragma: no cover - macOS only
             raise ExportError(f"{self.dir}: unknown program {program!r}; programs: {', '.join(self.models)}")
         io = self.programs[program]
         feed = {
-            t["name"] if isinstance(t, dict) else t.name: np.asarray(x).astype(
-                np.int32 if np.asarray(x).dtype.kind == "i" else np.float32
-            )
+            t.name: np.asarray(x).astype(np.int32 if np.asarray(x).dtype.kind == "i" else np.float32)
             for t, x in zip(io["inputs"], inputs)
         }
         out = self.models[program].predict(feed)
-        return [np.asarray(out[t["name"] if isinstance(t, dict) else t.name], np.float32) for t in io["outputs"]]
+        return [np.asarray(out[t.name], np.float32) for t in io["outputs"]]
 
 
-def unavailable_reason() -> str | None:
-    if sys.platform != "darwin":
-        return "Core ML predictions need macOS (coremltools has no runtime on Linux)"
-    return None
+class CoreMLFormat(Format):
+    name = "coreml"
+    recipe_type = CoreMLRecipe
+    kv_cache = True
+    dynamic = False
 
-
-def runner_for_artifact(art: Artifact, **_):
-    if unavailable_reason():
+    def missing(self, recipe=None):
+        if importlib.util.find_spec("coremltools") is None:
+            return "Core ML export needs coremltools, which is not installed on this machine"
         return None
-    return CoreMLRunner(art.path, art.programs, art.recipe.compute_units)  # pragma: no cover
 
+    def export(self, programs, recipe, out, calibration) -> Artifact:
+        """Write ``<program>.mlpackage`` for each program into ``out`` (Core ML needs no calibration)."""
+        self.check_available(recipe)
+        out, specs = Path(out), {}
+        try:
+            for p in programs:
+                pkg = out / f"{p.name}.mlpackage"
+                convert_program(p, recipe).save(str(pkg))
+                specs[p.name] = spec_io(pkg)
+        except Exception as e:
+            raise ExportError(f"Core ML export ({recipe.name}) failed: {type(e).__name__}: {e}") from e
+        return Artifact(out, self.name, recipe, f"{programs[0].name}.mlpackage", specs)
 
-def load_runner(artifact_dir, **_):
-    from .base import read_manifest
-
-    if unavailable_reason():
+    def host_gap(self, recipe):
+        if sys.platform != "darwin":
+            return "Core ML predictions need macOS (coremltools has no runtime on Linux)"
         return None
-    m = read_manifest(artifact_dir)  # pragma: no cover - macOS only
-    return CoreMLRunner(artifact_dir, m["programs"], m["recipe"].get("compute_units", "ALL"))
+
+    def open_runner(self, artifact, threads):  # pragma: no cover - macOS only; Core ML picks its own threads
+        return CoreMLRunner(artifact.path, artifact.programs, artifact.recipe.compute_units)
+
+    def simulate(self, model, recipe):
+        from .coreml_sim import simulate
+
+        return simulate(model, recipe)
+
+    def runtime(self, recipe):
+        return "coreml", "Core ML"
+
+    def precision(self, recipe):
+        from projdeploy.check.ops import PRECISIONS
+
+        if recipe.compression is None:
+            return PRECISIONS[recipe.precision], f"Core ML {recipe.precision}"
+        return recipe.compression.precision(recipe.precision)
+
+
+FORMAT = CoreMLFormat(_recipes())

@@ -2,13 +2,14 @@
 
     python -c "from exporters.coreml_sim import palettize; import torch; print(palettize(torch.randn(8, 8), 2))"
 
-Applies to a copy of the model exactly what the recipe asks coremltools to do
-to the converted program: every ``nn.Linear`` / ``nn.Embedding`` weight with at
-least ``weight_threshold`` elements is
+Applies to a copy of the model exactly what a Core ML recipe asks coremltools
+to do to the converted program: every ``nn.Linear`` / ``nn.Embedding`` weight
+with at least ``weight_threshold`` elements goes through the handler of the
+recipe's compression config type (``SIMULATORS``):
 
-- ``int8-linear``: symmetric int8, one scale per output channel;
-- ``palettize``: a per-tensor look-up table of 2**nbits k-means centroids;
-- ``int4-block``: symmetric int4 with one scale per ``block_size`` inputs;
+- ``CoreMLInt8Linear``: symmetric int8, one scale per output channel;
+- ``CoreMLPalettize``: a per-tensor look-up table of 2**nbits k-means centroids;
+- ``CoreMLInt4Block``: symmetric int4 with one scale per ``block_size`` inputs;
 
 then, for ``precision="fp16"``, weights and the inputs/outputs of every weighted layer are
 rounded to float16 (the arithmetic between them stays float32: a close, dtype-safe emulation).
@@ -17,6 +18,11 @@ rounded to float16 (the arithmetic between them stays float32: a close, dtype-sa
 from __future__ import annotations
 
 import copy
+
+from .config import HandlerTable
+from .recipes import CoreMLInt4Block, CoreMLInt8Linear, CoreMLPalettize
+
+SIMULATORS = HandlerTable("Core ML compression config (simulation)")
 
 
 def int8_per_channel(w):
@@ -53,34 +59,38 @@ def palettize(w, nbits: int, iters: int = 25):
     return centroids[idx].view_as(w).to(w.dtype)
 
 
-def compress_weight(w, recipe):
-    kind = getattr(recipe, "compression", "none")
-    if kind == "int8-linear":
-        return int8_per_channel(w)
-    if kind == "palettize":
-        return palettize(w, recipe.nbits)
-    if kind == "int4-block":
-        return int4_per_block(w, recipe.block_size)
-    return w
+@SIMULATORS.register(CoreMLInt8Linear)
+def _int8(config, w):
+    return int8_per_channel(w)
+
+
+@SIMULATORS.register(CoreMLPalettize)
+def _palettize(config, w):
+    return palettize(w, config.nbits)
+
+
+@SIMULATORS.register(CoreMLInt4Block)
+def _int4_block(config, w):
+    return int4_per_block(w, config.block_size)
 
 
 def simulate(model, recipe):
-    """A compressed, (fp16-)cast copy of ``model`` that mirrors the recipe; returns float32 logits."""
+    """A compressed, (fp16-)cast copy of ``model`` that mirrors the Core ML recipe; returns float32 logits."""
     import torch
 
     sim = copy.deepcopy(model).eval()
-    threshold = getattr(recipe, "weight_threshold", 2048)
-    seen = set()
-    with torch.no_grad():
-        for mod in sim.modules():
-            if isinstance(mod, (torch.nn.Linear, torch.nn.Embedding)):
-                w = mod.weight
-                if id(w) in seen or w.numel() < threshold:
-                    continue
-                seen.add(id(w))
-                w.copy_(compress_weight(w.data, recipe))
-    fp16 = getattr(recipe, "precision", "fp16" if getattr(recipe, "backend", "") == "coreml" else "fp32")
-    if fp16 == "fp16":
+    if recipe.compression is not None:
+        compress = SIMULATORS.handler(recipe.compression)
+        seen = set()
+        with torch.no_grad():
+            for mod in sim.modules():
+                if isinstance(mod, (torch.nn.Linear, torch.nn.Embedding)):
+                    w = mod.weight
+                    if id(w) in seen or w.numel() < recipe.weight_threshold:
+                        continue
+                    seen.add(id(w))
+                    w.copy_(compress(recipe.compression, w.data))
+    if recipe.precision == "fp16":
         round_fp16(sim)
     return sim
 

@@ -1,11 +1,11 @@
-"""ExecuTorch quantization helpers: PT2E XNNPACK int8 and torchao 8da4w.
+"""ExecuTorch quantization handlers, keyed by config type: PT2E XNNPACK int8 and torchao 8da4w.
 
-    python -c "from exporters.et_quant import quantized_module; help(quantized_module)"
+    python -c "from exporters.et_quant import QUANTIZERS; print(QUANTIZERS.handlers)"
 
-- ``int8-dynamic``: PT2E with ``XNNPACKQuantizer`` (symmetric, per-channel
+- ``PT2EInt8Dynamic``: PT2E with ``XNNPACKQuantizer`` (symmetric, per-channel
   int8 weights, dynamic per-token int8 activations), calibrated on the
   program's example and the task's train rows.
-- ``8da4w``: torchao ``Int8DynamicActivationIntxWeightConfig`` (int4 weights
+- ``Torchao8da4w``: torchao ``Int8DynamicActivationIntxWeightConfig`` (int4 weights
   in groups of ``group_size`` along the input dimension, int8 dynamic
   activations) on every ``nn.Linear`` whose input width the group divides.
 """
@@ -13,6 +13,11 @@
 from __future__ import annotations
 
 import copy
+
+from .config import HandlerTable
+from .recipes import PT2EInt8Dynamic, Torchao8da4w
+
+QUANTIZERS = HandlerTable("ExecuTorch quantization config")
 
 
 def _calibration_inputs(program, calibration):
@@ -26,7 +31,8 @@ def _calibration_inputs(program, calibration):
                 yield (ids[i : i + 1],)
 
 
-def pt2e_int8(program, calibration=None):
+@QUANTIZERS.register(PT2EInt8Dynamic)
+def pt2e_int8(config, program, calibration=None):
     import torch
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
@@ -43,28 +49,28 @@ def pt2e_int8(program, calibration=None):
     return convert_pt2e(prepared)
 
 
-def torchao_8da4w(program, group_size: int):
+@QUANTIZERS.register(Torchao8da4w)
+def torchao_8da4w(config, program, calibration=None):
     import torch
     from torchao.quantization import quantize_
     from torchao.quantization.granularity import PerGroup
     from torchao.quantization.quant_api import Int8DynamicActivationIntxWeightConfig
     from torchao.utils import unwrap_tensor_subclass
 
+    group_size = config.group_size
     module = copy.deepcopy(program.module)
-    config = Int8DynamicActivationIntxWeightConfig(weight_dtype=torch.int4, weight_granularity=PerGroup(group_size))
+    ao_config = Int8DynamicActivationIntxWeightConfig(weight_dtype=torch.int4, weight_granularity=PerGroup(group_size))
 
     def fits(mod, fqn):
         return isinstance(mod, torch.nn.Linear) and mod.in_features % group_size == 0
 
-    quantize_(module, config, filter_fn=fits)
+    quantize_(module, ao_config, filter_fn=fits)
     unwrap_tensor_subclass(module)
     return module
 
 
 def quantized_module(program, recipe, calibration=None):
     """The module to export for ``program`` under ``recipe`` (the float module when unquantized)."""
-    if recipe.quantization == "int8-dynamic":
-        return pt2e_int8(program, calibration)
-    if recipe.quantization == "8da4w":
-        return torchao_8da4w(program, recipe.group_size)
-    return program.module
+    if recipe.quantization is None:
+        return program.module
+    return QUANTIZERS(recipe.quantization, program, calibration)

@@ -11,111 +11,57 @@ fraction of operators delegated to the backend is recorded per method.
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 from pathlib import Path
 
-from .base import Artifact, ExportError, UnavailableError
-from .recipes import ExecuTorchRecipe
+from .base import Artifact, ExportError
+from .et_backends import get_backend
+from .format import Format
+from .recipes import ExecuTorchRecipe, PT2EInt8Dynamic, Torchao8da4w
 
-FORMAT = "executorch"
-KV_CACHE = True
-DYNAMIC = False
 MAIN_FILE = "model.pte"
 
-RECIPES = {
-    r.name: r
-    for r in [
-        ExecuTorchRecipe("xnnpack-fp32", FORMAT, description="XNNPACK delegate, float32", atol=1e-4),
-        ExecuTorchRecipe(
+
+def _recipes() -> list:
+    R = ExecuTorchRecipe
+    return [
+        R("xnnpack-fp32", "executorch", description="XNNPACK delegate, float32", atol=1e-4),
+        R(
             "xnnpack-int8",
-            FORMAT,
+            "executorch",
             description="PT2E XNNPACK quantizer: int8 dynamic activations, int8 per-channel weights",
-            quantization="int8-dynamic",
+            quantization=PT2EInt8Dynamic(),
             sqnr_floor_db=20.0,
         ),
-        ExecuTorchRecipe(
+        R(
             "xnnpack-8da4w",
-            FORMAT,
+            "executorch",
             description="torchao 8-bit dynamic activations, 4-bit groupwise weights (group 32), XNNPACK",
-            quantization="8da4w",
+            quantization=Torchao8da4w(group_size=32),
             sqnr_floor_db=12.0,
         ),
-        ExecuTorchRecipe(
+        R(
             "coreml-delegate",
-            FORMAT,
+            "executorch",
             description="Core ML delegate (fp16 compute); runs only on Apple devices",
             backend="coreml",
             atol=5e-2,
         ),
-        ExecuTorchRecipe(
+        R(
             "qnn",
-            FORMAT,
+            "executorch",
             description="Qualcomm QNN delegate; needs the Qualcomm AI Engine SDK",
             backend="qnn",
             atol=5e-2,
         ),
-        ExecuTorchRecipe(
+        R(
             "portable",
-            FORMAT,
+            "executorch",
             description="no delegate: portable kernels (fallback for any CPU)",
             backend="portable",
             atol=1e-4,
         ),
     ]
-}
-
-
-def is_available() -> bool:
-    return importlib.util.find_spec("executorch") is not None
-
-
-def check_available(recipe: ExecuTorchRecipe) -> None:
-    if not is_available():
-        raise UnavailableError("ExecuTorch is not installed on this machine (pip install executorch)")
-    if recipe.backend == "coreml":
-        try:
-            from executorch.backends.apple.coreml.partition import CoreMLPartitioner  # noqa: F401
-        except Exception as e:
-            raise UnavailableError(
-                f"recipe {recipe.name!r}: the Core ML delegate is not available on this "
-                f"machine ({type(e).__name__}: {e})"
-            ) from None
-    if recipe.backend == "qnn":
-        sdk = os.environ.get("QNN_SDK_ROOT")
-        if not sdk or not Path(sdk).is_dir():
-            raise UnavailableError(
-                f"recipe {recipe.name!r}: the Qualcomm delegate is not available on this "
-                "machine (lowering needs the Qualcomm AI Engine SDK; set QNN_SDK_ROOT)"
-            )
-
-
-def _partitioners(recipe: ExecuTorchRecipe) -> list:
-    if recipe.backend == "xnnpack":
-        from executorch.backends.xnnpack.partition.xnnpack_partitioner import (
-            XnnpackDynamicallyQuantizedPartitioner,
-            XnnpackPartitioner,
-        )
-
-        if recipe.quantization == "int8-dynamic":
-            # dynamically quantized linears first, per op (one merged partition can form a cycle), then fp32
-            return [XnnpackDynamicallyQuantizedPartitioner(per_op_mode=True), XnnpackPartitioner()]
-        return [XnnpackPartitioner()]
-    if recipe.backend == "coreml":
-        from executorch.backends.apple.coreml.partition import CoreMLPartitioner
-
-        return [CoreMLPartitioner()]
-    if recipe.backend == "qnn":  # pragma: no cover - needs the Qualcomm SDK
-        from executorch.backends.qualcomm.partition.qnn_partitioner import QnnPartitioner
-        from executorch.backends.qualcomm.serialization.qc_schema import QcomChipset
-        from executorch.backends.qualcomm.utils.utils import (
-            generate_htp_compiler_spec,
-            generate_qnn_executorch_compiler_spec,
-        )
-
-        spec = generate_qnn_executorch_compiler_spec(QcomChipset.SM8650, generate_htp_compiler_spec(use_fp16=True))
-        return [QnnPartitioner(spec)]
-    return []
 
 
 COMPUTE_OPS = re.compile(r"^aten_(linear|mm|addmm|bmm|matmul|convolution|_scaled_dot_product\w*)_default$")
@@ -153,51 +99,34 @@ def delegation(edge, names) -> dict:
     }
 
 
-def export(
-    model, example_inputs, recipe: ExecuTorchRecipe, out_dir, programs=None, calibration=None, kind: str = "cls", **_
-) -> Artifact:
-    """Write ``model.pte`` into ``out_dir``; returns the Artifact (no manifest yet)."""
+def lower(programs, recipe: ExecuTorchRecipe, calibration) -> tuple[bytes, dict]:
+    """(the .pte bytes, the delegation figures) for ``programs`` under ``recipe``."""
     import torch
     from executorch.exir import EdgeCompileConfig, to_edge_transform_and_lower
 
     from .et_quant import quantized_module
 
-    check_available(recipe)
-    out_dir = Path(out_dir)
-    if programs is None:
-        from .programs import forward_program
-
-        programs = [forward_program(model, kind, example_inputs.shape[1], example_inputs, 0)]
-    try:
-        eps = {}
-        with torch.no_grad():
-            for p in programs:
-                mod = quantized_module(p, recipe, calibration)
-                eps[p.name] = torch.export.export(mod, p.example, strict=False)
-        edge = to_edge_transform_and_lower(
-            eps, partitioner=_partitioners(recipe), compile_config=EdgeCompileConfig(_check_ir_validity=False)
-        )
-        deleg = delegation(edge, list(eps))
-        deleg["backend"] = recipe.backend
-        et = edge.to_executorch()
-        (out_dir / MAIN_FILE).write_bytes(et.buffer)
-    except ExportError:
-        raise
-    except Exception as e:
-        raise ExportError(f"ExecuTorch export ({recipe.name}) failed: {type(e).__name__}: {e}") from e
-    art = Artifact(
-        path=out_dir, format=FORMAT, recipe=recipe, main_file=MAIN_FILE, programs={p.name: p.spec() for p in programs}
+    eps = {}
+    with torch.no_grad():
+        for p in programs:
+            eps[p.name] = torch.export.export(quantized_module(p, recipe, calibration), p.example, strict=False)
+    edge = to_edge_transform_and_lower(
+        eps,
+        partitioner=get_backend(recipe.backend).partitioners(recipe),
+        compile_config=EdgeCompileConfig(_check_ir_validity=False),
     )
-    art.validation["delegation"] = deleg
-    return art
+    deleg = {**delegation(edge, list(eps)), "backend": recipe.backend}
+    return edge.to_executorch().buffer, deleg
 
 
 class ExecuTorchRunner:
     """Runs a ``.pte`` through ``executorch.runtime``: ``run(method, [np arrays]) -> [np arrays]``."""
 
-    def __init__(self, path):
+    def __init__(self, path, threads: int = 1):
+        from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
         from executorch.runtime import Runtime
 
+        _unsafe_reset_threadpool(threads)  # the process-wide CPU threadpool (XNNPACK, optimized kernels)
         self.path = Path(path)
         self.program = Runtime.get().load_program(str(self.path))
         self.methods = {}
@@ -215,19 +144,64 @@ class ExecuTorchRunner:
         return [o.detach().numpy().copy() for o in outs]
 
 
-def runner_for(path, backend: str = "xnnpack"):
-    """A host runner, or None where the delegate's runtime cannot run here (Core ML, QNN)."""
-    if not is_available() or backend in ("coreml", "qnn"):
+class ExecuTorchFormat(Format):
+    name = "executorch"
+    recipe_type = ExecuTorchRecipe
+    kv_cache = True
+    dynamic = False
+
+    def missing(self, recipe=None):
+        if importlib.util.find_spec("executorch") is None:
+            return "ExecuTorch is not installed on this machine (pip install executorch)"
+        return get_backend(recipe.backend).missing(recipe) if recipe is not None else None
+
+    def export(self, programs, recipe, out, calibration) -> Artifact:
+        self.check_available(recipe)
+        try:
+            pte, deleg = lower(programs, recipe, calibration)
+            (Path(out) / MAIN_FILE).write_bytes(pte)
+        except ExportError:
+            raise
+        except Exception as e:
+            raise ExportError(f"ExecuTorch export ({recipe.name}) failed: {type(e).__name__}: {e}") from e
+        progs = {p.name: p.spec() for p in programs}
+        return Artifact(Path(out), self.name, recipe, MAIN_FILE, progs, validation={"delegation": deleg})
+
+    def host_gap(self, recipe):
+        if importlib.util.find_spec("executorch") is None:
+            return "ExecuTorch is not installed on this machine"
+        if not get_backend(recipe.backend).runs_here:
+            return f"the {recipe.backend} delegate's runtime is not on this machine"
         return None
-    return ExecuTorchRunner(path)
+
+    def open_runner(self, artifact, threads):
+        return ExecuTorchRunner(artifact.main_path, threads)
+
+    def simulate(self, model, recipe):
+        """The float model, with float16 rounding where the delegate computes in fp16."""
+        import copy
+
+        from .coreml_sim import round_fp16
+
+        if recipe.quantization is not None:
+            raise ExportError(f"executorch/{recipe.name}: no PyTorch simulation of a quantized delegate")
+        sim = copy.deepcopy(model).eval()
+        if get_backend(recipe.backend).fp16:
+            round_fp16(sim)
+        return sim
+
+    def runtime(self, recipe):
+        b = get_backend(recipe.backend)
+        return b.runtime, b.runtime_note
+
+    def precision(self, recipe):
+        from projdeploy.check.ops import PRECISIONS
+
+        if recipe.quantization is not None:
+            return recipe.quantization.precision()
+        if get_backend(recipe.backend).fp16:
+            return PRECISIONS["fp16"], f"{recipe.backend} delegate computes in fp16"
+        return PRECISIONS["fp32"], "float recipe"
 
 
-def load_runner(artifact_dir, **_):
-    from .base import read_manifest
-
-    m = read_manifest(artifact_dir)
-    return runner_for(Path(artifact_dir) / m["main_file"], m["recipe"].get("backend", "xnnpack"))
-
-
-def runner_for_artifact(art: Artifact, **_):
-    return runner_for(art.main_path, art.recipe.backend)
+FORMAT = ExecuTorchFormat(_recipes())

@@ -14,61 +14,41 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from .base import Artifact, ExportError, TensorSpec, UnavailableError
-from .recipes import ONNXRecipe
+from .base import Artifact, ExportError, ParityError, TensorSpec
+from .format import Format
+from .recipes import ONNXRecipe, OrtInt8Dynamic, OrtInt8Static
 
-FORMAT = "onnx"
-KV_CACHE = False  # single forward program (web: onnxruntime-web)
-DYNAMIC = True
 MAIN_FILE = "model.onnx"
 ORT_FILE = "model.ort"
 
-_Q = dict(sqnr_floor_db=20.0)
-RECIPES = {
-    r.name: r
-    for r in [
-        ONNXRecipe("fp32", FORMAT, description="torch.onnx dynamo export, float32", atol=1e-4),
-        ONNXRecipe(
+
+def _recipes() -> list:
+    R = ONNXRecipe
+    return [
+        R("fp32", "onnx", description="torch.onnx dynamo export, float32", atol=1e-4),
+        R(
             "fp32-ort",
-            FORMAT,
+            "onnx",
             description="fp32 plus model.ort (onnxruntime mobile format)",
             atol=1e-4,
             ort_format=True,
         ),
-        ONNXRecipe(
-            "optimum-fp32", FORMAT, description="optimum (Hugging Face) export, float32", atol=1e-4, exporter="optimum"
-        ),
-        ONNXRecipe(
+        R("optimum-fp32", "onnx", description="optimum (Hugging Face) export, float32", atol=1e-4, exporter="optimum"),
+        R(
             "int8-dynamic",
-            FORMAT,
+            "onnx",
             description="onnxruntime dynamic int8 (int8 weights, dynamic activations)",
-            quantization="int8-dynamic",
-            **_Q,
+            quantization=OrtInt8Dynamic(),
+            sqnr_floor_db=20.0,
         ),
-        ONNXRecipe(
+        R(
             "int8-static",
-            FORMAT,
+            "onnx",
             description="onnxruntime static int8 QDQ, calibrated on the task's train split",
-            quantization="int8-static",
-            **_Q,
+            quantization=OrtInt8Static(),
+            sqnr_floor_db=20.0,
         ),
     ]
-}
-
-
-def is_available() -> bool:
-    return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime", "onnxscript"))
-
-
-def check_available(recipe: ONNXRecipe) -> None:
-    if not is_available():
-        raise UnavailableError(
-            "ONNX export needs onnx, onnxscript and onnxruntime, which are not installed on this machine"
-        )
-    if recipe.exporter == "optimum" and importlib.util.find_spec("optimum.exporters.onnx") is None:
-        raise UnavailableError(
-            f"recipe {recipe.name!r} needs optimum[onnx] (optimum-onnx), not available on this machine"
-        )
 
 
 def _dynamo_export(program, path: Path, opset: int) -> None:
@@ -181,48 +161,26 @@ def write_ort(onnx_path: Path, ort_path: Path) -> None:
     ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
 
 
-def export(
-    model,
-    example_inputs,
-    recipe: ONNXRecipe,
-    out_dir,
-    programs=None,
-    calibration=None,
-    checkpoint_dir=None,
-    kind: str = "cls",
-) -> Artifact:
-    """Write ``model.onnx`` (+ ``model.ort``) into ``out_dir``; returns the Artifact (no manifest yet)."""
+def write_model(programs, recipe: ONNXRecipe, out_dir: Path, calibration) -> None:
+    """``model.onnx`` (quantized in place of the float file when the recipe says so) and ``model.ort``."""
     from .onnx_quant import quantize
 
-    check_available(recipe)
-    out_dir = Path(out_dir)
-    if programs is None:
-        from .programs import forward_program
-
-        programs = [forward_program(model, kind, example_inputs.shape[1], example_inputs, 0)]
     prog = programs[0]
-    float_path = out_dir / ("model.fp32.onnx" if recipe.quantization != "none" else MAIN_FILE)
-    try:
-        if recipe.exporter == "optimum":
-            if checkpoint_dir is None:
-                raise ExportError(
-                    f"recipe {recipe.name!r} exports a Hugging Face checkpoint directory; use export_checkpoint()"
-                )
-            _optimum_export(Path(checkpoint_dir), kind, out_dir)
-        else:
-            _dynamo_export(prog, float_path, recipe.opset)
-        if recipe.quantization != "none":
-            quantize(float_path, out_dir / MAIN_FILE, recipe, calibration)
-            float_path.unlink()
-            strip_debug_metadata(out_dir / MAIN_FILE)
-        if recipe.ort_format:
-            write_ort(out_dir / MAIN_FILE, out_dir / ORT_FILE)
-    except ExportError:
-        raise
-    except Exception as e:  # the toolchain's own failure, with its message
-        raise ExportError(f"ONNX export ({recipe.name}) failed: {type(e).__name__}: {e}") from e
-    io = graph_io(out_dir / MAIN_FILE)
-    return Artifact(path=out_dir, format=FORMAT, recipe=recipe, main_file=MAIN_FILE, programs={"forward": io})
+    float_path = out_dir / ("model.fp32.onnx" if recipe.quantization is not None else MAIN_FILE)
+    if recipe.exporter == "optimum":
+        if prog.source is None:
+            raise ExportError(
+                f"recipe {recipe.name!r} exports a Hugging Face checkpoint directory; use export_checkpoint()"
+            )
+        _optimum_export(Path(prog.source), prog.kind, out_dir)
+    else:
+        _dynamo_export(prog, float_path, recipe.opset)
+    if recipe.quantization is not None:
+        quantize(float_path, out_dir / MAIN_FILE, recipe, calibration)
+        float_path.unlink()
+        strip_debug_metadata(out_dir / MAIN_FILE)
+    if recipe.ort_format:
+        write_ort(out_dir / MAIN_FILE, out_dir / ORT_FILE)
 
 
 class ONNXRunner:
@@ -254,17 +212,70 @@ class ONNXRunner:
         return self.session.run(self.output_names, feed)
 
 
-def runner_for(path, threads: int = 1):
-    return ONNXRunner(path, threads) if is_available() else None
+class ONNXFormat(Format):
+    name = "onnx"
+    recipe_type = ONNXRecipe
+    kv_cache = False  # single forward program (web: onnxruntime-web)
+    dynamic = True
+
+    def missing(self, recipe=None):
+        if not all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime", "onnxscript")):
+            return "ONNX export needs onnx, onnxscript and onnxruntime, which are not installed on this machine"
+        if (
+            recipe is not None
+            and recipe.exporter == "optimum"
+            and importlib.util.find_spec("optimum.exporters.onnx") is None
+        ):
+            return f"recipe {recipe.name!r} needs optimum[onnx] (optimum-onnx), not available on this machine"
+        return None
+
+    def export(self, programs, recipe, out, calibration) -> Artifact:
+        """Write ``model.onnx`` (+ ``model.ort``) for the single ``forward`` program into ``out``."""
+        self.check_available(recipe)
+        out = Path(out)
+        try:
+            write_model(programs, recipe, out, calibration)
+        except ExportError:
+            raise
+        except Exception as e:  # the toolchain's own failure, with its message
+            raise ExportError(f"ONNX export ({recipe.name}) failed: {type(e).__name__}: {e}") from e
+        return Artifact(out, self.name, recipe, MAIN_FILE, {"forward": graph_io(out / MAIN_FILE)})
+
+    def extra_validation(self, artifact, call, task) -> dict:
+        return {"ort": ort_parity(artifact.path, call, task)} if artifact.recipe.ort_format else {}
+
+    def host_gap(self, recipe):
+        if importlib.util.find_spec("onnxruntime") is None:
+            return "onnxruntime is not installed on this machine"
+        return None
+
+    def open_runner(self, artifact, threads):
+        return ONNXRunner(artifact.main_path, threads)
+
+    def runtime(self, recipe):
+        return "onnxruntime-cpu", "ONNX -> ONNX Runtime CPU"
+
+    def precision(self, recipe):
+        from projdeploy.check.ops import PRECISIONS
+
+        if recipe.quantization is not None:
+            return recipe.quantization.precision()
+        return PRECISIONS["fp32"], "float recipe"
 
 
-def load_runner(artifact_dir, threads: int = 1, ort_format: bool = False):
-    from .base import read_manifest
+def ort_parity(directory, call, task, rows: int = 16) -> dict:
+    """The .ort file must give the .onnx file's outputs (same graph, mobile format)."""
+    import numpy as np
 
-    m = read_manifest(artifact_dir)
-    name = ORT_FILE if ort_format else m["main_file"]
-    return runner_for(Path(artifact_dir) / name, threads)
+    from .validate import eval_inputs, runtime_outputs
+
+    x = eval_inputs(task, rows)
+    a = runtime_outputs(call, "forward", x)
+    b = runtime_outputs(ONNXRunner(Path(directory) / ORT_FILE).run, "forward", x)
+    fig = {"file": ORT_FILE, "rows": len(x), "max_abs_diff_vs_onnx": float(np.max(np.abs(a - b)))}
+    if fig["max_abs_diff_vs_onnx"] > 1e-4:
+        raise ParityError(f"{ORT_FILE} does not match model.onnx", fig)
+    return fig
 
 
-def runner_for_artifact(art: Artifact, threads: int = 1):
-    return runner_for(art.main_path, threads)
+FORMAT = ONNXFormat(_recipes())

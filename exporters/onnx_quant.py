@@ -1,6 +1,6 @@
-"""onnxruntime int8 quantization for the ONNX exporter: dynamic, and static QDQ with task calibration.
+"""onnxruntime int8 quantization for the ONNX exporter, keyed by config type: dynamic, and static QDQ.
 
-    python -c "from exporters.onnx_quant import quantize; help(quantize)"
+    python -c "from exporters.onnx_quant import QUANTIZERS; print(QUANTIZERS.handlers)"
 
 Both quantize the MatMul/Gemm weights to int8 per output channel; static
 QDQ also fixes activation ranges from ``calibration`` (train-split rows of the
@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+
+from .config import HandlerTable
+from .recipes import OrtInt8Dynamic, OrtInt8Static
+
+QUANTIZERS = HandlerTable("ONNX quantization config")
 
 
 class _Reader:
@@ -50,36 +55,41 @@ def _preprocess(src: Path, dst: Path) -> Path:
         return src
 
 
-def quantize(float_path: Path, out_path: Path, recipe, calibration=None) -> None:
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
+@QUANTIZERS.register(OrtInt8Dynamic)
+def _dynamic(config, src: Path, out_path: Path, float_path: Path, recipe, calibration) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(
+        str(src), str(out_path), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul", "Gemm"]
+    )
+
+
+@QUANTIZERS.register(OrtInt8Static)
+def _static(config, src: Path, out_path: Path, float_path: Path, recipe, calibration) -> None:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     from .base import ExportError
+    from .onnx_export import graph_io
 
+    if not calibration:
+        raise ExportError(f"recipe {recipe.name!r} needs calibration inputs (the task's train rows)")
+    names = [t.name for t in graph_io(Path(float_path))["inputs"]]
+    quantize_static(
+        str(src),
+        str(out_path),
+        _Reader(names, list(calibration)),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QInt8,
+        weight_type=QuantType.QInt8,
+        op_types_to_quantize=["MatMul", "Gemm"],
+        calibrate_method=CalibrationMethod.MinMax,
+        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+    )
+
+
+def quantize(float_path: Path, out_path: Path, recipe, calibration=None) -> None:
+    """Quantize ``float_path`` into ``out_path`` with the handler of ``recipe.quantization``'s type."""
     with tempfile.TemporaryDirectory(dir=Path(out_path).parent) as td:
         pre = _preprocess(Path(float_path), Path(td) / "pre.onnx")
-        if recipe.quantization == "int8-dynamic":
-            quantize_dynamic(
-                str(pre),
-                str(out_path),
-                weight_type=QuantType.QInt8,
-                per_channel=True,
-                op_types_to_quantize=["MatMul", "Gemm"],
-            )
-            return
-        if not calibration:
-            raise ExportError(f"recipe {recipe.name!r} needs calibration inputs (the task's train rows)")
-        from .onnx_export import graph_io
-
-        names = [t.name for t in graph_io(Path(float_path))["inputs"]]
-        quantize_static(
-            str(pre),
-            str(out_path),
-            _Reader(names, list(calibration)),
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            activation_type=QuantType.QInt8,
-            weight_type=QuantType.QInt8,
-            op_types_to_quantize=["MatMul", "Gemm"],
-            calibrate_method=CalibrationMethod.MinMax,
-            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
-        )
+        QUANTIZERS(recipe.quantization, pre, Path(out_path), Path(float_path), recipe, calibration)

@@ -21,12 +21,13 @@ sequence length positions, passed in and out explicitly (no hidden state):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from .base import TensorSpec
 
 
-@dataclass
+@dataclass(frozen=True)
 class Program:
     name: str
     module: object  # torch.nn.Module
@@ -34,6 +35,8 @@ class Program:
     inputs: list  # [TensorSpec]
     outputs: list  # [TensorSpec]
     dynamic: dict | None = None  # torch.export dynamic_shapes (ONNX forward only)
+    source: Path | None = None  # the checkpoint directory the module was loaded from
+    kind: str = "cls"  # "lm" | "cls"
 
     def spec(self) -> dict:
         return {"inputs": self.inputs, "outputs": self.outputs}
@@ -149,7 +152,9 @@ def programs_for(src, task, kv_cache: bool, dynamic: bool = False) -> list[Progr
     ex = task.example_inputs(batch=2)
     cfg = src.hf_config
     if src.kind == "cls":
-        return [forward_program(src.model, "cls", task.seq_len, ex, len(cfg.get("id2label") or {}), dynamic)]
-    if kv_cache and src.native:
-        return kv_cache_programs(src.model, task.seq_len, ex)
-    return [forward_program(src.model, "lm", task.seq_len, ex, int(cfg["vocab_size"]), dynamic)]
+        progs = [forward_program(src.model, "cls", task.seq_len, ex, len(cfg.get("id2label") or {}), dynamic)]
+    elif kv_cache and src.native:
+        progs = kv_cache_programs(src.model, task.seq_len, ex)
+    else:
+        progs = [forward_program(src.model, "lm", task.seq_len, ex, int(cfg["vocab_size"]), dynamic)]
+    return [replace(p, source=src.path, kind=src.kind) for p in progs]

@@ -1,19 +1,24 @@
-"""Recipe dataclasses for every format: frozen, versioned, validated on construction, serialisable.
+"""Recipe and quantization-config dataclasses for every format: frozen, versioned, validated, serialisable.
 
     projdeploy export --list-recipes
 
-A recipe is plain data: what to quantize and how, what to lower to, and the
-validation thresholds the artifact must meet (``atol`` for float recipes,
-``sqnr_floor_db`` for quantized ones, ``max_metric_drop`` — ``None`` means
-the task's budget). ``recipe_from_dict(r.to_dict()) == r`` (tested).
+A recipe is plain data: what to lower to, which quantization/compression
+config to apply (a typed config, dispatched by its type: see
+exporters/config.py), and the validation thresholds the artifact must meet
+(``atol`` for float recipes, ``sqnr_floor_db`` for quantized ones,
+``max_metric_drop`` — ``None`` means the task's budget).
+``recipe_from_dict(r.to_dict()) == r`` (tested for every shipped recipe).
+The facts a quantization config implies for the device estimator (bytes per
+weight, compute precision) live on the config.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
+from typing import ClassVar
 
 from .base import Recipe
+from .config import Config, config_from_dict
 
 
 def _bad(recipe: str, field: str, problem: str):
@@ -27,11 +32,157 @@ def _choice(recipe, field, value, allowed):
         _bad(recipe, field, f"{value!r} is not one of {', '.join(map(str, allowed))}")
 
 
+def _kind(recipe, field, value, base: type):
+    if value is not None and not isinstance(value, base):
+        known = sorted(n for n, t in Config.registered.items() if issubclass(t, base) and t is not base)
+        _bad(recipe, field, f"{type(value).__name__} is not a {base.__name__}; known: {', '.join(known)}")
+
+
+def _precision(name: str, weight_bytes: float, act_bytes: float, compute: str):
+    from projdeploy.check.ops import Precision
+
+    return Precision(name, weight_bytes, act_bytes, compute)
+
+
+# --- quantization configs: ExecuTorch ---------------------------------------------------
+@dataclass(frozen=True)
+class ExecuTorchQuant(Config):
+    """Base of ExecuTorch quantization configs (see exporters/et_quant.py for their handlers)."""
+
+    version: int = 1
+    dynamic_linear_partition: ClassVar[bool] = False  # XNNPACK: dynamically quantized linears first
+
+    def precision(self):
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class PT2EInt8Dynamic(ExecuTorchQuant):
+    """PT2E ``XNNPACKQuantizer``: symmetric per-channel int8 weights, dynamic per-token int8 activations."""
+
+    dynamic_linear_partition: ClassVar[bool] = True
+
+    def precision(self):
+        return _precision("int8", 1.0, 4.0, "int8"), "int8-dynamic quantization"
+
+
+@dataclass(frozen=True)
+class Torchao8da4w(ExecuTorchQuant):
+    """torchao int8 dynamic activations, int4 weights in groups of ``group_size`` inputs."""
+
+    group_size: int = 32
+
+    def __post_init__(self):
+        if self.group_size <= 0 or self.group_size % 8:
+            _bad("8da4w", "group_size", "must be a positive multiple of 8")
+
+    def precision(self):
+        g = self.group_size
+        return _precision(
+            "int4", 0.5 + 2 / g, 4.0, "int4"
+        ), f"8da4w (4-bit weights, group {g}, int8 dynamic activations)"
+
+
+# --- quantization configs: ONNX -----------------------------------------------------------
+@dataclass(frozen=True)
+class ONNXQuant(Config):
+    """Base of onnxruntime quantization configs (see exporters/onnx_quant.py)."""
+
+    version: int = 1
+    label: ClassVar[str] = ""
+
+    def precision(self):
+        return _precision("int8", 1.0, 4.0, "int8"), f"{self.label} quantization"
+
+
+@dataclass(frozen=True)
+class OrtInt8Dynamic(ONNXQuant):
+    """``quantize_dynamic``: int8 per-channel MatMul/Gemm weights, dynamic activations."""
+
+    label: ClassVar[str] = "int8-dynamic"
+
+
+@dataclass(frozen=True)
+class OrtInt8Static(ONNXQuant):
+    """``quantize_static`` QDQ: int8 symmetric weights and activations, min/max calibrated."""
+
+    label: ClassVar[str] = "int8-static"
+
+
+# --- compression configs: Core ML ---------------------------------------------------------
+@dataclass(frozen=True)
+class CoreMLCompression(Config):
+    """Base of Core ML weight compressions (coremltools handlers in coreml_export.py, simulation in coreml_sim.py)."""
+
+    version: int = 1
+    label: ClassVar[str] = ""
+    needs_targets: ClassVar[tuple | None] = None  # minimum deployment targets that support it
+
+    @property
+    def bits(self) -> int:
+        raise NotImplementedError
+
+    def scale_bytes_per_weight(self) -> float:
+        return 0.0
+
+    def precision(self, act: str):
+        from projdeploy.check.ops import PRECISIONS
+
+        nb, base = self.bits, PRECISIONS[act]
+        name = "int8" if nb == 8 else "int4"
+        why = f"Core ML {self.label} ({nb}-bit weights), {act} compute"
+        return _precision(name, nb / 8 + self.scale_bytes_per_weight(), base.act_bytes, act), why
+
+
+@dataclass(frozen=True)
+class CoreMLInt8Linear(CoreMLCompression):
+    """Symmetric int8 weights, one scale per output channel."""
+
+    label: ClassVar[str] = "int8-linear"
+
+    @property
+    def bits(self) -> int:
+        return 8
+
+
+@dataclass(frozen=True)
+class CoreMLPalettize(CoreMLCompression):
+    """A per-tensor look-up table of 2**nbits k-means centroids."""
+
+    nbits: int = 4
+    label: ClassVar[str] = "palettize"
+
+    def __post_init__(self):
+        _choice("palettize", "nbits", self.nbits, (1, 2, 3, 4, 6, 8))
+
+    @property
+    def bits(self) -> int:
+        return self.nbits
+
+
+@dataclass(frozen=True)
+class CoreMLInt4Block(CoreMLCompression):
+    """Symmetric int4 weights, one scale per ``block_size`` inputs (iOS18 / macOS15)."""
+
+    block_size: int = 32
+    label: ClassVar[str] = "int4-block"
+    needs_targets: ClassVar[tuple | None] = ("iOS18", "macOS15")
+
+    @property
+    def bits(self) -> int:
+        return 4
+
+    def scale_bytes_per_weight(self) -> float:
+        return 2 / self.block_size
+
+
+# --- recipes --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ExportRecipe(Recipe):
     atol: float | None = None  # float recipes: max |artifact - float| on eval logits
     sqnr_floor_db: float | None = None  # quantized recipes: SQNR floor of eval logits
     max_metric_drop: float | None = None  # None -> task.budget["max_metric_drop"]
+    calibration_rows: int = 64  # train-split rows offered to calibrating quantizers
 
     def __post_init__(self):
         if (self.atol is None) == (self.sqnr_floor_db is None):
@@ -44,24 +195,21 @@ class ExportRecipe(Recipe):
 
 @dataclass(frozen=True)
 class ExecuTorchRecipe(ExportRecipe):
-    backend: str = "xnnpack"  # xnnpack | coreml | qnn | portable
-    quantization: str = "none"  # none | int8-dynamic | 8da4w
-    group_size: int = 32  # 8da4w weight group size
+    backend: str = "xnnpack"  # a name in exporters.et_backends.BACKENDS
+    quantization: ExecuTorchQuant | None = None
 
     def __post_init__(self):
+        from .et_backends import BACKENDS
+
         super().__post_init__()
-        _choice(self.name, "backend", self.backend, ("xnnpack", "coreml", "qnn", "portable"))
-        _choice(self.name, "quantization", self.quantization, ("none", "int8-dynamic", "8da4w"))
-        if self.group_size <= 0 or self.group_size % 8:
-            _bad(self.name, "group_size", "must be a positive multiple of 8")
+        _choice(self.name, "backend", self.backend, tuple(BACKENDS))
+        _kind(self.name, "quantization", self.quantization, ExecuTorchQuant)
 
 
 @dataclass(frozen=True)
 class CoreMLRecipe(ExportRecipe):
     precision: str = "fp16"  # compute precision of activations
-    compression: str = "none"  # none | int8-linear | palettize | int4-block
-    nbits: int = 8
-    block_size: int = 32  # int4-block
+    compression: CoreMLCompression | None = None
     weight_threshold: int = 2048  # weights with fewer elements stay uncompressed (coremltools default)
     compute_units: str = "ALL"  # ALL | CPU_ONLY | CPU_AND_GPU | CPU_AND_NE
     minimum_deployment_target: str = "iOS17"
@@ -69,7 +217,7 @@ class CoreMLRecipe(ExportRecipe):
     def __post_init__(self):
         super().__post_init__()
         _choice(self.name, "precision", self.precision, ("fp16", "fp32"))
-        _choice(self.name, "compression", self.compression, ("none", "int8-linear", "palettize", "int4-block"))
+        _kind(self.name, "compression", self.compression, CoreMLCompression)
         _choice(self.name, "compute_units", self.compute_units, ("ALL", "CPU_ONLY", "CPU_AND_GPU", "CPU_AND_NE"))
         _choice(
             self.name,
@@ -77,40 +225,29 @@ class CoreMLRecipe(ExportRecipe):
             self.minimum_deployment_target,
             ("iOS16", "iOS17", "iOS18", "macOS13", "macOS14", "macOS15"),
         )
-        if self.compression == "palettize":
-            _choice(self.name, "nbits", self.nbits, (1, 2, 3, 4, 6, 8))
-        if self.compression == "int4-block" and self.minimum_deployment_target not in ("iOS18", "macOS15"):
-            _bad(self.name, "minimum_deployment_target", "per-block int4 needs iOS18 or macOS15")
+        needs = self.compression.needs_targets if self.compression else None
+        if needs and self.minimum_deployment_target not in needs:
+            _bad(self.name, "minimum_deployment_target", f"{self.compression.label} needs {' or '.join(needs)}")
 
 
 @dataclass(frozen=True)
 class ONNXRecipe(ExportRecipe):
     exporter: str = "dynamo"  # dynamo (torch.onnx) | optimum (Hugging Face checkpoints)
-    quantization: str = "none"  # none | int8-dynamic | int8-static
+    quantization: ONNXQuant | None = None
     ort_format: bool = False  # also write model.ort (onnxruntime mobile format)
     opset: int = 18
-    calibration_rows: int = 64  # int8-static: train-split rows used to calibrate
 
     def __post_init__(self):
         super().__post_init__()
         _choice(self.name, "exporter", self.exporter, ("dynamo", "optimum"))
-        _choice(self.name, "quantization", self.quantization, ("none", "int8-dynamic", "int8-static"))
-
-
-RECIPE_TYPES = {c.__name__: c for c in (ExecuTorchRecipe, CoreMLRecipe, ONNXRecipe)}
+        _kind(self.name, "quantization", self.quantization, ONNXQuant)
 
 
 def recipe_from_dict(d: dict) -> ExportRecipe:
     """Rebuild a recipe from ``to_dict()`` output (e.g. a manifest's ``recipe`` field)."""
-    from projdeploy.errors import UnknownNameError
+    r = config_from_dict(d, "recipe")
+    if not isinstance(r, ExportRecipe):
+        from projdeploy.errors import UnknownNameError
 
-    d = dict(d)
-    typ = d.pop("type", None)
-    if typ not in RECIPE_TYPES:
-        raise UnknownNameError("recipe type", str(typ), RECIPE_TYPES)
-    cls = RECIPE_TYPES[typ]
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(d) - names
-    if unknown:
-        _bad(d.get("name", "?"), sorted(unknown)[0], f"unknown field; known: {', '.join(sorted(names))}")
-    return cls(**d)
+        raise UnknownNameError("recipe type", type(r).__name__, [c.__name__ for c in ExportRecipe.__subclasses__()])
+    return r

@@ -2,10 +2,10 @@
 
     projdeploy export --list-recipes
 
-A format is a module (``exporters/<format>_export.py``) with ``FORMAT``,
-``RECIPES``, ``is_available()``, ``check_available(recipe)``,
-``export(model, example_inputs, recipe, out_dir, ...)``, ``runner_for_artifact(artifact)``
-and ``load_runner(artifact_dir)``. Importing this module imports none of them.
+``FORMATS`` maps each format name to its module (``exporters/<name>_export.py``),
+which defines ``FORMAT``, its :class:`exporters.format.Format` instance. A test
+keeps this table and the modules in step in both directions. Importing this
+module imports none of the format modules (nor any toolchain).
 """
 
 from __future__ import annotations
@@ -21,52 +21,53 @@ FORMATS = {
 
 
 def get_format(name: str):
-    """The format module for ``name`` (executorch | coreml | onnx)."""
+    """The :class:`~exporters.format.Format` named ``name`` (executorch | coreml | onnx)."""
     if name not in FORMATS:
         from projdeploy.errors import UnknownNameError
 
         raise UnknownNameError("format", name, FORMATS)
-    return importlib.import_module(FORMATS[name])
+    return importlib.import_module(FORMATS[name]).FORMAT
+
+
+def formats() -> list:
+    """Every Format, in registry order."""
+    return [get_format(f) for f in FORMATS]
 
 
 def recipes(format: str) -> dict:
-    return dict(get_format(format).RECIPES)
+    return dict(get_format(format).recipes)
 
 
 def get_recipe(format: str, name):
     """A named recipe of ``format``; a Recipe instance of that format passes through."""
-    from .base import Recipe
-
-    if isinstance(name, Recipe):
-        if name.format != format:
-            from projdeploy.errors import ConfigError
-
-            raise ConfigError(f"recipe {name.name!r}", "format", f"is {name.format!r}, expected {format!r}")
-        return name
-    table = recipes(format)
-    if name not in table:
-        from projdeploy.errors import UnknownNameError
-
-        raise UnknownNameError(f"{format} recipe", name, table)
-    return table[name]
+    return get_format(format).recipe(name)
 
 
 def list_recipes() -> list:
     """Every recipe of every format, in registry order."""
-    return [r for f in FORMATS for r in get_format(f).RECIPES.values()]
+    return [r for f in formats() for r in f.recipes.values()]
 
 
 def available(format: str) -> bool:
-    return bool(get_format(format).is_available())
+    return get_format(format).available()
 
 
-def load_runner(artifact_dir: str | Path, **kwargs):
-    """A runner for an artifact dir (``.run(program, [np arrays]) -> [np arrays]``), or None where its
-    runtime cannot run on this machine (Core ML on Linux, ExecuTorch Core ML / QNN delegates)."""
-    from .base import read_manifest
+def format_of(artifact):
+    """The Format of an :class:`~exporters.base.Artifact` (or of an artifact directory's manifest)."""
+    from .base import Artifact
 
-    m = read_manifest(artifact_dir)
-    return get_format(m["format"]).load_runner(artifact_dir, **kwargs)
+    art = artifact if isinstance(artifact, Artifact) else Artifact.read(artifact)
+    return get_format(art.format)
+
+
+def load_runner(artifact_dir: str | Path, threads: int = 1):
+    """A host runner for an artifact dir (``.run(program, [np arrays]) -> [np arrays]``) on ``threads``
+    CPU threads. Raises UnavailableError where its runtime cannot run on this machine (Core ML on Linux,
+    ExecuTorch Core ML / QNN delegates); ``get_format(f).host_gap(recipe)`` says so beforehand."""
+    from .base import Artifact
+
+    art = Artifact.read(artifact_dir)
+    return get_format(art.format).runner(art, threads)
 
 
 def tool_versions_line() -> str:

@@ -16,10 +16,18 @@ import pytest
 
 from exporters import registry
 from exporters.base import ManifestError, Recipe, verify_manifest, write_manifest
-from exporters.recipes import CoreMLRecipe, ExecuTorchRecipe, ONNXRecipe, recipe_from_dict
+from exporters.config import Config, config_from_dict
+from exporters.format import Format
+from exporters.recipes import (
+    CoreMLInt4Block,
+    CoreMLPalettize,
+    CoreMLRecipe,
+    ExecuTorchRecipe,
+    ONNXRecipe,
+    OrtInt8Dynamic,
+    recipe_from_dict,
+)
 from projdeploy.errors import CheckpointError, ConfigError, UnknownNameError
-
-FORMAT_FILES = {"executorch": "executorch_export.py", "coreml": "coreml_export.py", "onnx": "onnx_export.py"}
 
 
 def test_import_is_cheap():
@@ -32,17 +40,73 @@ def test_import_is_cheap():
     assert out.stdout.strip() == "[]"
 
 
-def test_registry_matches_files():
+def test_registry_matches_format_modules_both_ways():
+    import importlib
+
     root = Path(registry.__file__).parent
-    for fmt, module in registry.FORMATS.items():
-        assert (root / FORMAT_FILES[fmt]).is_file()
-        assert module == f"exporters.{FORMAT_FILES[fmt][:-3]}"
-        mod = registry.get_format(fmt)
-        assert mod.FORMAT == fmt
-        for name, r in mod.RECIPES.items():
-            assert r.name == name and r.format == fmt
-            for attr in ("is_available", "check_available", "export", "load_runner", "runner_for_artifact"):
-                assert callable(getattr(mod, attr))
+    # every format module (exporters/*_export.py, or any module defining a Format) is registered ...
+    found = {}
+    for path in sorted(root.glob("*.py")):
+        mod = importlib.import_module(f"exporters.{path.stem}")
+        if isinstance(getattr(mod, "FORMAT", None), Format) or path.stem.endswith("_export"):
+            found[mod.FORMAT.name] = mod.__name__
+    assert found == registry.FORMATS
+    # ... and every registered format has a module whose Format carries its name and recipes
+    for name, module in registry.FORMATS.items():
+        fmt = registry.get_format(name)
+        assert isinstance(fmt, Format) and fmt.name == name and importlib.import_module(module).FORMAT is fmt
+        assert fmt.recipes and all(r.name == k and r.format == name for k, r in fmt.recipes.items())
+        assert all(isinstance(r, fmt.recipe_type) for r in fmt.recipes.values())
+
+
+def test_every_quantization_config_has_a_handler():
+    from exporters.coreml_export import COMPRESSORS
+    from exporters.coreml_sim import SIMULATORS
+    from exporters.et_quant import QUANTIZERS as ET
+    from exporters.onnx_quant import QUANTIZERS as ORT
+
+    tables = {"executorch": [ET], "onnx": [ORT], "coreml": [COMPRESSORS, SIMULATORS]}
+    for r in registry.list_recipes():
+        config = getattr(r, "quantization", None) or getattr(r, "compression", None)
+        for table in tables[r.format] if config is not None else []:
+            assert callable(table.handler(config)), (r.name, table.what)
+    with pytest.raises(UnknownNameError, match="known ONNX quantization configs: OrtInt8Dynamic, OrtInt8Static"):
+        ORT.handler(CoreMLPalettize())
+
+
+def test_format_knowledge_for_check():
+    """Runtime and precision of every recipe come from its format (golden values of projdeploy check)."""
+    want = {
+        ("executorch", "xnnpack-fp32"): ("executorch-xnnpack", "fp32", 4.0),
+        ("executorch", "xnnpack-int8"): ("executorch-xnnpack", "int8", 1.0),
+        ("executorch", "xnnpack-8da4w"): ("executorch-xnnpack", "int4", 0.5 + 2 / 32),
+        ("executorch", "coreml-delegate"): ("coreml", "fp16", 2.0),
+        ("executorch", "qnn"): ("qnn-npu", "fp16", 2.0),
+        ("executorch", "portable"): ("executorch-xnnpack", "fp32", 4.0),
+        ("coreml", "fp16"): ("coreml", "fp16", 2.0),
+        ("coreml", "int8-linear"): ("coreml", "int8", 1.0),
+        ("coreml", "palettize-4bit"): ("coreml", "int4", 0.5),
+        ("coreml", "palettize-6bit"): ("coreml", "int4", 0.75),
+        ("coreml", "int4-block"): ("coreml", "int4", 0.5 + 2 / 32),
+        ("onnx", "fp32"): ("onnxruntime-cpu", "fp32", 4.0),
+        ("onnx", "fp32-ort"): ("onnxruntime-cpu", "fp32", 4.0),
+        ("onnx", "optimum-fp32"): ("onnxruntime-cpu", "fp32", 4.0),
+        ("onnx", "int8-dynamic"): ("onnxruntime-cpu", "int8", 1.0),
+        ("onnx", "int8-static"): ("onnxruntime-cpu", "int8", 1.0),
+    }
+    assert set(want) == {(r.format, r.name) for r in registry.list_recipes()}
+    for (f, name), (runtime, prec, wbytes) in want.items():
+        fmt = registry.get_format(f)
+        r = fmt.recipe(name)
+        p, why = fmt.precision(r)
+        assert fmt.runtime(r)[0] == runtime and p.name == prec and math.isclose(p.weight_bytes, wbytes), (f, name)
+        assert why
+    # the one host rule per format: Core ML and the ExecuTorch Apple/Qualcomm delegates cannot run on Linux
+    gaps = {(r.format, r.name) for f in registry.formats() for r in f.recipes.values() if f.host_gap(r)}
+    if sys.platform == "linux":
+        assert gaps == {("executorch", "coreml-delegate"), ("executorch", "qnn")} | {
+            ("coreml", n) for n in registry.recipes("coreml")
+        }
 
 
 def test_required_recipes_exist():
@@ -60,6 +124,8 @@ def test_unknown_names_list_known():
         registry.get_format("tflite")
     with pytest.raises(UnknownNameError, match="int8-dynamic"):
         registry.get_recipe("onnx", "int3")
+    with pytest.raises(UnknownNameError, match="known ExecuTorch backends: coreml, portable, qnn, xnnpack"):
+        __import__("exporters.et_backends", fromlist=["x"]).get_backend("vulkan")
 
 
 @pytest.mark.parametrize("recipe", registry.list_recipes(), ids=lambda r: f"{r.format}-{r.name}")
@@ -67,6 +133,10 @@ def test_recipes_round_trip_and_frozen(recipe):
     d = recipe.to_dict()
     assert d["type"] == type(recipe).__name__ and d["version"] >= 1
     assert recipe_from_dict(json.loads(json.dumps(d))) == recipe
+    for config in (getattr(recipe, "quantization", None), getattr(recipe, "compression", None)):
+        if config is not None:  # nested configs serialise with their own type and version
+            assert d.get("quantization", d.get("compression"))["version"] >= 1
+            assert config_from_dict(json.loads(json.dumps(config.to_dict()))) == config
     with pytest.raises(Exception):
         recipe.name = "x"
     # exactly one validation mode: atol for float, SQNR floor for quantized
@@ -79,13 +149,19 @@ def test_recipe_validation_errors():
     with pytest.raises(ConfigError, match="atol/sqnr_floor_db"):
         ONNXRecipe("x", "onnx")
     with pytest.raises(ConfigError, match="iOS18"):
-        CoreMLRecipe("x", "coreml", compression="int4-block", sqnr_floor_db=10)
+        CoreMLRecipe("x", "coreml", compression=CoreMLInt4Block(), sqnr_floor_db=10)
     with pytest.raises(ConfigError, match="nbits"):
-        CoreMLRecipe("x", "coreml", compression="palettize", nbits=5, sqnr_floor_db=10)
+        CoreMLPalettize(nbits=5)
+    with pytest.raises(ConfigError, match="quantization.*known: OrtInt8Dynamic, OrtInt8Static"):
+        ONNXRecipe("x", "onnx", quantization=CoreMLPalettize(), sqnr_floor_db=10)
     with pytest.raises(UnknownNameError):
         recipe_from_dict({"type": "TFLiteRecipe", "name": "x"})
     with pytest.raises(ConfigError, match="unknown field"):
         recipe_from_dict({**ONNXRecipe("x", "onnx", atol=1e-4).to_dict(), "bogus": 1})
+    with pytest.raises(ConfigError, match="unknown field"):
+        d = ONNXRecipe("x", "onnx", quantization=OrtInt8Dynamic(), sqnr_floor_db=20).to_dict()
+        recipe_from_dict({**d, "quantization": {**d["quantization"], "bits": 3}})
+    assert issubclass(ONNXRecipe, Config)
 
 
 def test_sqnr_golden():
@@ -144,7 +220,7 @@ def test_qnn_unavailable_is_typed(monkeypatch):
 
     monkeypatch.delenv("QNN_SDK_ROOT", raising=False)
     et = registry.get_format("executorch")
-    if not et.is_available():
+    if not et.available():
         pytest.skip("executorch not installed")
     with pytest.raises(UnavailableError, match="not available on this machine"):
         et.check_available(registry.get_recipe("executorch", "qnn"))

@@ -82,48 +82,23 @@ class Graph:
         }
 
 
-def precision_for_recipe(recipe: dict) -> tuple[Precision, str]:
-    """(precision, reason) from a manifest recipe dict."""
-    typ, q = recipe.get("type", ""), recipe.get("quantization", "none")
-    if typ == "CoreMLRecipe":
-        act = recipe.get("precision", "fp16")
-        comp = recipe.get("compression", "none")
-        base = PRECISIONS[act]
-        if comp == "none":
-            return base, f"Core ML {act}"
-        nb = 8 if comp == "int8-linear" else (4 if comp == "int4-block" else int(recipe.get("nbits", 8)))
-        wb = nb / 8 + (2 / recipe.get("block_size", 32) if comp == "int4-block" else 0.0)
-        name = "int8" if nb == 8 else "int4"
-        return Precision(name, wb, base.act_bytes, act), f"Core ML {comp} ({nb}-bit weights), {act} compute"
-    if q in ("int8-dynamic", "int8-static"):
-        return PRECISIONS["int8"], f"{q} quantization"
-    if q == "8da4w":
-        g = recipe.get("group_size", 32)
-        return Precision(
-            "int4", 0.5 + 2 / g, 4.0, "int4"
-        ), f"8da4w (4-bit weights, group {g}, int8 dynamic activations)"
-    if recipe.get("backend") in ("coreml", "qnn"):
-        return PRECISIONS["fp16"], f"{recipe['backend']} delegate computes in fp16"
-    return PRECISIONS["fp32"], "float recipe"
+def _format_and_recipe(manifest: dict):
+    from exporters.recipes import recipe_from_dict
+    from exporters.registry import get_format
+
+    return get_format(manifest["format"]), recipe_from_dict(manifest.get("recipe", {}))
+
+
+def precision_for(manifest: dict) -> tuple[Precision, str]:
+    """(precision, reason) of an artifact: its format's reading of its recipe."""
+    fmt, recipe = _format_and_recipe(manifest)
+    return fmt.precision(recipe)
 
 
 def runtime_for(manifest: dict) -> tuple[str, str]:
-    """(profile runtime name, reason) for an artifact."""
-    fmt, r = manifest["format"], manifest.get("recipe", {})
-    if fmt == "onnx":
-        return "onnxruntime-cpu", "ONNX -> ONNX Runtime CPU"
-    if fmt == "coreml":
-        return "coreml", "Core ML"
-    if fmt == "executorch":
-        b = r.get("backend", "xnnpack")
-        return {
-            "coreml": ("coreml", "ExecuTorch Core ML delegate"),
-            "qnn": ("qnn-npu", "ExecuTorch QNN delegate"),
-            "portable": ("executorch-xnnpack", "portable kernels estimated with XNNPACK figures (optimistic)"),
-        }.get(b, ("executorch-xnnpack", "ExecuTorch XNNPACK"))
-    from ..errors import UnknownNameError
-
-    raise UnknownNameError("artifact format", fmt, ["onnx", "executorch", "coreml"])
+    """(profile runtime name, reason) for an artifact: its format's reading of its recipe."""
+    fmt, recipe = _format_and_recipe(manifest)
+    return fmt.runtime(recipe)
 
 
 # --- ONNX ----------------------------------------------------------------------------
@@ -295,7 +270,7 @@ def artifact_graph(artifact_dir: str | Path, manifest: dict | None = None) -> Gr
 
     d = Path(artifact_dir)
     m = manifest or read_manifest(d)
-    prec, why = precision_for_recipe(m.get("recipe", {}))
+    prec, why = precision_for(m)
     main = d / m["main_file"]
     file_bytes = (
         main.stat().st_size if main.is_file() else sum(f.stat().st_size for f in main.rglob("*") if f.is_file())

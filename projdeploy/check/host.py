@@ -2,8 +2,8 @@
 
     python -c "from projdeploy.check.host import measure_host; help(measure_host)"
 
-Runs the artifact in its real runtime on this machine through
-``exporters.registry.load_runner`` with a stated number of threads. Memory: the process's
+Runs the artifact in its real runtime on this machine through its format's
+``runner(artifact, threads)`` with a stated number of threads. Memory: the process's
 resident-set growth while loading and running the artifact (``/proc/self/statm``) and the
 process peak (``ru_maxrss``); both are host figures, not device figures.
 """
@@ -70,17 +70,16 @@ def measure_host(
     artifact_dir, manifest, task, *, repeats: int = 20, warmup: int = 3, threads: int = 1, metric_rows: int = 256
 ) -> dict:
     """Measured on this host; ``{"available": False, "reason": ...}`` where the runtime cannot run here."""
-    from exporters.registry import load_runner
+    from exporters.base import Artifact
+    from exporters.registry import get_format
 
+    art = Artifact.read(artifact_dir)
+    fmt = get_format(art.format)
+    gap = fmt.host_gap(art.recipe)
+    if gap:
+        return {"available": False, "reason": f"{art.format}/{art.recipe.name}: {gap}"}
     rss0 = _rss_mb()
-    kw = {"threads": threads} if manifest["format"] == "onnx" else {}
-    runner = load_runner(artifact_dir, **kw)
-    if runner is None:
-        return {
-            "available": False,
-            "reason": f"{manifest['format']} runtime for recipe "
-            f"{manifest['recipe'].get('name')!r} cannot run on this machine",
-        }
+    runner = fmt.runner(art, threads)
     programs = [p for p in ("forward", "prefill", "decode") if p in manifest.get("programs", {})]
     timings = {}
     for prog in programs:

@@ -18,12 +18,12 @@ from . import choices
 
 
 def _list_recipes() -> None:
-    from exporters.registry import FORMATS, available, recipes
+    from exporters.registry import formats
 
-    for fmt in FORMATS:
-        state = "available" if available(fmt) else "NOT available on this machine"
-        click.echo(f"{fmt} ({state})")
-        for r in recipes(fmt).values():
+    for fmt in formats():
+        state = "available" if fmt.available() else "NOT available on this machine"
+        click.echo(f"{fmt.name} ({state})")
+        for r in fmt.recipes.values():
             d = {k: v for k, v in r.to_dict().items() if k not in ("name", "format", "description")}
             click.echo(f"  {r.name:<16} v{r.version}  {r.description}")
             click.echo(f"  {'':<16}      {json.dumps(d, sort_keys=True)}")
@@ -61,8 +61,7 @@ def cli(checkpoint, fmt, recipe, task_name, out, no_validate, max_rows, list_rec
 
     art = export_checkpoint(checkpoint, fmt, recipe, task_name, out, validate=not no_validate, max_rows=max_rows)
     v = art.validation
-    size = sum(r["size"] for f, r in art.files.items() if f == art.main_file or f.startswith(art.main_file + "/"))
-    click.echo(f"wrote {art.path} ({art.main_file}, {size} bytes)")
+    click.echo(f"wrote {art.path} ({art.main_file}, {art.size_bytes} bytes)")
     if v.get("passed"):
         line = (
             f"validated on {v['rows']} eval rows{' (simulated)' if v.get('simulated') else ''}: "

@@ -97,17 +97,9 @@ class Reference:
         self.manifest = verify_manifest(self.dir)
         self.spec = build_spec(self.dir, target, self.manifest)
         if call is None:
-            try:
-                from exporters.registry import load_runner
-            except ImportError:  # registry not there yet: the format's own module
-                import importlib
+            from exporters.registry import load_runner
 
-                mod = {"onnx": "onnx_export", "executorch": "executorch_export"}.get(self.spec["format"], "")
-                load_runner = importlib.import_module(f"exporters.{mod}").load_runner
-            runner = load_runner(self.dir)
-            if runner is None:
-                raise DataError(f"{self.dir}: its runtime cannot run on this machine")
-            call = runner.run
+            call = load_runner(self.dir).run  # UnavailableError where its runtime cannot run here
         self.call = call
         self.tok = self.spec["tokenizer"]
         self.labels = [str(x) for x in (self.manifest["model"].get("labels") or [])]

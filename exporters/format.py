@@ -1,0 +1,104 @@
+"""The contract every export format follows: one :class:`Format` instance per format owns its knowledge.
+
+    python -c "from exporters.registry import get_format; f = get_format('onnx'); print(f.name, list(f.recipes))"
+
+A format module (``exporters/<name>_export.py``, listed in exporters/registry.py)
+defines ``FORMAT``, an instance of a :class:`Format` subclass. Everything that
+depends on the format lives there: its recipes, whether its toolchain is
+installed, the export itself, whether and how its runtime runs on this host,
+the device runtime and numeric precision a recipe implies (for ``check``), the
+PyTorch simulation of a runtime that cannot run here, and any extra
+validation. Nothing outside ``exporters/`` tests format names.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import ClassVar
+
+from .base import Artifact, ExportError, Recipe, Runner, UnavailableError
+
+
+class Format(ABC):
+    """One export format. Subclasses set ``name``, ``recipe_type``, ``kv_cache`` and ``dynamic``."""
+
+    name: ClassVar[str]
+    recipe_type: ClassVar[type]
+    kv_cache: ClassVar[bool]  # LMs get prefill + decode programs with a static KV cache
+    dynamic: ClassVar[bool]  # programs have a dynamic batch (and LM sequence) dimension
+
+    def __init__(self, recipes: list[Recipe]):
+        self.recipes = {r.name: r for r in recipes}
+        for r in recipes:
+            if r.format != self.name or not isinstance(r, self.recipe_type):
+                raise TypeError(f"recipe {r.name!r} ({type(r).__name__}, {r.format}) is not a {self.name} recipe")
+
+    def __repr__(self) -> str:
+        return f"<Format {self.name}: {', '.join(self.recipes)}>"
+
+    # --- recipes and availability --------------------------------------------------------------
+    def recipe(self, name: str | Recipe) -> Recipe:
+        """A named recipe of this format; a recipe object of this format passes through."""
+        if isinstance(name, Recipe):
+            if name.format != self.name or not isinstance(name, self.recipe_type):
+                from projdeploy.errors import ConfigError
+
+                raise ConfigError(f"recipe {name.name!r}", "format", f"is {name.format!r}, expected {self.name!r}")
+            return name
+        if name not in self.recipes:
+            from projdeploy.errors import UnknownNameError
+
+            raise UnknownNameError(f"{self.name} recipe", name, self.recipes)
+        return self.recipes[name]
+
+    @abstractmethod
+    def missing(self, recipe: Recipe | None = None) -> str | None:
+        """Why ``recipe`` (or, without one, the format) cannot be exported here; None when it can."""
+
+    def available(self) -> bool:
+        return self.missing() is None
+
+    def check_available(self, recipe: Recipe | None = None) -> None:
+        reason = self.missing(recipe)
+        if reason:
+            raise UnavailableError(reason)
+
+    # --- export -------------------------------------------------------------------------------
+    @abstractmethod
+    def export(self, programs: list, recipe: Recipe, out: Path, calibration: list | None) -> Artifact:
+        """Write the format's files for ``programs`` into ``out``; the Artifact has no manifest yet."""
+
+    def extra_validation(self, artifact: Artifact, call, task) -> dict:
+        """Format-specific checks after parity (figures merged into the manifest's validation)."""
+        return {}
+
+    # --- running ------------------------------------------------------------------------------
+    @abstractmethod
+    def host_gap(self, recipe: Recipe) -> str | None:
+        """Why an artifact of ``recipe`` cannot run on this machine; None when its runtime runs here.
+        The one place that rule is written for the format."""
+
+    def runner(self, artifact: Artifact, threads: int = 1) -> Runner:
+        """A host runner (``.run(program, [np arrays]) -> [np arrays]``) on ``threads`` CPU threads;
+        raises UnavailableError (with :meth:`host_gap`'s reason) where the runtime cannot run here."""
+        reason = self.host_gap(artifact.recipe)
+        if reason:
+            raise UnavailableError(f"{artifact.path}: {reason}")
+        return self.open_runner(artifact, threads)
+
+    @abstractmethod
+    def open_runner(self, artifact: Artifact, threads: int) -> Runner: ...
+
+    def simulate(self, model, recipe: Recipe):
+        """A PyTorch module computing what ``recipe``'s runtime computes (for runtimes that cannot run here)."""
+        raise ExportError(f"{self.name}/{recipe.name} runs on this machine; there is nothing to simulate")
+
+    # --- what the device estimator needs --------------------------------------------------------
+    @abstractmethod
+    def runtime(self, recipe: Recipe) -> tuple[str, str]:
+        """(device-profile runtime name, reason) an artifact of ``recipe`` runs on."""
+
+    @abstractmethod
+    def precision(self, recipe: Recipe):
+        """(projdeploy.check.ops.Precision, reason): how ``recipe`` stores weights and computes."""
