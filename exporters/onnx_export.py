@@ -193,23 +193,29 @@ class ONNXRunner:
         self.output_names = [o.name for o in self.session.get_outputs()]
 
     def run(self, program: str, inputs: list) -> list:
-        import numpy as np
-
         if program != "forward":
             raise ExportError(f"{self.path}: unknown program {program!r}; programs: forward")
-        feed = dict(zip(self.input_names, inputs))
-        ids = np.asarray(inputs[0])
-        defaults = {
-            "attention_mask": lambda: np.ones_like(ids),
-            "position_ids": lambda: np.broadcast_to(np.arange(ids.shape[1]), ids.shape).copy(),
-            "token_type_ids": lambda: np.zeros_like(ids),
-        }
-        for name in self.input_names:
-            if name not in feed:
-                if name not in defaults:
-                    raise ExportError(f"{self.path}: input {name!r} not given; inputs: {self.input_names}")
-                feed[name] = defaults[name]().astype(np.int64)
-        return self.session.run(self.output_names, feed)
+        return self.session.run(self.output_names, feed_for(self.input_names, inputs, self.path))
+
+
+def feed_for(input_names: list, inputs: list, where) -> dict:
+    """An onnxruntime feed: ``inputs`` in order (``input_ids`` first), then the optional Hugging Face
+    inputs of optimum exports derived from ``input_ids`` (all-ones mask, positions 0..T-1, type 0)."""
+    import numpy as np
+
+    feed = dict(zip(input_names, inputs))
+    ids = np.asarray(inputs[0])
+    defaults = {
+        "attention_mask": lambda: np.ones_like(ids),
+        "position_ids": lambda: np.broadcast_to(np.arange(ids.shape[1]), ids.shape).copy(),
+        "token_type_ids": lambda: np.zeros_like(ids),
+    }
+    for name in input_names:
+        if name not in feed:
+            if name not in defaults:
+                raise ExportError(f"{where}: input {name!r} not given; inputs: {input_names}")
+            feed[name] = defaults[name]().astype(np.int64)
+    return feed
 
 
 class ONNXFormat(Format):

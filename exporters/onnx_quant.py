@@ -27,19 +27,13 @@ class _Reader:
     def get_next(self):
         import numpy as np
 
+        from .onnx_export import feed_for
+
         if self.i >= len(self.batches):
             return None
         ids = np.asarray(self.batches[self.i], np.int64)
         self.i += 1
-        feed = {"input_ids": ids}
-        for name in self.input_names:
-            if name == "attention_mask":
-                feed[name] = np.ones_like(ids)
-            elif name == "position_ids":
-                feed[name] = np.broadcast_to(np.arange(ids.shape[1]), ids.shape).copy()
-            elif name == "token_type_ids":
-                feed[name] = np.zeros_like(ids)
-        return feed
+        return feed_for(self.input_names, [ids], "calibration")
 
     def rewind(self):
         self.i = 0
