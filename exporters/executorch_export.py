@@ -123,10 +123,11 @@ class ExecuTorchRunner:
     """Runs a ``.pte`` through ``executorch.runtime``: ``run(method, [np arrays]) -> [np arrays]``."""
 
     def __init__(self, path, threads: int = 1):
-        from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
+        from executorch.extension.pybindings import portable_lib
         from executorch.runtime import Runtime
 
-        _unsafe_reset_threadpool(threads)  # the process-wide CPU threadpool (XNNPACK, optimized kernels)
+        if portable_lib._threadpool_get_thread_count() != threads:  # process-wide (XNNPACK, optimized kernels)
+            portable_lib._unsafe_reset_threadpool(threads)
         self.path = Path(path)
         self.program = Runtime.get().load_program(str(self.path))
         self.methods = {}
