@@ -37,7 +37,7 @@ def test_a_recipe_field_reruns_export_and_after(tmp_path, monkeypatch):
 
     base = _keys(tmp_path)
     r = get_recipe("onnx", "int8-dynamic")
-    monkeypatch.setitem(get_format("onnx").RECIPES, "int8-dynamic", dataclasses.replace(r, sqnr_floor_db=25.0))
+    monkeypatch.setitem(get_format("onnx").recipes, "int8-dynamic", dataclasses.replace(r, sqnr_floor_db=25.0))
     assert _changed(base, _keys(tmp_path)) == ("export", "check", "sdk")
 
 
