@@ -102,6 +102,7 @@ def export_checkpoint(checkpoint_dir, format: str, recipe, task, out_dir, valida
     Returns the finished :class:`Artifact`, read back from the manifest written last."""
     from projdeploy.fsutil import atomic_dir, atomic_write_json
     from projdeploy.tasks import get_task
+    from projdeploy.tasks.hf_tokenizer import task_for_checkpoint
     from projdeploy.tasks.tokenizers import save_tokenizer
 
     from .base import Artifact, write_manifest
@@ -112,6 +113,7 @@ def export_checkpoint(checkpoint_dir, format: str, recipe, task, out_dir, valida
     fmt = get_format(format)
     rec = fmt.recipe(recipe)
     task = get_task(task) if isinstance(task, str) else task
+    task = task_for_checkpoint(task, checkpoint_dir)  # a pretrained model's tokenizer re-tokenizes
     fmt.check_available(rec)
     src = load_source(checkpoint_dir, task)
     programs = programs_for(src, task, kv_cache=fmt.kv_cache, dynamic=fmt.dynamic)

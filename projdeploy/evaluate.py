@@ -16,9 +16,10 @@ def evaluate_checkpoint(checkpoint: str | Path, task_name: str, out: str | Path 
     from .models.checkpoint import load_model
     from .tasks import get_task
     from .tasks.baselines import baseline
+    from .tasks.hf_tokenizer import task_for_checkpoint
     from .tasks.metrics import evaluate
 
-    task = get_task(task_name)
+    task = task_for_checkpoint(get_task(task_name), checkpoint)  # a pretrained model's tokenizer re-tokenizes
     model = load_model(checkpoint)
     cfg = model.config
     if cfg.vocab_size != task.tokenizer.vocab_size:

@@ -91,8 +91,10 @@ def test_early_stopping_restores_the_best_checkpoint(tiny_lm_checkpoint):
 
 
 def test_bad_inputs(tiny_lm_checkpoint, tiny_cls_checkpoint, tmp_path):
-    with pytest.raises(UnknownNameError, match="known transfers: aft, kd, none"):
-        finetune(tiny_lm_checkpoint, "digits:7", "distill", cfg=CFG)
+    with pytest.raises(UnknownNameError, match="known transfers: aft, distill, kd, none"):
+        finetune(tiny_lm_checkpoint, "digits:7", "soup", cfg=CFG)
+    with pytest.raises(CheckpointError, match="at least one --teacher"):
+        finetune(tiny_lm_checkpoint, "digits:7", "distill", [], cfg=CFG)
     with pytest.raises(ConfigError, match="teacher"):
         finetune(tiny_lm_checkpoint, "digits:7", "none", [tiny_lm_checkpoint], cfg=CFG)
     with pytest.raises(CheckpointError, match="at least one --teacher"):

@@ -304,3 +304,49 @@ def test_models_list_cli():
 
     r = CliRunner().invoke(cli, ["models", "list"])
     assert r.exit_code == 0 and "smollm2-135m" in r.output and "minilm-l6" in r.output
+
+
+def test_distill_loss_is_cross_entropy_to_the_tempered_teacher():
+    import torch.nn.functional as F
+
+    from projdeploy.transfer.distill import distill_loss
+
+    logits = torch.randn(2, 3, 7)
+    t_val, t_idx = logits.topk(7, dim=-1)
+    got = distill_loss(0.5, 2.0)(logits, {"distill_val": t_val.half(), "distill_idx": t_idx.int()})
+    p = F.softmax(t_val.half().float() / 2.0, -1)
+    ref = 0.5 * 4.0 * -(p * F.log_softmax(logits / 2.0, -1).gather(-1, t_idx)).sum(-1).mean()
+    torch.testing.assert_close(got, ref)
+
+
+@pytest.mark.parametrize("transfer", ["distill", "aft+distill"])
+def test_finetune_from_pretrained_with_distillation(hf_llama, text_task, tmp_path, transfer):
+    from transformers import AutoTokenizer
+
+    from projdeploy.project.api import project
+    from projdeploy.train.finetune import FinetuneConfig, finetune
+
+    project(str(hf_llama), text_task, "prune", tmp_path / "p", params="50%")
+    cfg = FinetuneConfig(steps=3, batch_size=4, eval_every=3, topk=8)
+    _, info = finetune(tmp_path / "p", text_task, transfer, [str(hf_llama)], tmp_path / "ft", cfg, progress=False)
+    assert info["transfer"] == transfer and np.isfinite(info["test"])
+    assert AutoTokenizer.from_pretrained(tmp_path / "ft")("x = 1")["input_ids"]
+
+
+def test_transfer_combinations_are_checked():
+    from projdeploy.errors import ConfigError
+    from projdeploy.transfer import parse_transfers
+
+    assert [t.name for t in parse_transfers("aft+distill")] == ["aft", "distill"]
+    with pytest.raises(ConfigError, match="at most one feature transfer"):
+        parse_transfers("aft+kd")
+    with pytest.raises(ConfigError, match="'none' cannot be combined"):
+        parse_transfers("none+distill")
+
+
+def test_pycode_cls_is_split_by_file():
+    from projdeploy.tasks import get_task
+
+    t = get_task("pycode-cls")
+    assert t.kind == "cls" and len(t.labels) == 8 and set(np.unique(t.eval.labels)) == set(range(8))
+    assert not set(t.train.docs) & set(t.eval.docs)

@@ -14,10 +14,10 @@ from projdeploy.tasks.pycode import domains
 
 
 def test_registry_counts_builtin_tasks():
-    assert sorted(FAMILIES) == ["digits", "digits-cls", "pycode"]
+    assert sorted(FAMILIES) == ["digits", "digits-cls", "pycode", "pycode-cls"]
     names = builtin_task_names()
-    # 3 families + 3 digits variants + one per stdlib package
-    assert len(names) == 3 + 3 + len(domains())
+    # 4 families + 3 digits variants + one per stdlib package
+    assert len(names) == 4 + 3 + len(domains())
     assert {"digits:0-4", "digits:7", "pycode:email", "pycode:asyncio"} <= set(names)
     assert len(domains()) >= 15
 

@@ -156,7 +156,9 @@ def check_artifact(
     if not d.is_dir():
         raise ConfigError(str(d), "(artifact)", "artifact directory does not exist")
     manifest = read_manifest(d)
-    task = get_task(task_name)
+    from ..tasks.hf_tokenizer import task_for_checkpoint
+
+    task = task_for_checkpoint(get_task(task_name), d)  # a pretrained model's tokenizer re-tokenizes
     if manifest["model"].get("task") not in (None, task.name):
         raise ConfigError(
             str(d / "manifest.json"),

@@ -1,4 +1,7 @@
-"""``projdeploy finetune --checkpoint DIR --task NAME --transfer none|aft|kd [--teacher DIR ...] --out DIR``."""
+"""``projdeploy finetune --checkpoint DIR --task NAME --transfer none|aft|kd|distill ... [--teacher DIR|NAME ...] --out DIR``.
+
+``--transfer`` repeats to combine (``--transfer aft --transfer distill``: AFT features plus response distillation).
+"""
 
 from __future__ import annotations
 
@@ -11,13 +14,21 @@ from . import choices
 @click.command("finetune")
 @click.option("--checkpoint", required=True, type=click.Path(), help="Small checkpoint to start from.")
 @click.option("--task", "task_name", required=True, help="Built-in task name or task YAML file.")
-@click.option("--transfer", type=choices.transfers(), default="none", show_default=True)
+@click.option(
+    "--transfer",
+    type=choices.transfers(),
+    multiple=True,
+    default=("none",),
+    show_default=True,
+    help="Repeat to combine (at most one of aft/kd, plus distill).",
+)
 @click.option(
     "--teacher",
     "teachers",
     multiple=True,
     type=click.Path(),
-    help="Frozen big model(s) for aft/kd; features of several teachers are concatenated.",
+    help="Frozen big model(s) for aft/kd/distill (checkpoint, HF directory, .gguf, built-in name); "
+    "aft/kd concatenate several teachers' features, distill reads the first.",
 )
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Checkpoint directory to write.")
 @click.option("--steps", type=click.IntRange(1), default=300, show_default=True)
@@ -65,6 +76,7 @@ def cli(
         noise_dims=noise_dims,
         seed=seed,
     )
+    transfer = "+".join(transfer)
     _, info = finetune(checkpoint, task_name, transfer, teachers, out, cfg, train_rows=train_rows, data_seed=seed)
     click.echo(
         f"fine-tuned {info['task']} ({transfer}, {info['train_rows']} rows) in {info['seconds']:.1f}s; "

@@ -42,6 +42,14 @@ def _pycode(variant):
     return pycode(variant)
 
 
+def _pycode_cls(variant):
+    from .pycode_cls import pycode_cls
+
+    if variant:
+        raise UnknownNameError("pycode-cls variant", variant, ["(none)"])
+    return pycode_cls()
+
+
 def _pycode_domains():
     from .pycode import domains
 
@@ -63,6 +71,11 @@ FAMILIES: dict[str, TaskFamily] = {
             "Python standard-library source, byte-level LM; metric bits/byte. Variants: packages",
             _pycode,
             _pycode_domains,
+        ),
+        TaskFamily(
+            "pycode-cls",
+            "which standard-library package a source snippet is from (split by file); metric accuracy",
+            _pycode_cls,
         ),
     ]
 }

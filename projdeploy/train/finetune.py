@@ -34,6 +34,9 @@ class FinetuneConfig:
     beta: float = 10.0  # AFT / KD weight (official AFT default)
     gate_lr: float = 1e-2  # AFT gates s / KD linear map (official AFT default for s)
     noise_dims: int = 0
+    distill_alpha: float = 1.0  # response distillation weight (on top of the task loss)
+    temperature: float = 2.0
+    topk: int = 32  # teacher logits kept per position
     seed: int = 0
     version: int = 1
 
@@ -137,15 +140,20 @@ def finetune(
     """
     from ..models.checkpoint import load_model, write_model_files
     from ..tasks import get_task
+    from ..tasks.hf_tokenizer import task_for_checkpoint
     from ..tasks.metrics import evaluate
     from ..tasks.tokenizers import save_tokenizer
     from ..train.losses import task_data
-    from ..transfer import get_transfer
+    from ..transfer import parse_transfers
     from ..transfer.features import append_noise, teacher_features
     from .loop import TrainConfig, train_loop
 
-    spec = get_transfer(transfer)
+    parts = parse_transfers(transfer)
+    transfer = "+".join(t.name for t in parts)
+    spec = next((t for t in parts if t.regularizer is not None), None)
     task = get_task(task_name) if isinstance(task_name, str) else task_name
+    if not isinstance(checkpoint, torch.nn.Module):
+        task = task_for_checkpoint(task, checkpoint)
     task = task.with_train_limit(train_rows, seed=data_seed)
     if len(task.train) == 0:
         raise DataError(f"task {task.name!r} has no training rows to fine-tune on")
@@ -157,15 +165,24 @@ def finetune(
     data = task_data(task)
     data.update(extra_data or {})
     reg, extra_params = None, None
-    if spec.needs_teacher:
+    if any(t.name == "distill" for t in parts):
+        from ..transfer.distill import cached_topk, distill_loss
+
+        if not teachers:
+            raise CheckpointError("response distillation needs at least one --teacher (the big model)")
+        if extra_loss is not None:
+            raise ConfigError("finetune", "transfer", "distill cannot be combined with another extra loss")
+        data.update(cached_topk(teachers[0], task, cfg.topk, feature_cache))
+        extra_loss = distill_loss(cfg.distill_alpha, cfg.temperature)
+    if spec is not None:
         psi = append_noise(
             teacher_features(list(teachers), task, task.train.tokens, feature_cache), cfg.noise_dims, cfg.seed
         )
         data["psi"] = psi
         reg = spec.regularizer(psi.shape[1], model.config.hidden_size, cfg.beta)
         extra_params = list(reg.parameters())
-    elif teachers:
-        raise ConfigError("finetune", "teacher", "teachers are only used with --transfer aft|kd")
+    elif teachers and not any(t.needs_teacher for t in parts):
+        raise ConfigError("finetune", "teacher", "teachers are only used with --transfer aft|kd|distill")
     val, test = split_eval(task, "val"), split_eval(task, "test")
     sign = 1.0 if task.higher_is_better else -1.0
     best = {"score": -float("inf"), "state": copy.deepcopy(model.state_dict()), "step": 0, "bad": 0}
@@ -224,7 +241,7 @@ def finetune(
         "history": history,
         "config": dataclasses.asdict(cfg),
     }
-    if transfer == "aft":
+    if spec is not None and spec.name == "aft":
         g = reg.gates().numpy()
         info["gates_mean"] = float(g.mean())
         if cfg.noise_dims:

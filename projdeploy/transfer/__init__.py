@@ -41,6 +41,7 @@ TRANSFERS: dict[str, Transfer] = {
         Transfer("none", "plain fine-tuning", False),
         Transfer("aft", "Adaptive Feature Transfer from the big model's features", True, _aft),
         Transfer("kd", "feature knowledge distillation (linear map to the big model's features)", True, _kd),
+        Transfer("distill", "response distillation: temperature-scaled KL on cached top-k teacher logits", True),
     )
 }
 
@@ -49,6 +50,19 @@ def get_transfer(name: str) -> Transfer:
     if name not in TRANSFERS:
         raise UnknownNameError("transfer", name, TRANSFERS)
     return TRANSFERS[name]
+
+
+def parse_transfers(spec: str | tuple | list) -> tuple[Transfer, ...]:
+    """``"aft+distill"`` (or a list of names) -> the transfers, at most one feature regulariser; ``none`` alone."""
+    from ..errors import ConfigError
+
+    names = [n for n in (spec.split("+") if isinstance(spec, str) else list(spec)) if n]
+    parts = tuple(get_transfer(n) for n in dict.fromkeys(names)) or (TRANSFERS["none"],)
+    if len(parts) > 1 and any(t.name == "none" for t in parts):
+        raise ConfigError("finetune", "transfer", "'none' cannot be combined with other transfers")
+    if sum(t.regularizer is not None for t in parts) > 1:
+        raise ConfigError("finetune", "transfer", "combine at most one feature transfer (aft or kd) with distill")
+    return parts
 
 
 _LAZY = {"AFTPrior": ".aft", "aft_regularizer": ".aft", "FeatureKD": ".kd"}
@@ -62,4 +76,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["TRANSFERS", "Transfer", "get_transfer", "AFTPrior", "FeatureKD", "aft_regularizer"]
+__all__ = ["TRANSFERS", "Transfer", "get_transfer", "parse_transfers", "AFTPrior", "FeatureKD", "aft_regularizer"]

@@ -23,8 +23,13 @@ DENSE_KINDS = ("small", "dense", "big", "slm")
 
 def load_feature_model(directory: str | Path) -> torch.nn.Module:
     """A frozen module with ``.features(ids) -> (B, d)`` and ``.config``."""
+    from ..foundation import is_foundation_source
     from ..models.checkpoint import load_model, read_meta
 
+    if is_foundation_source(directory):
+        from ..foundation import load_big
+
+        return load_big(str(directory)).module
     directory = Path(directory)
     if not directory.is_dir():
         raise CheckpointError(f"teacher checkpoint {str(directory)!r} does not exist")
@@ -46,7 +51,7 @@ def teacher_inputs(model, task, tokens: np.ndarray) -> np.ndarray:
     if task.kind == "lm":
         return tokens[:, :-1]
     bos = task.tokenizer.bos_id
-    if not model.config.is_classifier and bos is not None:
+    if not model.config.is_classifier and bos is not None and task.tokenizer.kind != "hf":  # hf rows carry their own
         return np.concatenate([np.full((len(tokens), 1), bos, tokens.dtype), tokens], axis=1)
     return tokens
 
@@ -77,7 +82,10 @@ def teacher_features(teachers, task, tokens: np.ndarray, cache_dir: str | Path |
         path = None
         if cache_dir is not None:
             key = hashlib.sha256(
-                (sha256_file(Path(t, "model.safetensors")) + task.kind).encode()
+                (
+                    (sha256_file(Path(t, "model.safetensors")) if Path(t, "model.safetensors").is_file() else str(t))
+                    + task.kind
+                ).encode()
                 + np.ascontiguousarray(inputs).tobytes()
             ).hexdigest()[:24]
             path = Path(cache_dir, f"{key}.npy")
