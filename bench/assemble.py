@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-ORDER = ["train_throughput", "pretrain", "methods", "export", "estimator", "build"]
+ORDER = ["train_throughput", "pretrain", "methods", "export", "estimator", "estimator_llm", "build"]
 HEADER = """# Benchmarks
 
 All figures were measured on the development machine (2 CPU cores, x86_64, no GPU, torch 2.13.0 CPU) by the

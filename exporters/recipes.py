@@ -63,7 +63,7 @@ class PT2EInt8Dynamic(ExecuTorchQuant):
     dynamic_linear_partition: ClassVar[bool] = True
 
     def precision(self):
-        return _precision("int8", 1.0, 4.0, "int8"), "int8-dynamic quantization"
+        return _precision("int8-dynamic", 1.0, 4.0, "int8"), "int8-dynamic quantization (fp32 activations between ops)"
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class ONNXQuant(Config):
     label: ClassVar[str] = ""
 
     def precision(self):
-        return _precision("int8", 1.0, 4.0, "int8"), f"{self.label} quantization"
+        return _precision("int8-dynamic", 1.0, 4.0, "int8"), f"{self.label} quantization (fp32 activations between ops)"
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,9 @@ class OrtInt8Static(ONNXQuant):
     """``quantize_static`` QDQ: int8 symmetric weights and activations, min/max calibrated."""
 
     label: ClassVar[str] = "int8-static"
+
+    def precision(self):
+        return _precision("int8", 1.0, 1.0, "int8"), "int8-static quantization (int8 activations between ops)"
 
 
 # --- compression configs: Core ML ---------------------------------------------------------

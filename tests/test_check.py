@@ -74,7 +74,7 @@ def test_check_end_to_end_report(onnx_artifact, tmp_path, tiny_cls_checkpoint):
     r = run_check(
         onnx_artifact,
         "digits-cls",
-        ["pixel-8", "iphone-13"],
+        ["pixel-8", "iphone-13", "galaxy-s24"],
         out_dir=tmp_path / "rep",
         repeats=5,
         warmup=1,
@@ -87,12 +87,19 @@ def test_check_end_to_end_report(onnx_artifact, tmp_path, tiny_cls_checkpoint):
     assert a["graph"]["path"] == "onnx-graph" and a["runtime"] == "onnxruntime-cpu"
     assert a["metric"]["drop"] == pytest.approx(0.0, abs=1e-6)  # fp32 ONNX keeps the float metric
     assert a["measured"]["programs"]["forward"]["median_ms"] > 0 and a["measured"]["threads"] == 1
-    assert set(a["estimates"]) == {"pixel-8", "iphone-13"}
+    assert set(a["estimates"]) == {"pixel-8", "iphone-13", "galaxy-s24"}
+    s24 = a["estimates"]["galaxy-s24"]
+    assert s24["unit"] == "cpu" and s24["unit_flops_fraction"] == 1.0 and s24["uncosted_op_types"] == []
+    planned = {(p["runtime"], p["precision"]) for p in s24["planned"]}
+    assert ("qnn-npu", "int8") in planned and all(p["kind"] == "planned-estimate" for p in s24["planned"])
+    assert a["graph"]["act_peak_bytes"] > 0 and s24["memory"]["activations_from"].startswith("live-tensor")
     assert any("memory_bandwidth_gbs unknown" in x for x in a["estimates"]["pixel-8"]["assumptions"])
     keys = {f["key"] for f in back["figures"]}
     assert "cls-onnx/host/size_bytes" in keys and "cls-onnx/pixel-8/est_latency_ms" in keys
+    assert "cls-onnx/galaxy-s24/unit_flops_fraction" in keys
     html = (tmp_path / "rep" / "report.html").read_text()
     assert "ESTIMATE" in html and "MEASURED" in html and "https://www.androidauthority.com" in html
+    assert "PLANNED qnn-npu" in html
     assert back["calibration"]["median_s"] > 0
 
 

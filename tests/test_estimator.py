@@ -105,17 +105,17 @@ def test_unknowns_are_stated_as_assumptions():
     assert s24.compute_eff == 0.23 and s24.sources["compute_eff"] == "FIT"
 
 
-def test_published_points_bench_runs_and_reports_all_protocols():
+def test_published_llm_points_bench_runs_and_reports_all_protocols():
     import importlib.util
     from pathlib import Path
 
     spec = importlib.util.spec_from_file_location(
-        "bench_estimator", Path(__file__).parent.parent / "bench/estimator.py"
+        "bench_estimator_llm", Path(__file__).parent.parent / "bench/estimator_llm.py"
     )
     mod = importlib.util.module_from_spec(spec)
     import sys
 
-    sys.modules["bench_estimator"] = mod
+    sys.modules["bench_estimator_llm"] = mod
     spec.loader.exec_module(mod)
     res = mod.evaluate()
     s = res["summary"]
@@ -123,3 +123,68 @@ def test_published_points_bench_runs_and_reports_all_protocols():
     # the shipped (fitted) profile values reproduce their own fit: in-sample error is small
     assert s["insample"]["all"]["median_x"] < 1.3
     assert s["lomo"]["all"]["median_x"] >= s["insample"]["all"]["median_x"] * 0.9
+
+
+def test_held_out_split_is_the_sha256_rule():
+    import csv
+    import hashlib
+    from pathlib import Path
+
+    from projdeploy.check.fit import split_of
+
+    # golden: these ids never change side (first byte of sha256: mobilenet_v2 even, resnet18 odd)
+    assert split_of("mobilenet_v2") == "fit" and split_of("resnet50") == "fit"
+    assert split_of("resnet18") == "holdout" and split_of("bert_base_uncased_hf") == "holdout"
+    for mid in ("vit", "whisper_tiny", "levit", "convnext_tiny"):
+        even = hashlib.sha256(mid.encode()).digest()[0] % 2 == 0
+        assert split_of(mid) == ("fit" if even else "holdout")
+    rows = list(csv.DictReader((Path(__file__).parent.parent / "bench/data/aihub_perf.csv").open()))
+    assert len(rows) > 5000 and all(r["split"] == split_of(r["model_id"]) for r in rows)
+    ids = {r["model_id"] for r in rows}
+    assert 0.3 < sum(split_of(m) == "fit" for m in ids) / len(ids) < 0.7
+
+
+def test_fit_refuses_held_out_models():
+    from projdeploy.check.fit import Point, fit_family, fit_memory
+
+    pt = Point("resnet18", "holdout", "galaxy-s24", "qnn-npu", "qnn-htp", "npu", "int8", 1.0, 10.0, 1e4, 50, True, "")
+    with pytest.raises(ValueError, match="resnet18"):
+        fit_family("qnn-htp", [pt], {}, free_precisions=())
+    with pytest.raises(ValueError, match="held-out"):
+        fit_memory([pt], {})
+
+
+def test_npu_estimate_uses_npu_peak_and_int8_beats_fp16():
+    s = resolve_params("galaxy-s24", "qnn-npu", "int8")
+    assert s.unit == "npu" and s.peak_gflops == 45000 and s.family == "qnn-htp"
+    assert s.class_eff and s.sources["compute_eff"] == "FIT"
+    ops = [OpCost("conv", "Conv", 8e9, 25e6, 20e6, op_class="conv", weight_elems=25e6, act_elems=20e6)]
+    from projdeploy.check.ops import retarget
+
+    t = {
+        q: estimate_forward(retarget(ops, PRECISIONS[q]), resolve_params("galaxy-s24", "qnn-npu", q))["latency_ms"]
+        for q in ("fp16", "int8")
+    }
+    assert t["int8"] < t["fp16"]
+    # ONNX Runtime CPU: a quantized graph is not costed at 4x the fp32 speed any more
+    f32 = resolve_params("galaxy-s24", "onnxruntime-cpu", "fp32")
+    i8 = resolve_params("galaxy-s24", "onnxruntime-cpu", "int8")
+    assert i8.peak_gflops * i8.compute_eff < 4 * f32.peak_gflops * f32.compute_eff
+
+
+def test_memory_uses_live_peak_and_fitted_overhead():
+    p = resolve_params("galaxy-s25", "qnn-npu", "int8")
+    assert p.sources["runtime_overhead_mb"] == "FIT"
+    m = memory_estimate(weight_bytes=2**20, ops=[], kv_cache_bytes=0, params=p, budget_mb=100, act_peak_bytes=3 * 2**20)
+    assert m["activations_mb"] == pytest.approx(3 * p.act_arena_factor)
+    assert m["runtime_overhead_mb"] == p.runtime_overhead_mb != 50.0
+
+
+def test_planned_npu_estimate_is_labelled():
+    from projdeploy.check.estimator import planned_estimates
+    from projdeploy.check.profiles import get_profile
+
+    ops = [OpCost("mm", "MatMul", 1e9, 4e6, 1e5, op_class="matmul", weight_elems=1e6, act_elems=2.5e4)]
+    out = planned_estimates(get_profile("galaxy-s24"), ops, "onnxruntime-cpu")
+    assert {(e["runtime"], e["precision"]) for e in out} >= {("qnn-npu", "int8"), ("qnn-npu", "fp16")}
+    assert all(e["kind"] == "planned-estimate" and "PLANNED" in e["note"] for e in out)

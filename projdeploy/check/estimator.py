@@ -54,6 +54,12 @@ class DeviceParams:
     runtime_overhead_mb: float
     sources: dict = field(default_factory=dict)  # field -> source id(s)
     assumptions: list = field(default_factory=list)
+    family: str | None = None  # runtime family whose fitted efficiencies apply (profiles/_runtimes.yaml)
+    class_eff: dict = field(default_factory=dict)  # op class -> factor on compute_eff (missing: 1.0)
+    fixed_ms: float = 0.0  # per-call overhead of the runtime (fitted)
+    act_arena_factor: float = 1.0  # activation arena = factor x live-tensor peak (fitted)
+    act_dram_share: float = 1.0  # share of activation bytes that reach DRAM (fitted; the rest stays on chip)
+    onchip_mb: float = 0.0  # an operator's activations beyond this reach DRAM whole (fitted; 0 = not modelled)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -74,8 +80,10 @@ def _median_over(profiles, getter):
 def resolve_params(profile: Profile | str, runtime: str, precision: str) -> DeviceParams:
     """The numbers the estimator uses for (profile, runtime, precision), with every fallback stated."""
     from ..errors import UnknownNameError
+    from .ops import PRECISIONS
 
     prof = get_profile(profile) if isinstance(profile, str) else profile
+    precision = PRECISIONS[precision].compute if precision in PRECISIONS else precision
     if runtime not in prof.runtimes:
         raise UnknownNameError(f"runtime on profile {prof.name}", runtime, prof.runtimes)
     rt = prof.runtimes[runtime]
@@ -85,6 +93,11 @@ def resolve_params(profile: Profile | str, runtime: str, precision: str) -> Devi
         prec_key = "fp32" if "fp32" in rt.precisions else next(iter(rt.precisions))
         assumptions.append(f"precision {precision} not listed for {runtime}; used the {prec_key} figures")
     entry = rt.precisions[prec_key]
+    fam = None
+    if rt.family:
+        from .families import get_family
+
+        fam = get_family(rt.family)
 
     def rt_get(p, name, prec=None):
         r = p.runtimes.get(runtime)
@@ -99,6 +112,15 @@ def resolve_params(profile: Profile | str, runtime: str, precision: str) -> Devi
         if own.value is not None:
             sources[name] = own.source
             return own.value
+        if fam is not None:
+            fv = fam.precision_eff.get(prec_key) if prec_level else fam.scalars.get(name)
+            if fv is not None and fv.value is not None:
+                sources[name] = fv.source
+                return fv.value
+            if prec_level:
+                assumptions.append(f"no fitted {prec_key} factor in runtime family {fam.name}: 1.0 assumed")
+                sources[name] = "assumed"
+                return 1.0
         if prec_level:
             v, n = _median_over(others, lambda p: rt_get(p, name, prec_key))
             if v is not None:
@@ -151,8 +173,10 @@ def resolve_params(profile: Profile | str, runtime: str, precision: str) -> Devi
         sources[name] = "assumed"
         return dv
 
-    peak = entry["peak_gflops"].value
-    if peak is None:
+    peak, peak_src = _unit_peak(prof, rt, entry, prec_key, assumptions)
+    if peak is not None:
+        sources["peak_gflops"] = peak_src
+    else:
         cpu = [r for r in prof.runtimes.values() if r.unit == "cpu"]
         cand = [
             r.precisions[prec_key]["peak_gflops"].value
@@ -169,16 +193,22 @@ def resolve_params(profile: Profile | str, runtime: str, precision: str) -> Devi
             peak = 100.0
             assumptions.append("peak_gflops unknown and no CPU figure on this profile: 100 GFLOPS assumed")
         sources["peak_gflops"] = "assumed"
-    else:
-        sources["peak_gflops"] = entry["peak_gflops"].source
+    unit = prof.units.get(rt.unit)
     bw = prof.memory_bandwidth_gbs.value
+    if unit is not None and unit.bandwidth_gbs.value is not None:
+        bw = unit.bandwidth_gbs.value
+        sources["memory_bandwidth_gbs"] = unit.bandwidth_gbs.source
     if bw is None:
         bw, n = _median_over(others, lambda p: p.memory_bandwidth_gbs.value)
         bw = bw or 30.0
         assumptions.append(f"memory_bandwidth_gbs unknown: median {bw:.3g} GB/s of {n} other profile(s)")
         sources["memory_bandwidth_gbs"] = "assumed"
     else:
-        sources["memory_bandwidth_gbs"] = prof.memory_bandwidth_gbs.source
+        sources.setdefault("memory_bandwidth_gbs", prof.memory_bandwidth_gbs.source)
+    class_eff = {}
+    if fam is not None:
+        class_eff = {k: v.value for k, v in fam.class_eff.items() if v.value is not None}
+        sources["class_eff"] = ",".join(sorted({v.source for v in fam.class_eff.values() if v.source}))
     return DeviceParams(
         profile=prof.name,
         runtime=runtime,
@@ -195,20 +225,75 @@ def resolve_params(profile: Profile | str, runtime: str, precision: str) -> Devi
         runtime_overhead_mb=pick("runtime_overhead_mb", rt.runtime_overhead_mb),
         sources=sources,
         assumptions=assumptions,
+        family=rt.family,
+        class_eff=class_eff,
+        fixed_ms=_fam_value(fam, "fixed_ms", 0.0),
+        act_arena_factor=_fam_value(fam, "act_arena_factor", 1.0),
+        act_dram_share=_fam_value(fam, "act_dram_share", 1.0),
+        onchip_mb=_fam_value(fam, "onchip_mb", 0.0),
     )
+
+
+def _fam_value(fam, name: str, default: float) -> float:
+    if fam is None:
+        return default
+    v = fam.get(name).value
+    return default if v is None else v
+
+
+def _unit_peak(prof: Profile, rt, entry: dict, prec_key: str, assumptions: list) -> tuple[float | None, str | None]:
+    """Peak of (runtime, precision): the runtime's own figure, else its compute unit's, else (an accelerator
+    whose figure for this precision is not published) the unit's int8 peak, which the runtime family's
+    fitted precision factor then scales. None: no figure at all."""
+    own = entry.get("peak_gflops")
+    if own is not None and own.value is not None:
+        return own.value, own.source
+    unit = prof.units.get(rt.unit)
+    if unit is None:
+        return None, None
+    n = unit.peak(prec_key)
+    if n.value is not None:
+        return n.value, n.source
+    base = unit.peak("int8")
+    if rt.family and rt.unit != "cpu" and base.value is not None:
+        assumptions.append(
+            f"{prec_key} peak of the {unit.name} is not published: its int8 peak {base.value:g} GFLOPS is used and "
+            f"the runtime family {rt.family}'s fitted {prec_key} factor scales it"
+        )
+        return base.value, base.source
+    if rt.unit != "cpu":
+        key = prec_key if rt.family is None else "int8"
+        nums = [u.peak(key) for o in _others(prof) for u in [o.units.get(rt.unit)] if u is not None]
+        vals = [n.value for n in nums if n.value is not None and "FIT" not in str(n.source)]
+        if vals:
+            v = statistics.median(vals)
+            assumptions.append(
+                f"{unit.name} {key} peak not published: median {v:g} GFLOPS of the {rt.unit} of "
+                f"{len(vals)} other profile(s)"
+            )
+            return v, "assumed"
+    return None, None
 
 
 def op_time_s(op: OpCost, p: DeviceParams) -> tuple[float, float, float]:
     """(compute seconds, memory seconds, dispatch seconds) of one operator."""
-    tc = op.flops / (p.peak_gflops * 1e9 * p.compute_eff)
-    tm = op.bytes / (p.bandwidth_gbs * 1e9 * p.bandwidth_eff)
+    tc = op.flops / (p.peak_gflops * 1e9 * p.compute_eff * p.class_eff.get(op.cls, 1.0))
+    from .fit import dram_fraction
+
+    act = dram_fraction(op.act_bytes, p.act_dram_share, p.onchip_mb) * op.act_bytes
+    tm = (op.weight_bytes + act) / (p.bandwidth_gbs * 1e9 * p.bandwidth_eff)
     return tc, tm, (p.dispatch_us * 1e-6 if op.dispatch else 0.0)
 
 
 def estimate_forward(ops: list[OpCost], p: DeviceParams) -> dict:
-    """Latency of one forward: sum over operators of the roofline time plus dispatch."""
+    """Latency of one forward: sum over operators of the roofline time plus dispatch, plus the fixed per-call time.
+
+    ``unit_flops_fraction``: share of the FLOPs in operators the estimator could cost, i.e. that the
+    runtime's compute unit is assumed to run; uncosted operator types are assumed to fall back (CPU).
+    """
     total = comp = mem = disp = 0.0
     n_compute_bound = 0
+    by_class: dict = {}
     for op in ops:
         tc, tm, td = op_time_s(op, p)
         total += max(tc, tm) + td
@@ -216,9 +301,18 @@ def estimate_forward(ops: list[OpCost], p: DeviceParams) -> dict:
         mem += tm
         disp += td
         n_compute_bound += tc > tm
+        by_class[op.cls] = by_class.get(op.cls, 0.0) + (max(tc, tm) + td) * 1e3
+    total += p.fixed_ms * 1e-3
     t = totals(ops)
+    uncosted = sorted({o.op_type for o in ops if o.cls == "uncosted"})
+    on_unit = sum(o.flops for o in ops if o.cls != "uncosted")
     return {
         "latency_ms": total * 1e3,
+        "unit": p.unit,
+        "unit_flops_fraction": on_unit / t["flops"] if t["flops"] else 1.0,
+        "by_class_ms": by_class,
+        "fixed_ms": p.fixed_ms,
+        "uncosted_op_types": uncosted,
         "compute_ms": comp * 1e3,
         "memory_ms": mem * 1e3,
         "dispatch_ms": disp * 1e3,
@@ -228,6 +322,37 @@ def estimate_forward(ops: list[OpCost], p: DeviceParams) -> dict:
         "bytes": t["weight_bytes"] + t["act_bytes"],
         "ops": t["dispatched_ops"],
     }
+
+
+PLANNED_PRECISIONS = ("fp16", "int8", "w8a16")
+
+
+def planned_estimates(profile: Profile, ops: list[OpCost], current_runtime: str) -> list[dict]:
+    """Estimates for accelerator runtimes the user may plan (Core ML, QNN/NPU) that cannot run here: the
+    float graph re-costed at each listed target precision (weights and activations re-sized), labelled."""
+    from .ops import PRECISIONS, retarget
+
+    out = []
+    for name, rt in profile.runtimes.items():
+        if rt.unit == "cpu" or name == current_runtime:
+            continue
+        for prec in (q for q in rt.precisions if q in PLANNED_PRECISIONS):
+            p = resolve_params(profile, name, prec)
+            e = estimate_forward(retarget(ops, PRECISIONS[prec]), p)
+            out.append(
+                {
+                    "kind": "planned-estimate",
+                    "runtime": name,
+                    "unit": rt.unit,
+                    "family": rt.family,
+                    "precision": prec,
+                    "latency_ms": e["latency_ms"],
+                    "unit_flops_fraction": e["unit_flops_fraction"],
+                    "note": f"PLANNED: this graph re-costed at {prec} for {name} ({rt.unit}); not exported or run here",
+                    "assumptions": list(p.assumptions),
+                }
+            )
+    return out
 
 
 def scale_weights(ops: list[OpCost], factor: float) -> list[OpCost]:

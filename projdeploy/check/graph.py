@@ -11,53 +11,10 @@ so they sum to the real model file size.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .ops import PRECISIONS, OpCost, Precision, TransformerShape, totals
-
-# ONNX op types: FLOPs per output element (data movement ops: 0)
-_EW = {
-    "Add": 1,
-    "Sub": 1,
-    "Mul": 1,
-    "Div": 1,
-    "Neg": 1,
-    "Sqrt": 1,
-    "Reciprocal": 1,
-    "Pow": 1,
-    "Sigmoid": 4,
-    "Tanh": 4,
-    "Exp": 1,
-    "Log": 1,
-    "Erf": 4,
-    "Cos": 1,
-    "Sin": 1,
-    "Relu": 1,
-    "Max": 1,
-    "Min": 1,
-    "Where": 1,
-    "Softmax": 5,
-    "ReduceMean": 1,
-    "ReduceSum": 1,
-    "Cast": 0,
-    "LayerNormalization": 8,
-    "SimplifiedLayerNormalization": 4,
-    "DynamicQuantizeLinear": 3,
-    "QuantizeLinear": 2,
-    "DequantizeLinear": 2,
-    "Equal": 1,
-    "Less": 1,
-    "Greater": 1,
-    "Not": 1,
-    "And": 1,
-    "Or": 1,
-    "IsNaN": 1,
-    "Clip": 1,
-}
-_FREE = {"Constant", "Shape", "Identity", "ConstantOfShape", "Size"}  # folded by runtimes: no dispatch
-_ONNX_DTYPE_BYTES = {1: 4, 2: 1, 3: 1, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 16: 2}
 
 
 @dataclass
@@ -69,6 +26,8 @@ class Graph:
     raw_weight_bytes: float
     weight_scale: float
     notes: list = field(default_factory=list)
+    uncosted: dict = field(default_factory=dict)  # op type -> count: FLOPs unknown (bytes only)
+    act_peak_bytes: float | None = None  # live-tensor peak of the graph (ONNX), None = not computed
 
     def summary(self) -> dict:
         return {
@@ -78,6 +37,8 @@ class Graph:
             "weight_bytes_before_scaling": self.raw_weight_bytes,
             "weight_scale": self.weight_scale,
             "programs": {k: totals(v) for k, v in self.programs.items()},
+            "uncosted": dict(self.uncosted),
+            "act_peak_bytes": self.act_peak_bytes,
             "notes": self.notes,
         }
 
@@ -102,81 +63,13 @@ def runtime_for(manifest: dict) -> tuple[str, str]:
 
 
 # --- ONNX ----------------------------------------------------------------------------
-def _dims(t, sym: dict) -> list | None:
-    if not t.type.HasField("tensor_type") or not t.type.tensor_type.HasField("shape"):
-        return None
-    out = []
-    for d in t.type.tensor_type.shape.dim:
-        if d.HasField("dim_value"):
-            out.append(d.dim_value)
-        elif d.dim_param in sym:
-            out.append(sym[d.dim_param])
-        else:
-            return None
-    return out
-
-
-def onnx_ops(path: str | Path, sym: dict) -> tuple[list[OpCost], float, list]:
-    """Per-node costs of an ONNX file. ``sym``: values for symbolic dims (e.g. batch=1, seq=64)."""
+def onnx_ops(path: str | Path, sym: dict):
+    """Per-node costs of an ONNX file (``opcost.onnx_model_ops``). ``sym``: symbolic dims (batch=1, seq=64)."""
     import onnx
-    from onnx import numpy_helper  # noqa: F401  (imported for side-effect free dtype helpers)
 
-    model = onnx.load(str(path))
-    try:
-        model = onnx.shape_inference.infer_shapes(model, data_prop=True)
-    except Exception:  # noqa: BLE001 - keep the shapes the exporter recorded
-        pass
-    g = model.graph
-    inits = {i.name: (math.prod(i.dims), _ONNX_DTYPE_BYTES.get(i.data_type, 4)) for i in g.initializer}
-    info = {}
-    for v in list(g.value_info) + list(g.input) + list(g.output):
-        info[v.name] = (_dims(v, sym), _ONNX_DTYPE_BYTES.get(v.type.tensor_type.elem_type, 4))
-    for n, (_numel, b) in inits.items():
-        info.setdefault(n, (None, b))
-    unknown, ops = 0, []
+    from .opcost import onnx_model_ops
 
-    def numel(name):
-        d = info.get(name, (None, 4))[0]
-        if d is None and name in inits:
-            return inits[name][0]
-        return None if d is None else math.prod(d)
-
-    def nbytes(name):
-        n = numel(name)
-        return 0.0 if n is None else n * info.get(name, (None, 4))[1]
-
-    for i, node in enumerate(g.node):
-        if node.op_type in _FREE:
-            continue
-        w = sum(inits[x][0] * inits[x][1] for x in node.input if x in inits)
-        acts_in = sum(nbytes(x) for x in node.input if x and x not in inits)
-        acts_out = sum(nbytes(x) for x in node.output)
-        flops = 0.0
-        out0 = numel(node.output[0]) if node.output else None
-        if node.op_type in ("MatMul", "MatMulInteger", "Gemm", "FusedMatMul", "MatMulNBits", "QLinearMatMul"):
-            a = info.get(node.input[0], (None,))[0]
-            if a is None or out0 is None:
-                unknown += 1
-            else:
-                k = (
-                    a[-1]
-                    if node.op_type != "Gemm" or not any(a.name == "transA" and a.i for a in node.attribute)
-                    else a[0]
-                )
-                flops = 2.0 * out0 * k
-        elif node.op_type == "Gather" and node.input[0] in inits:
-            rows = numel(node.input[1]) or 1
-            shape = [d for d in g.initializer if d.name == node.input[0]][0].dims
-            w = rows * math.prod(shape[1:]) * inits[node.input[0]][1]
-        elif node.op_type in _EW:
-            flops = _EW[node.op_type] * (out0 or 0)
-            unknown += out0 is None
-        ops.append(
-            OpCost(node.name or f"{node.op_type}_{i}", node.op_type, float(flops), float(w), float(acts_in + acts_out))
-        )
-    notes = [f"{unknown} ONNX node(s) without inferred shapes (FLOPs counted as 0)"] if unknown else []
-    total_w = float(sum(n * b for n, b in inits.values()))
-    return ops, total_w, notes
+    return onnx_model_ops(onnx.load(str(path)), sym)
 
 
 # --- traced projdeploy model ------------------------------------------------------------
@@ -278,15 +171,19 @@ def artifact_graph(artifact_dir: str | Path, manifest: dict | None = None) -> Gr
     seq = int(m.get("model", {}).get("seq_len") or 0) or _seq_from_programs(m)
     notes = [f"precision: {why}"]
     if m["format"] == "onnx":
-        ops, raw, n2 = onnx_ops(main, {"batch": 1, "seq": seq, "s0": 1, "s1": seq})
-        notes += n2
+        cost = onnx_ops(main, {"batch": 1, "seq": seq, "s0": 1, "s1": seq})
+        ops, raw, uncosted, act_peak = cost.ops, cost.weight_bytes, cost.uncosted, cost.live_peak_bytes
+        notes += cost.notes()
         path, progs = "onnx-graph", {"forward": ops}
-        if prec.name == "fp32" and any(
-            o.op_type in ("MatMulInteger", "DynamicQuantizeLinear", "QLinearMatMul", "DequantizeLinear") for o in ops
+        if prec.name == "fp32" and any(o.op_type in ("MatMulInteger", "DynamicQuantizeLinear") for o in ops):
+            prec = PRECISIONS["int8-dynamic"]
+        elif prec.name == "fp32" and any(
+            o.op_type in ("QLinearMatMul", "QLinearConv", "DequantizeLinear") for o in ops
         ):
             prec = PRECISIONS["int8"]
     else:
         ops, raw = traced_ops(m["model"]["config"], seq, prec)
+        uncosted, act_peak = {}, None
         path = "torch-dispatch-trace"
         progs = {"prefill" if "prefill" in m.get("programs", {}) else "forward": ops}
         notes.append(
@@ -299,7 +196,8 @@ def artifact_graph(artifact_dir: str | Path, manifest: dict | None = None) -> Gr
     else:  # the traced model approximates storage; scale to the real file
         scale = file_bytes / raw if raw > 0 else 1.0
         notes.append(f"weights scaled x{scale:.3f} to the real file size {file_bytes} bytes")
-    return Graph(path, {k: _scale(v, scale) for k, v in progs.items()}, prec, file_bytes, raw, scale, notes)
+    progs = {k: _scale(v, scale) for k, v in progs.items()}
+    return Graph(path, progs, prec, file_bytes, raw, scale, notes, uncosted, act_peak)
 
 
 def _seq_from_programs(m: dict) -> int:

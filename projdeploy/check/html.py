@@ -21,6 +21,34 @@ def _png(fig) -> str:
     return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
 
 
+def _latency_plot(plt, arts: list, profs: list) -> str:
+    """Estimated latency per (artifact, profile) on a log axis, budget marked in red, planned targets hollow."""
+    rows = []  # (label, latency, budget, planned)
+    for a in arts:
+        for p in profs:
+            e = a["estimates"].get(p, {})
+            if not e.get("available"):
+                continue
+            lim = next(
+                (ln["limit"] for ln in a["lines"] if ln["name"] == "est_latency_ms" and ln["profile"] == p), None
+            )
+            unit = f"{e.get('unit', '?')} {100 * e.get('unit_flops_fraction', 1.0):.0f}%"
+            rows.append((f"{a['name']} @ {p} [{e['runtime']}, {unit}]", e["latency_ms"], lim, False))
+            for pl in e.get("planned", []):
+                rows.append((f"  planned {pl['runtime']} {pl['precision']}", pl["latency_ms"], lim, True))
+    fig, ax = plt.subplots(figsize=(9, 0.6 + 0.35 * len(rows)))
+    for y, (_lab, v, lim, planned) in enumerate(rows):
+        ax.barh(y, v, color="none" if planned else "#4c72b0", edgecolor="#4c72b0", hatch="//" if planned else None)
+        if lim:
+            ax.plot([lim, lim], [y - 0.45, y + 0.45], color="#c44e52", lw=2)
+    ax.set_xscale("log")
+    ax.set_yticks(range(len(rows)), [r[0] for r in rows], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("ESTIMATED latency per forward (ms, log scale); red = budget; hatched = planned target")
+    ax.set_title("Estimated latency per profile (not measured on devices)")
+    return _png(fig)
+
+
 def _plots(r: dict) -> list[str]:
     import matplotlib
 
@@ -31,25 +59,7 @@ def _plots(r: dict) -> list[str]:
     arts = r["artifacts"]
     profs = sorted({p for a in arts for p, e in a["estimates"].items() if e.get("available")})
     if profs:
-        fig, ax = plt.subplots(figsize=(8, 0.5 + 0.45 * len(profs) * len(arts)))
-        y, labels = 0, []
-        for a in arts:
-            for p in profs:
-                e = a["estimates"].get(p, {})
-                if not e.get("available"):
-                    continue
-                ax.barh(y, e["latency_ms"], color="#4c72b0")
-                lim = next(
-                    (ln["limit"] for ln in a["lines"] if ln["name"] == "est_latency_ms" and ln["profile"] == p), None
-                )
-                if lim:
-                    ax.plot([lim, lim], [y - 0.4, y + 0.4], color="#c44e52", lw=2)
-                labels.append(f"{a['name']} @ {p}")
-                y += 1
-        ax.set_yticks(range(len(labels)), labels)
-        ax.set_xlabel("ESTIMATED latency per forward (ms); red = budget")
-        ax.set_title("Estimated latency per profile (not measured on devices)")
-        out.append(_png(fig))
+        out.append(_latency_plot(plt, arts, profs))
     pts = [
         (a["size_bytes"] / 2**20, a["metric"]["artifact"], f"{a['name']} ({a['recipe'].get('name', '?')})")
         for a in arts
@@ -161,22 +171,34 @@ def render_html(r: dict) -> str:
         else:
             h.append(f"<p>Not measured on this host: {escape(meas.get('reason', ''))}</p>")
         h.append(
-            "<table class='est'><tr><th>ESTIMATE: profile</th><th>latency ms</th><th>cold start ms</th>"
+            "<table class='est'><tr><th>ESTIMATE: profile</th><th>runtime: compute unit (share of FLOPs)</th>"
+            "<th>latency ms</th><th>cold start ms</th>"
             "<th>prefill ms / decode tok/s</th><th>memory MB (budget)</th><th>assumptions</th></tr>"
         )
         for pn, e in a["estimates"].items():
             if not e.get("available"):
-                h.append(f"<tr><td>{escape(pn)}</td><td colspan=5>{escape(e['reason'])}</td></tr>")
+                h.append(f"<tr><td>{escape(pn)}</td><td colspan=6>{escape(e['reason'])}</td></tr>")
                 continue
             lm = e.get("lm")
             lmtxt = f"{lm['prefill_ms']:.2f} / {lm['decode_tok_s']:.1f}" if lm else "—"
             mem = e["memory"]
+            unc = e.get("uncosted_op_types") or []
+            unit = (
+                f"{escape(e['runtime'])}: {escape(e.get('unit', '?'))} ({100 * e.get('unit_flops_fraction', 1.0):.1f}%)"
+                + (f"<br>uncosted: {escape(', '.join(unc))}" if unc else "")
+            )
             h.append(
-                f"<tr><td>{escape(pn)}</td><td>{e['latency_ms']:.3f}</td><td>{e['cold_start_ms']:.3f}</td>"
+                f"<tr><td>{escape(pn)}</td><td>{unit}</td><td>{e['latency_ms']:.3f}</td><td>{e['cold_start_ms']:.3f}</td>"
                 f"<td>{lmtxt}</td><td>{mem['total_mb']:.1f} ({_fmt(mem['app_budget_mb'])})</td><td><ul>"
                 + "".join(f"<li>{escape(x)}</li>" for x in e["assumptions"])
                 + "</ul></td></tr>"
             )
+            for pl in e.get("planned", []):
+                h.append(
+                    f"<tr class='planned'><td>{escape(pn)}</td><td>PLANNED {escape(pl['runtime'])}: "
+                    f"{escape(pl['unit'])} ({100 * pl['unit_flops_fraction']:.1f}%) at {escape(pl['precision'])}</td>"
+                    f"<td>{pl['latency_ms']:.3f}</td><td colspan=4>{escape(pl['note'])}</td></tr>"
+                )
         h.append("</table>")
     h.append("<h2>Profiles and sources</h2>")
     for pn, p in r["profiles"].items():

@@ -30,9 +30,14 @@ PRECISIONS = {
     "fp32": Precision("fp32", 4.0, 4.0, "fp32"),
     "fp16": Precision("fp16", 2.0, 2.0, "fp16"),
     "bf16": Precision("bf16", 2.0, 2.0, "bf16"),
-    # int8 weights (per-channel scales), dynamic int8 activations, fp32 elsewhere
-    "int8": Precision("int8", 1.0, 4.0, "int8"),
-    # 4-bit weights in groups of 32 with an fp16 scale (+2/32 B), int8 dynamic activations
+    # static int8 (w8a8: QDQ graphs, NPU int8): activations stored as int8 between operators
+    "int8": Precision("int8", 1.0, 1.0, "int8"),
+    # dynamic int8 (ORT dynamic quantization, XNNPACK dynamic): activations are fp32 between operators,
+    # quantized per call inside the matmul
+    "int8-dynamic": Precision("int8-dynamic", 1.0, 4.0, "int8"),
+    # int8 weights, 16-bit activations (Qualcomm w8a16)
+    "w8a16": Precision("w8a16", 1.0, 2.0, "w8a16"),
+    # 4-bit weights in groups of 32 with an fp16 scale (+2/32 B), int8 dynamic activations (8da4w)
     "int4": Precision("int4", 0.5 + 2 / 32, 4.0, "int4"),
 }
 
@@ -45,10 +50,50 @@ class OpCost:
     weight_bytes: float  # parameters read
     act_bytes: float  # activations read + written (incl. KV cache reads/writes)
     dispatch: bool = True  # counts toward the per-operator overhead
+    op_class: str = ""  # estimator class (opcost.CLASSES); "" = from op_type (class_of)
+    weight_elems: float = 0.0  # parameter elements read (0 = unknown: retarget keeps the bytes)
+    act_elems: float = 0.0  # activation elements read + written
 
     @property
     def bytes(self) -> float:
         return self.weight_bytes + self.act_bytes
+
+    @property
+    def cls(self) -> str:
+        return self.op_class or class_of(self.op_type)
+
+
+# analytic / traced op types -> estimator class (ONNX op types are classified in opcost.py)
+_CLASS_OF = {
+    **dict.fromkeys(("linear", "mm", "addmm", "matmul", "embedding_bag"), "matmul"),
+    **dict.fromkeys(
+        ("sdpa", "bmm", "scaled_dot_product_attention", "_scaled_dot_product_flash_attention"), "attention"
+    ),
+    **dict.fromkeys(("convolution", "conv2d", "conv1d"), "conv"),
+    **dict.fromkeys(("gather", "embedding", "cat", "copy", "index", "index_select", "gather"), "data"),
+}
+
+
+def class_of(op_type: str) -> str:
+    """Estimator class of an analytic or traced op type; everything else computes elementwise."""
+    return _CLASS_OF.get(op_type, "elementwise")
+
+
+def retarget(ops: list[OpCost], prec: Precision) -> list[OpCost]:
+    """The same operators stored at another precision (a planned Core ML / NPU target from the float graph).
+
+    Weight and activation bytes are recomputed from element counts; ops without element counts keep theirs.
+    """
+    import dataclasses
+
+    return [
+        dataclasses.replace(
+            o,
+            weight_bytes=o.weight_elems * prec.weight_bytes if o.weight_elems else o.weight_bytes,
+            act_bytes=o.act_elems * prec.act_bytes if o.act_elems else o.act_bytes,
+        )
+        for o in ops
+    ]
 
 
 @dataclass(frozen=True)

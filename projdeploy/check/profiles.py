@@ -23,7 +23,7 @@ from pathlib import Path
 from ..errors import ConfigError, UnknownNameError
 
 SCHEMA = "projdeploy.profile/1"
-PRECISIONS = ("fp32", "fp16", "bf16", "int8", "int4")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8", "int4", "w8a16")
 UNITS = ("cpu", "gpu", "npu")
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "profiles"
 TOP_FIELDS = {
@@ -37,12 +37,14 @@ TOP_FIELDS = {
     "app_memory_budget_mb",
     "memory_bandwidth_gbs",
     "accelerators",
+    "units",
     "runtimes",
     "sources",
     "notes",
 }
 RUNTIME_FIELDS = {
     "unit",
+    "family",
     "threads",
     "description",
     "precisions",
@@ -69,6 +71,7 @@ class Number:
 class RuntimeProfile:
     name: str
     unit: str
+    family: str | None  # a runtime family of profiles/_runtimes.yaml (fitted efficiencies), or None
     threads: int | None
     description: str
     precisions: dict  # precision -> {"peak_gflops": Number, "compute_eff": Number}
@@ -91,6 +94,7 @@ class Profile:
     app_memory_budget_mb: Number
     memory_bandwidth_gbs: Number
     accelerators: tuple
+    units: dict  # kind (cpu|gpu|npu) -> ComputeUnit
     runtimes: dict  # name -> RuntimeProfile
     sources: dict  # id -> url
     path: str
@@ -98,6 +102,41 @@ class Profile:
 
     def source_url(self, sid: str | None) -> str | None:
         return self.sources.get(sid) if sid else None
+
+
+@dataclass(frozen=True)
+class ComputeUnit:
+    """One compute unit of a device: peak throughput per precision and the memory bandwidth it sees."""
+
+    kind: str
+    name: str
+    peak_gflops: dict  # precision -> Number
+    bandwidth_gbs: Number  # value None: the device's memory_bandwidth_gbs
+
+    def peak(self, precision: str) -> Number:
+        return self.peak_gflops.get(precision) or Number(None, None, f"{precision} not listed for {self.name}")
+
+
+def _units(data, src: str, sources: dict) -> dict:
+    units = {}
+    if not isinstance(data, dict):
+        raise ConfigError(src, "units", f"must map unit kinds ({', '.join(UNITS)}) to their figures")
+    for kind, u in data.items():
+        f = f"units.{kind}"
+        if kind not in UNITS:
+            raise ConfigError(src, f, f"unknown unit kind; allowed: {', '.join(UNITS)}")
+        if not isinstance(u, dict) or set(u) - {"name", "peak_gflops", "bandwidth_gbs"}:
+            raise ConfigError(src, f, "allowed fields: name, peak_gflops, bandwidth_gbs")
+        peaks = {}
+        for prec, n in (u.get("peak_gflops") or {}).items():
+            if prec not in PRECISIONS:
+                raise ConfigError(
+                    src, f"{f}.peak_gflops.{prec}", f"unknown precision; allowed: {', '.join(PRECISIONS)}"
+                )
+            peaks[prec] = _num(n, src, f"{f}.peak_gflops.{prec}", sources)
+        bw = _num(u.get("bandwidth_gbs"), src, f + ".bandwidth_gbs", sources, required=False)
+        units[kind] = ComputeUnit(kind, str(u.get("name", kind)), peaks, bw)
+    return units
 
 
 def _num(d, src: str, fld: str, known_sources: dict, required=True) -> Number:
@@ -192,8 +231,14 @@ def parse_profile(data: dict, src: str) -> Profile:
             )
         if r.get("unit") not in UNITS:
             raise ConfigError(src, f + ".unit", f"must be one of {', '.join(UNITS)}")
+        if r.get("family") is not None:
+            from .families import family_names
+
+            if r["family"] not in family_names():
+                raise ConfigError(src, f + ".family", f"unknown runtime family; known: {', '.join(family_names())}")
         precs = {}
         for p, pv in (r.get("precisions") or {}).items():
+            pv = {} if pv is None else pv
             if p not in PRECISIONS:
                 raise ConfigError(src, f"{f}.precisions.{p}", f"unknown precision; allowed: {', '.join(PRECISIONS)}")
             if not isinstance(pv, dict) or set(pv) - PREC_FIELDS:
@@ -206,6 +251,7 @@ def parse_profile(data: dict, src: str) -> Profile:
         runtimes[rname] = RuntimeProfile(
             rname,
             r["unit"],
+            r.get("family"),
             r.get("threads"),
             str(r.get("description", "")),
             precs,
@@ -231,6 +277,7 @@ def parse_profile(data: dict, src: str) -> Profile:
         app_memory_budget_mb=_num(data["app_memory_budget_mb"], src, "app_memory_budget_mb", sources),
         memory_bandwidth_gbs=_num(data["memory_bandwidth_gbs"], src, "memory_bandwidth_gbs", sources),
         accelerators=tuple(accs),
+        units=_units(data.get("units") or {}, src, sources),
         runtimes=runtimes,
         sources=dict(sources),
         path=src,

@@ -75,7 +75,7 @@ def _host_fit(graph, host, cal) -> dict | None:
 
 
 def _estimate(profile, graph, manifest, runtime, kv_bytes) -> dict:
-    from .estimator import estimate_forward, estimate_lm, resolve_params
+    from .estimator import estimate_forward, estimate_lm, planned_estimates, resolve_params
     from .graph import shape_of
     from .memory import memory_estimate
 
@@ -99,6 +99,11 @@ def _estimate(profile, graph, manifest, runtime, kv_bytes) -> dict:
         "memory_time_ms": fwd["memory_ms"],
         "dispatch_ms": fwd["dispatch_ms"],
         "flops": fwd["flops"],
+        "unit": fwd["unit"],
+        "unit_flops_fraction": fwd["unit_flops_fraction"],
+        "uncosted_op_types": fwd["uncosted_op_types"],
+        "by_class_ms": fwd["by_class_ms"],
+        "planned": planned_estimates(profile, ops, runtime),
         "assumptions": list(params.assumptions),
     }
     if manifest["model"].get("task_kind") == "lm":
@@ -124,6 +129,7 @@ def _estimate(profile, graph, manifest, runtime, kv_bytes) -> dict:
         kv_cache_bytes=kv_bytes,
         params=params,
         budget_mb=profile.app_memory_budget_mb.value,
+        act_peak_bytes=graph.act_peak_bytes,
     )
     return est
 
@@ -280,6 +286,18 @@ def check_artifact(
             figs.append(figure(name, pn, "est_latency_ms", e["latency_ms"], "ms", "deterministic", tolerance=1e-6))
             figs.append(
                 figure(name, pn, "est_memory_mb", e["memory"]["total_mb"], "MB", "deterministic", tolerance=1e-6)
+            )
+            figs.append(  # the gate fails when a smaller share of the FLOPs runs on the assumed compute unit
+                figure(
+                    name,
+                    pn,
+                    "unit_flops_fraction",
+                    e["unit_flops_fraction"],
+                    "fraction",
+                    "deterministic",
+                    higher_is_better=True,
+                    tolerance=1e-6,
+                )
             )
             if "lm" in e:
                 figs.append(
