@@ -78,7 +78,7 @@ def test_format_knowledge_for_check():
     """Runtime and precision of every recipe come from its format (golden values of projdeploy check)."""
     want = {
         ("executorch", "xnnpack-fp32"): ("executorch-xnnpack", "fp32", 4.0),
-        ("executorch", "xnnpack-int8"): ("executorch-xnnpack", "int8", 1.0),
+        ("executorch", "xnnpack-int8"): ("executorch-xnnpack", "int8-dynamic", 1.0),
         ("executorch", "xnnpack-8da4w"): ("executorch-xnnpack", "int4", 0.5 + 2 / 32),
         ("executorch", "coreml-delegate"): ("coreml", "fp16", 2.0),
         ("executorch", "qnn"): ("qnn-npu", "fp16", 2.0),
@@ -91,7 +91,7 @@ def test_format_knowledge_for_check():
         ("onnx", "fp32"): ("onnxruntime-cpu", "fp32", 4.0),
         ("onnx", "fp32-ort"): ("onnxruntime-cpu", "fp32", 4.0),
         ("onnx", "optimum-fp32"): ("onnxruntime-cpu", "fp32", 4.0),
-        ("onnx", "int8-dynamic"): ("onnxruntime-cpu", "int8", 1.0),
+        ("onnx", "int8-dynamic"): ("onnxruntime-cpu", "int8-dynamic", 1.0),
         ("onnx", "int8-static"): ("onnxruntime-cpu", "int8", 1.0),
     }
     assert set(want) == {(r.format, r.name) for r in registry.list_recipes()}
@@ -101,6 +101,10 @@ def test_format_knowledge_for_check():
         p, why = fmt.precision(r)
         assert fmt.runtime(r)[0] == runtime and p.name == prec and math.isclose(p.weight_bytes, wbytes), (f, name)
         assert why
+    # activations between operators: fp32 for dynamic quantization, int8 for static QDQ graphs
+    onnx = registry.get_format("onnx")
+    assert onnx.precision(onnx.recipe("int8-dynamic"))[0].act_bytes == 4.0
+    assert onnx.precision(onnx.recipe("int8-static"))[0].act_bytes == 1.0
     # the one host rule per format: Core ML and the ExecuTorch Apple/Qualcomm delegates cannot run on Linux
     gaps = {(r.format, r.name) for f in registry.formats() for r in f.recipes.values() if f.host_gap(r)}
     if sys.platform == "linux":
