@@ -188,3 +188,31 @@ def test_planned_npu_estimate_is_labelled():
     out = planned_estimates(get_profile("galaxy-s24"), ops, "onnxruntime-cpu")
     assert {(e["runtime"], e["precision"]) for e in out} >= {("qnn-npu", "int8"), ("qnn-npu", "fp16")}
     assert all(e["kind"] == "planned-estimate" and "PLANNED" in e["note"] for e in out)
+
+
+@pytest.mark.slow
+def test_aihub_bench_reproduces_shipped_families_and_holds_out():
+    """bench/estimator.py on the committed data: the shipped _runtimes.yaml is its fit, and no held-out
+    model id is among any family's fit models."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    from projdeploy.check.families import get_family
+    from projdeploy.check.fit import split_of
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_estimator", Path(__file__).parent.parent / "bench/estimator.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["bench_estimator"] = mod
+    spec.loader.exec_module(mod)
+    res = mod.evaluate()
+    for name, f in res["fits"].items():
+        assert all(split_of(m) == "fit" for m in f.models)
+        shipped = get_family(name)
+        for cls, v in f.class_eff.items():
+            assert shipped.class_eff[cls].value == pytest.approx(v, rel=2e-3), (name, cls)
+    held = {p.model_id for p, _, _ in res["held"]}
+    assert held and all(split_of(m) == "holdout" for m in held)
+    assert res["held_by_unit"]["npu"]["n"] > 100 and res["held_by_unit"]["npu"]["median_x"] < 2.0

@@ -95,9 +95,7 @@ def resolve_params(profile: Profile | str, runtime: str, precision: str) -> Devi
     entry = rt.precisions[prec_key]
     fam = None
     if rt.family:
-        from .families import get_family
-
-        fam = get_family(rt.family)
+        fam = _fitted_family(rt.family, assumptions)
 
     def rt_get(p, name, prec=None):
         r = p.runtimes.get(runtime)
@@ -232,6 +230,23 @@ def resolve_params(profile: Profile | str, runtime: str, precision: str) -> Devi
         act_dram_share=_fam_value(fam, "act_dram_share", 1.0),
         onchip_mb=_fam_value(fam, "onchip_mb", 0.0),
     )
+
+
+def _fitted_family(name: str, assumptions: list):
+    """The runtime family, or (when it has no fitted values) the fitted family of the same compute unit."""
+    from .families import families, get_family
+
+    fam = get_family(name)
+    if fam.class_eff:
+        return fam
+    donors = sorted(f.name for f in families().values() if f.unit == fam.unit and f.class_eff)
+    if not donors:
+        return fam
+    assumptions.append(
+        f"runtime family {name} has no fitted values (no published measurements used): the {fam.unit} "
+        f"efficiencies fitted for {donors[0]} are assumed"
+    )
+    return get_family(donors[0])
 
 
 def _fam_value(fam, name: str, default: float) -> float:

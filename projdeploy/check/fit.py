@@ -219,7 +219,7 @@ def fit_family(family: str, points: list[Point], costs: dict, *, free_precisions
         return np.concatenate([np.log(batch.predict_ms(unpack(x))) - meas, PRIOR_WEIGHT * (x - prior)])
 
     bounds = (np.log([PRIORS[k][1] for k in key]), np.log([PRIORS[k][2] for k in key]))
-    res = least_squares(resid, prior.copy(), bounds=bounds, loss="soft_l1", f_scale=0.3)
+    res = least_squares(resid, prior.copy(), bounds=bounds, loss="cauchy", f_scale=0.25)
     return unpack(res.x)
 
 
