@@ -28,6 +28,7 @@ from .cache import StageCache, locked
 from .errors import ConfigError, ProjdeployError, UnknownNameError
 from .fsutil import atomic_dir, sha256_file
 from .layout import artifact_dir_name, build_dir, check_write
+from .targets import ArtifactSpec
 
 STAGES = ("pretrain", "project", "finetune", "export", "check", "sdk")
 CACHE_VERSION = 2
@@ -74,20 +75,66 @@ class BuildOptions:
         return Path(self.cache_dir or os.environ.get("PROJDEPLOY_CACHE") or Path.home() / ".cache" / "projdeploy")
 
 
-@dataclass
+@dataclass(frozen=True)
 class StageRecord:
+    """One stage run or reused: what the progress lines and the build manifest report."""
+
     name: str
     key: str
-    path: Path
+    path: Path  # the cache entry
     cached: bool
     seconds: float = 0.0
     note: str = ""
 
 
-@dataclass
+# --- what the stages hand to each other (frozen; ``key`` is the producing stage's cache key) -----------
+
+
+@dataclass(frozen=True)
+class CheckpointOut:
+    """A checkpoint directory: the big model (pretrain), the projected or the fine-tuned small model."""
+
+    key: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class ArtifactOut:
+    """One exported artifact directory (export), for ``spec`` of the target."""
+
+    key: str
+    spec: ArtifactSpec
+    path: Path
+
+    def read(self):
+        from exporters.base import Artifact
+
+        return Artifact.read(self.path)
+
+
+@dataclass(frozen=True)
+class CheckOut:
+    """The check stage's directory: report.json + report.html for every artifact."""
+
+    key: str
+    path: Path
+
+    def report(self) -> dict:
+        from .report import read_report
+
+        return read_report(self.path)
+
+
+@dataclass(frozen=True)
+class SdkOut:
+    key: str
+    path: Path
+
+
+@dataclass(frozen=True)
 class BuildResult:
     out_dir: Path
-    stages: list[StageRecord] = field(default_factory=list)
+    stages: tuple[StageRecord, ...] = ()
     report: dict = field(default_factory=dict)
     passed: bool = True
 
@@ -198,13 +245,15 @@ class Builder:
         return rec
 
     # --- stages ---------------------------------------------------------------------------
-    def pretrain(self) -> StageRecord:
+    def pretrain(self) -> CheckpointOut:
         o = self.opts
         if o.big:
             big = Path(o.big)
             if not big.is_dir():
                 raise ConfigError("--big", "path", f"{o.big!r} does not exist")
-            return StageRecord("pretrain (given --big)", _dir_fingerprint(big), big, True, 0.0, "given")
+            rec = StageRecord("pretrain (given --big)", _dir_fingerprint(big), big, True, 0.0, "given")
+            self.records.append(rec)
+            return CheckpointOut(rec.key, big)
         from .project.methods import get_method
 
         corpus = generic_corpus(self.task)
@@ -227,10 +276,9 @@ class Builder:
             return f"{material['model']} on {corpus}, preset {o.preset}"
 
         rec = self.stage("pretrain", material, run)
-        rec.path = rec.path / "big"
-        return rec
+        return CheckpointOut(rec.key, rec.path / "big")
 
-    def project(self, big: StageRecord) -> StageRecord:
+    def project(self, big: CheckpointOut) -> CheckpointOut:
         o = self.opts
         material = {
             "big": big.key,
@@ -249,10 +297,9 @@ class Builder:
             )
 
         rec = self.stage("project", material, run)
-        rec.path = rec.path / "model"
-        return rec
+        return CheckpointOut(rec.key, rec.path / "model")
 
-    def finetune(self, projected: StageRecord, big: StageRecord) -> StageRecord:
+    def finetune(self, projected: CheckpointOut, big: CheckpointOut) -> CheckpointOut:
         o = self.opts
         material = {"project": projected.key, "transfer": o.transfer, "steps": o.finetune_steps, "seed": o.seed}
 
@@ -273,10 +320,9 @@ class Builder:
             return f"{o.transfer}: eval {info.get('eval', info.get('metric', ''))}"[:200]
 
         rec = self.stage("finetune", material, run)
-        rec.path = rec.path / "model"
-        return rec
+        return CheckpointOut(rec.key, rec.path / "model")
 
-    def export(self, model: StageRecord) -> dict[str, StageRecord]:
+    def export(self, model: CheckpointOut) -> dict[str, ArtifactOut]:
         from exporters import UnavailableError
         from exporters.registry import get_recipe
 
@@ -290,7 +336,7 @@ class Builder:
             def run(tmp, spec=spec, sub=sub):
                 from exporters.api import export_checkpoint
 
-                export_checkpoint(model.path, spec.format, spec.recipe, self.opts.task, tmp / sub)
+                export_checkpoint(model.path, spec.format, spec.recipe, self.task, tmp / sub)
                 return ""
 
             try:
@@ -300,11 +346,10 @@ class Builder:
                     raise
                 self.echo(f"      skipped optional {spec.key}: {e}")
                 continue
-            rec.path = rec.path / sub
-            out[spec.key] = rec
+            out[spec.key] = ArtifactOut(rec.key, spec, rec.path / sub)
         return out
 
-    def check(self, artifacts: dict[str, StageRecord]) -> StageRecord:
+    def check(self, artifacts: dict[str, ArtifactOut]) -> CheckOut:
         from .check.budgets import load_budget
         from .check.profiles import get_profile
 
@@ -318,18 +363,15 @@ class Builder:
 
         def run(tmp):
             from .check import run_check
-            from .check.report import merge_reports, write_report
 
-            reports = [
-                run_check(r.path, o.task, list(self.profiles), budget_file=o.budget, out_dir=None)
-                for r in artifacts.values()
-            ]
-            write_report(merge_reports(reports), tmp)
+            dirs = [a.path for a in artifacts.values()]
+            run_check(dirs, self.task, list(self.profiles), budget_file=o.budget, out_dir=tmp)
             return ""
 
-        return self.stage("check", material, run)
+        rec = self.stage("check", material, run)
+        return CheckOut(rec.key, rec.path)
 
-    def sdk(self, artifacts: dict[str, StageRecord]) -> StageRecord | None:
+    def sdk(self, artifacts: dict[str, ArtifactOut]) -> SdkOut | None:
         t = self.target
         if not t.sdk:
             return None
@@ -345,8 +387,7 @@ class Builder:
             return ""
 
         rec = self.stage("sdk", material, run, label=f"sdk {t.sdk}")
-        rec.path = rec.path / "sdk"
-        return rec
+        return SdkOut(rec.key, rec.path / "sdk")
 
     # --- assembly ---------------------------------------------------------------------------
     def run(self) -> BuildResult:
@@ -355,25 +396,25 @@ class Builder:
         if not self.opts.dry_run:
             self.cache.clean_stale()
         big = self.pretrain()
-        if big.note == "given":
-            self.records.append(big)
         projected = self.project(big)
         ft = self.finetune(projected, big)
         arts = self.export(ft)
         chk = self.check(arts)
         sdk = self.sdk(arts)
         if self.opts.dry_run:
-            return BuildResult(self.out_dir, self.records)
+            return BuildResult(self.out_dir, tuple(self.records))
         return self.assemble(ft, arts, chk, sdk)
 
     @property
     def out_dir(self) -> Path:
         return build_dir(self.opts.out, self.task.name, self.task.source, self.target.name, self.target.source)
 
-    def assemble(self, model, arts, chk, sdk) -> BuildResult:
+    def assemble(
+        self, model: CheckpointOut, arts: dict[str, ArtifactOut], chk: CheckOut, sdk: SdkOut | None
+    ) -> BuildResult:
         from exporters import read_manifest
 
-        report = json.loads((chk.path / "report.json").read_text())
+        report = chk.report()
         with (
             locked(self.out_dir, self.echo, f"output {self.out_dir}"),
             atomic_dir(self.out_dir, root=self.opts.out) as tmp,
@@ -417,7 +458,7 @@ class Builder:
             }
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
         passed = report_passed(report)
-        return BuildResult(self.out_dir, self.records, report, passed)
+        return BuildResult(self.out_dir, tuple(self.records), report, passed)
 
 
 def _main_digest(manifest: dict) -> tuple[str, int]:

@@ -69,7 +69,7 @@ def onnx_artifact(tiny_cls_checkpoint, tmp_path_factory):
 @pytest.mark.slow
 def test_check_end_to_end_report(onnx_artifact, tmp_path, tiny_cls_checkpoint):
     from projdeploy.check import run_check
-    from projdeploy.check.report import read_report
+    from projdeploy.report import read_report
 
     r = run_check(
         onnx_artifact,

@@ -2,9 +2,8 @@
 
 The "model" is a real forward pass of a tiny 2-layer classifier, timed
 in-process; one inference is 10 forwards, and the injected slowdown makes it
-13 forwards: 30% more real compute. Calibration is the real micro-benchmark
-(``projdeploy.check.calibration.run_calibration`` when it takes these
-arguments, else the gate's fallback). Baseline, slowed and unchanged
+13 forwards: 30% more real compute. Calibration is the project's one micro-benchmark
+(``projdeploy.check.calibration.run_calibration``). Baseline, slowed and unchanged
 inferences and one calibration sample per "job" are interleaved round by
 round, so that load from other processes on this shared machine hits all
 series alike; the test is about the gate's decision on real noise, not about
@@ -26,8 +25,8 @@ import numpy as np
 import pytest
 from test_gate_helpers import latency_report
 
+from projdeploy.check.calibration import run_calibration
 from projdeploy.gate import compare, parse_figures
-from projdeploy.gate.calibration import get_calibration
 
 BASE_REPS, SLOW_REPS, BLOCK, MAX_ROUNDS, MAX_HALF_WIDTH = 10, 13, 20, 120, 0.08
 CLOCK = time.thread_time
@@ -73,7 +72,7 @@ def test_real_30pct_slowdown_detected_and_unchanged_passes():
                 for label, reps in (("base", BASE_REPS), ("slow", SLOW_REPS), ("same", BASE_REPS)):
                     series[label].append(_timed(forward, reps))
                 for job in cals:  # the machine drifts within seconds here: calibrate in step
-                    cal = get_calibration(repeats=1, warmup=0, clock=CLOCK)
+                    cal = run_calibration(repeats=1, warmup=0, clock=CLOCK)
                     cals[job] += cal["samples_s"]
                     names.add(cal["name"])
             v = _verdicts(series, cals)

@@ -6,8 +6,8 @@ import copy
 
 import pytest
 
-from projdeploy.check.report import SCHEMA, figure, merge_reports, read_report, validate_report, write_report
 from projdeploy.errors import ConfigError
+from projdeploy.report import SCHEMA, figure, merge_reports, read_report, validate_report, write_report
 
 
 def _report(name="a", passed=True):

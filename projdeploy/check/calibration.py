@@ -4,7 +4,9 @@
 
 A 256x256 float32 matmul repeated 200 times on one torch thread: the same work everywhere, so
 ``host_latency / calibration.median_s`` compares runs made on different (or differently loaded)
-machines. ``host_peak_gflops`` turns it into the effective GFLOPS the host roofline uses.
+machines. It is the one calibration of the project: ``check`` records it in every report and the gate
+divides measured host latency by it. ``host_peak_gflops`` turns it into the effective GFLOPS the host
+roofline uses.
 """
 
 from __future__ import annotations
@@ -16,7 +18,13 @@ N, REPS = 256, 200
 NAME = f"matmul-f32-{N}x{N}x{REPS}-1thread"
 
 
-def run_calibration(samples: int = 7) -> dict:
+def run_calibration(repeats: int = 7, warmup: int = 20, clock=time.perf_counter) -> dict:
+    """Time the fixed workload ``repeats`` times: ``{"name", "samples_s", "median_s"}``.
+
+    ``warmup``: untimed products first. ``clock`` must be the clock the model's timings use: wall time
+    (``perf_counter``, the default) or this thread's CPU time (``time.thread_time``, immune to preemption on
+    a loaded machine; the gate's real-timing test uses it).
+    """
     import torch
 
     prev = torch.get_num_threads()
@@ -25,14 +33,14 @@ def run_calibration(samples: int = 7) -> dict:
         g = torch.Generator().manual_seed(0)
         a = torch.randn(N, N, generator=g)
         b = torch.randn(N, N, generator=g)
-        for _ in range(20):
+        for _ in range(warmup):
             a @ b
         out = []
-        for _ in range(samples):
-            t0 = time.perf_counter()
+        for _ in range(repeats):
+            t0 = clock()
             for _ in range(REPS):
                 a @ b
-            out.append(time.perf_counter() - t0)
+            out.append(clock() - t0)
     finally:
         torch.set_num_threads(prev)
     return {"name": NAME, "samples_s": out, "median_s": statistics.median(out)}

@@ -2,8 +2,9 @@
 
     projdeploy check --artifact out/cls-onnx --task digits-cls --profile pixel-8 --profile iphone-13
 
-Python: ``from projdeploy.check import run_check``. Returns the report dict (schema
-``projdeploy.report/1``) and writes report.json + report.html when ``out_dir`` is given.
+Python: ``from projdeploy.check import run_check``; ``run_check(artifact_dirs, task, profiles)``
+returns one validated report dict (schema ``projdeploy.report/1``, module ``projdeploy.report``)
+for every artifact and writes report.json + report.html when ``out_dir`` is given.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import platform
 from pathlib import Path
 
 from ..errors import ConfigError, ProjdeployError
+from ..report import SCHEMA, figure, validate_report, write_report
 from . import budgets as B
-from .report import SCHEMA, figure, validate_report, write_report
 
 MB = 2**20
 
@@ -136,7 +137,7 @@ def _estimate(profile, graph, manifest, runtime, kv_bytes) -> dict:
 
 def check_artifact(
     artifact_dir,
-    task_name: str,
+    task,
     profiles: list[str],
     budget_file=None,
     *,
@@ -164,7 +165,8 @@ def check_artifact(
     manifest = read_manifest(d)
     from ..tasks.hf_tokenizer import task_for_checkpoint
 
-    task = task_for_checkpoint(get_task(task_name), d)  # a pretrained model's tokenizer re-tokenizes
+    task = get_task(task) if isinstance(task, str) else task
+    task = task_for_checkpoint(task, d)  # a pretrained model's tokenizer re-tokenizes
     if manifest["model"].get("task") not in (None, task.name):
         raise ConfigError(
             str(d / "manifest.json"),
@@ -338,8 +340,8 @@ def check_artifact(
 
 
 def run_check(
-    artifact_dir,
-    task_name: str,
+    artifacts,
+    task,
     profiles,
     budget_file=None,
     out_dir=None,
@@ -350,28 +352,44 @@ def run_check(
     metric_rows: int = 256,
     checkpoint=None,
 ) -> dict:
-    """Check one artifact; write report.json + report.html into ``out_dir`` if given; return the report."""
+    """Check artifacts for ``task`` on ``profiles``: one validated report (schema ``projdeploy.report/1``).
+
+    ``artifacts``: one artifact directory or a list of them (named by their directory names, which must be
+    distinct); ``task``: a Task or a task name. One calibration run serves every artifact. Writes report.json
+    + report.html into ``out_dir`` when given.
+    """
     import torch
 
+    from ..tasks import get_task
     from .calibration import run_calibration
 
-    if isinstance(profiles, str):
-        profiles = [profiles]
+    dirs = [artifacts] if isinstance(artifacts, (str, Path)) else list(artifacts)
+    profiles = [profiles] if isinstance(profiles, str) else list(profiles)
     if not profiles:
         raise ProjdeployError("give at least one --profile (see `projdeploy profiles list`)")
+    if not dirs:
+        raise ProjdeployError("give at least one artifact directory to check")
+    task = get_task(task) if isinstance(task, str) else task
     cal = run_calibration()
-    section, figs, pinfo = check_artifact(
-        artifact_dir,
-        task_name,
-        list(profiles),
-        budget_file,
-        repeats=repeats,
-        warmup=warmup,
-        threads=threads,
-        metric_rows=metric_rows,
-        checkpoint=checkpoint,
-        cal=cal,
-    )
+    sections, figs, pinfo = [], [], {}
+    for d in dirs:
+        section, f, p = check_artifact(
+            d,
+            task,
+            profiles,
+            budget_file,
+            repeats=repeats,
+            warmup=warmup,
+            threads=threads,
+            metric_rows=metric_rows,
+            checkpoint=checkpoint,
+            cal=cal,
+        )
+        if section["name"] in {s["name"] for s in sections}:
+            raise ConfigError(str(d), "(artifact)", f"two artifacts are named {section['name']!r}; rename one")
+        sections.append(section)
+        figs += f
+        pinfo.update(p)
     from importlib.metadata import version
 
     report = {
@@ -386,10 +404,10 @@ def run_check(
             "note": "host figures are measured on this machine; device figures are estimates",
         },
         "calibration": cal,
-        "artifacts": [section],
+        "artifacts": sections,
         "profiles": pinfo,
         "figures": figs,
-        "passed": section["passed"],
+        "passed": all(s["passed"] for s in sections),
     }
     validate_report(report)
     if out_dir is not None:

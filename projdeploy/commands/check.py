@@ -1,4 +1,4 @@
-"""``projdeploy check --artifact DIR --task NAME --profile NAME [--profile ...] [--budget FILE]``.
+"""``projdeploy check --artifact DIR [--artifact DIR ...] --task NAME --profile NAME [--profile ...] [--budget FILE]``.
 
 Measures the artifact on this host, estimates it on every profile, judges the budgets and writes
 report.json + report.html. Exit code 1 when any budget line fails.
@@ -12,7 +12,14 @@ from . import choices
 
 
 @click.command("check")
-@click.option("--artifact", "artifact", required=True, type=click.Path(), help="Artifact directory (manifest.json).")
+@click.option(
+    "--artifact",
+    "artifacts",
+    required=True,
+    multiple=True,
+    type=click.Path(),
+    help="Artifact directory (manifest.json); repeat for one report over several.",
+)
 @click.option("--task", "task", required=True, help="Task name or task YAML path.")
 @click.option("--profile", "profiles", type=choices.profiles(), multiple=True, required=True, help="Repeatable.")
 @click.option("--budget", "budget", default=None, type=click.Path(), help="Budget file (YAML/JSON), see docs/check.md.")
@@ -21,22 +28,23 @@ from . import choices
     "out",
     default=None,
     type=click.Path(),
-    help="Report directory [default: ARTIFACT-check next to the artifact].",
+    help="Report directory [default: ARTIFACT-check next to the (first) artifact].",
 )
 @click.option("--checkpoint", default=None, type=click.Path(), help="Float checkpoint for the metric baseline.")
 @click.option("--repeats", default=20, show_default=True, help="Timed runs after warm-up.")
 @click.option("--warmup", default=3, show_default=True)
 @click.option("--threads", default=1, show_default=True, help="Host runtime threads.")
 @click.option("--metric-rows", default=256, show_default=True, help="Eval rows for the task metric.")
-def cli(artifact, task, profiles, budget, out, checkpoint, repeats, warmup, threads, metric_rows):
+def cli(artifacts, task, profiles, budget, out, checkpoint, repeats, warmup, threads, metric_rows):
     """Measure and estimate an artifact against device budgets."""
     from pathlib import Path
 
     from ..check.run import run_check
 
-    out = out or str(Path(artifact).resolve().parent / f"{Path(artifact).resolve().name}-check")
+    first = Path(artifacts[0]).resolve()
+    out = out or str(first.parent / f"{first.name}-check")
     r = run_check(
-        artifact,
+        list(artifacts),
         task,
         list(profiles),
         budget_file=budget,

@@ -11,6 +11,16 @@ Python API::
 Rules and statistics: docs/gate.md.
 """
 
+from ..report import (
+    BASELINE_SCHEMA,
+    REPORT_SCHEMA,
+    Calibration,
+    Figure,
+    FiguresFile,
+    load_figures_file,
+    parse_figures,
+    write_baseline,
+)
 from .compare import (
     DEFAULT_TOLERANCE,
     EXIT_ERROR,
@@ -20,16 +30,6 @@ from .compare import (
     GateResult,
     compare,
     compare_files,
-)
-from .schema import (
-    BASELINE_SCHEMA,
-    REPORT_SCHEMA,
-    Calibration,
-    Figure,
-    FiguresFile,
-    load_figures_file,
-    parse_figures,
-    write_baseline,
 )
 from .stats import TimingComparison, compare_timings
 from .table import render_markdown

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .schema import Calibration, Figure, FiguresFile, load_figures_file
+from ..report import Calibration, Figure, FiguresFile, load_figures_file
 from .stats import DEFAULT_ALPHA, TimingComparison, compare_timings
 
 DEFAULT_TOLERANCE = 0.10

@@ -1,14 +1,17 @@
-"""Read and validate the gate's inputs; write baselines atomically.
+"""Reports and gate baselines: the one module that builds, validates, reads and writes them.
 
-    python -c "from projdeploy.gate.schema import load_figures_file; print(load_figures_file('dist/x/report.json'))"
+    python -c "from projdeploy.report import read_report; print(read_report('dist/x/report.json')['passed'])"
 
-The gate reads two files with the same shape: a check-stage report
-(schema ``projdeploy.report/1``) and a committed baseline (schema
+``check`` writes a report (schema ``projdeploy.report/1``): every artifact's
+measured and estimated figures against its budgets. ``gate`` compares a
+report's flat ``figures`` list with a committed baseline (schema
 ``projdeploy.gate-baseline/1``, written by ``projdeploy gate --update-baseline``;
-a full report is accepted as a baseline too). Both hold a flat ``figures``
-list and, when any figure is ``measured``, a ``calibration`` block (see
-docs/HELPERS.md "Cross-team contracts"). Every problem raises
-:class:`ConfigError` naming the file and the field.
+a full report is accepted as a baseline too). When any figure is
+``measured``, a ``calibration`` block (``projdeploy.check.calibration``) makes
+host timings comparable across machines. Both files are validated here, once;
+every problem raises :class:`ConfigError` naming the file and the field.
+The JSON is for machines; ``check/html.py`` renders the same dict for people.
+Full schema: docs/check.md.
 """
 
 from __future__ import annotations
@@ -18,12 +21,23 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConfigError, DataError
+from .errors import ConfigError, DataError
 
-REPORT_SCHEMA = "projdeploy.report/1"
+SCHEMA = REPORT_SCHEMA = "projdeploy.report/1"
 BASELINE_SCHEMA = "projdeploy.gate-baseline/1"
 SCHEMAS = (REPORT_SCHEMA, BASELINE_SCHEMA)
-KINDS = ("deterministic", "metric", "measured")
+KINDS = FIG_KINDS = ("deterministic", "metric", "measured")
+TOP = {
+    "schema": str,
+    "created_by": str,
+    "host": dict,
+    "calibration": dict,
+    "artifacts": list,
+    "profiles": dict,
+    "figures": list,
+    "passed": bool,
+}
+ARTIFACT_FIELDS = ("name", "format", "lines", "passed", "estimates")
 
 
 @dataclass(frozen=True)
@@ -174,7 +188,7 @@ def parse_figures(obj, src: str = "<report>") -> FiguresFile:
 
 
 def load_figures_file(path: str | Path) -> FiguresFile:
-    """Read and validate a report.json or a gate baseline."""
+    """Read and validate a report.json or a gate baseline (its figures and calibration)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -187,7 +201,7 @@ def load_figures_file(path: str | Path) -> FiguresFile:
 
 def baseline_dict(report: FiguresFile) -> dict:
     """The baseline a report becomes: its figures and calibration, nothing host-specific beyond that."""
-    from .. import __version__
+    from . import __version__
 
     out = {
         "schema": BASELINE_SCHEMA,
@@ -202,7 +216,115 @@ def baseline_dict(report: FiguresFile) -> dict:
 
 def write_baseline(report: FiguresFile, path: str | Path) -> Path:
     """Write ``report`` as the new baseline at ``path`` atomically (temp file + rename)."""
-    from ..fsutil import atomic_write_json
+    from .fsutil import atomic_write_json
 
     atomic_write_json(path, baseline_dict(report))
     return Path(path)
+
+
+# --- reports (check) -----------------------------------------------------------------------------
+
+
+def figure(
+    artifact: str,
+    profile: str | None,
+    name: str,
+    value: float,
+    unit: str,
+    kind: str,
+    *,
+    higher_is_better: bool = False,
+    tolerance: float | None = None,
+    samples=None,
+) -> dict:
+    """One figure of a report, as JSON (``samples`` are kept for every kind)."""
+    if kind not in KINDS:
+        raise ConfigError(f"figure {artifact}/{name}", "kind", f"{kind!r} is not one of {', '.join(KINDS)}")
+    return {
+        "key": f"{artifact}/{profile or 'host'}/{name}",
+        "artifact": artifact,
+        "profile": profile,
+        "name": name,
+        "value": float(value),
+        "unit": unit,
+        "kind": kind,
+        "higher_is_better": higher_is_better,
+        "tolerance": tolerance,
+        "samples": [float(s) for s in (samples or [])],
+    }
+
+
+def validate_report(r: dict, source: str = "report") -> dict:
+    """Check a report (top level, artifacts, and its figures and calibration as the gate reads them)."""
+    if not isinstance(r, dict):
+        raise ConfigError(source, "(top level)", "must be a JSON object")
+    if r.get("schema") != REPORT_SCHEMA:
+        raise ConfigError(source, "schema", f"is {r.get('schema')!r}; supported: {REPORT_SCHEMA}")
+    for k, t in TOP.items():
+        if k not in r:
+            raise ConfigError(source, k, "is required")
+        if not isinstance(r[k], t):
+            raise ConfigError(source, k, f"must be {t.__name__}")
+    parse_figures(r, source)
+    for i, a in enumerate(r["artifacts"]):
+        for k in ARTIFACT_FIELDS:
+            if k not in a:
+                raise ConfigError(source, f"artifacts[{i}].{k}", "is required")
+    return r
+
+
+def merge_reports(reports: list[dict]) -> dict:
+    """One report from several (e.g. every artifact of one build); artifact names must be distinct.
+
+    The first report's calibration and host are kept (runs of one job share them); the others' calibrations
+    are kept under ``calibration["others"]``.
+    """
+    if not reports:
+        raise ConfigError("merge_reports", "reports", "needs at least one report")
+    for i, r in enumerate(reports):
+        validate_report(r, f"report #{i}")
+    out = json.loads(json.dumps(reports[0]))
+    names = {a["name"] for a in out["artifacts"]}
+    others = []
+    for r in reports[1:]:
+        for a in r["artifacts"]:
+            if a["name"] in names:
+                raise ConfigError(
+                    "merge_reports",
+                    "artifacts.name",
+                    f"{a['name']!r} appears in two reports; give the artifacts distinct directory names",
+                )
+            names.add(a["name"])
+            out["artifacts"].append(a)
+        out["profiles"].update(r["profiles"])
+        out["figures"].extend(r["figures"])
+        others.append(r["calibration"])
+    if others:
+        out["calibration"]["others"] = others
+    out["passed"] = all(a["passed"] is not False for a in out["artifacts"])
+    return validate_report(out, "merged report")
+
+
+def write_report(report: dict, out_dir: str | Path) -> dict:
+    """Write ``report.json`` and ``report.html`` into ``out_dir`` (each file atomically)."""
+    from .check.html import render_html
+    from .fsutil import atomic_write_json, atomic_write_text
+
+    validate_report(report)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "report.json", report)
+    atomic_write_text(out / "report.html", render_html(report))
+    return {"json": str(out / "report.json"), "html": str(out / "report.html")}
+
+
+def read_report(path: str | Path) -> dict:
+    p = Path(path)
+    if p.is_dir():
+        p = p / "report.json"
+    if not p.is_file():
+        raise ConfigError(str(p), "(file)", "report file does not exist")
+    try:
+        return validate_report(json.loads(p.read_text()), str(p))
+    except json.JSONDecodeError as e:
+        raise ConfigError(str(p), "(json)", f"not valid JSON: {e}") from None
