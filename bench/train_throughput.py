@@ -18,7 +18,7 @@ import torch
 
 from projdeploy.models import build_model
 from projdeploy.tasks import get_task
-from projdeploy.train.loop import TrainConfig, train_loop
+from projdeploy.train.loop import Throughput, TrainConfig, train_loop
 from projdeploy.train.losses import task_data, task_loss_fn
 from projdeploy.train.small import model_config_for_task
 
@@ -34,8 +34,7 @@ def measure(task_name: str, size: str, steps: int, batch: int, seed: int) -> dic
         task_data(task),
         task_loss_fn(task),
         TrainConfig(steps=3, batch_size=batch, eval_every=0, warmup_steps=1),
-        progress=False,
-        tokens_per_row=task.seq_len,
+        throughput=Throughput(task.seq_len),
     )
     t0 = time.perf_counter()
     res = train_loop(
@@ -43,9 +42,7 @@ def measure(task_name: str, size: str, steps: int, batch: int, seed: int) -> dic
         task_data(task),
         task_loss_fn(task),
         tc,
-        progress=False,
-        tokens_per_row=task.seq_len,
-        flops_per_token=cfg.flops_per_token(task.seq_len),
+        throughput=Throughput(task.seq_len, cfg.flops_per_token(task.seq_len)),
     )
     dt = time.perf_counter() - t0
     return {"tokens_per_s": res.tokens / dt, "flops_per_s": res.flops / dt, "params": cfg.num_parameters()}

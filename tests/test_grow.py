@@ -122,6 +122,7 @@ def test_grow_command_and_grown_model_keeps_training(tiny_lm_checkpoint, tmp_pat
     from projdeploy.cli import cli
     from projdeploy.models.checkpoint import load_model
     from projdeploy.tasks import get_task
+    from projdeploy.train.hooks import Checkpoints
     from projdeploy.train.loop import TrainConfig, train_loop
     from projdeploy.train.losses import lm_loss, task_data
 
@@ -138,7 +139,7 @@ def test_grow_command_and_grown_model_keeps_training(tiny_lm_checkpoint, tmp_pat
     opt = load_file(str(out / "optimizer.safetensors"))
     assert any(k.endswith("::exp_avg") for k in opt)
     cfg = TrainConfig(steps=25, batch_size=32, lr=1e-3, warmup_steps=0, eval_every=0, seed=5)
-    res = train_loop(grown, task_data(task), lm_loss, cfg, init_optimizer_from=out, progress=False)
+    res = train_loop(grown, task_data(task), lm_loss, cfg, hooks=[Checkpoints(None, None, init_optimizer_from=out)])
     grown.eval()
     with torch.no_grad():
         assert float(lm_loss(grown, {"tokens": x})) < start

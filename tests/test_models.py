@@ -103,5 +103,5 @@ def test_golden_first_losses():
 
     task = get_task("digits:0-4")
     model = build_model(model_config_for_task(task, "tiny"), seed=0)
-    res = train_loop(model, task_data(task), lm_loss, TrainConfig(steps=5, eval_every=0), progress=False)
+    res = train_loop(model, task_data(task), lm_loss, TrainConfig(steps=5, eval_every=0))
     np.testing.assert_allclose(res.losses, GOLDEN_LOSSES, atol=2e-4)

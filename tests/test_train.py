@@ -31,7 +31,7 @@ class _Stop(Exception):
 def test_resume_reproduces_uninterrupted_run(tmp_path, monkeypatch):
     import dataclasses
 
-    from projdeploy.train import loop
+    from projdeploy.train import hooks as loop  # the checkpoint hook writes the files
 
     _, _, full = train_small("digits:0-4", "tiny", tmp_path / "full", CFG, progress=False)
     # Interrupt a run right after its first periodic checkpoint (step 6) is renamed into place.

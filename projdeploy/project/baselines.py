@@ -53,7 +53,8 @@ def train_universal(
     from ..models.checkpoint import write_model_files
     from ..tasks import get_task
     from ..tasks.tokenizers import save_tokenizer
-    from ..train.loop import TrainConfig, train_loop
+    from ..train.hooks import ProgressBar
+    from ..train.loop import Throughput, TrainConfig, train_loop
     from ..train.losses import lm_loss
     from ..train.presets import get_preset
     from .projector import generic_tasks
@@ -88,15 +89,9 @@ def train_universal(
         eval_every=0,
         warmup_steps=min(pre.warmup_steps, max(1, steps // 10)),
     )
-    res = train_loop(
-        model,
-        {"tokens": toks},
-        lm_loss,
-        tcfg,
-        tokens_per_row=T,
-        flops_per_token=cfg.flops_per_token(T),
-        progress=progress,
-    )
+    fpt = cfg.flops_per_token(T)
+    hooks = [ProgressBar(fpt)] if progress else []
+    res = train_loop(model, {"tokens": toks}, lm_loss, tcfg, hooks=hooks, throughput=Throughput(T, fpt))
     with atomic_dir(out) as tmp:
         write_model_files(
             tmp,

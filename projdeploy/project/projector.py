@@ -284,7 +284,8 @@ def pretrain_projector(
     from ..models.checkpoint import WEIGHTS
     from ..tasks import get_task
     from ..tasks.tokenizers import save_tokenizer
-    from ..train.loop import TrainConfig, train_loop
+    from ..train.hooks import Checkpoints, ProgressBar
+    from ..train.loop import Throughput, TrainConfig, train_loop
     from ..train.presets import get_preset
 
     pre = get_preset(preset)
@@ -343,18 +344,10 @@ def pretrain_projector(
         (directory / "projdeploy.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
         save_tokenizer(tok, directory)
 
+    identity = {"model": big_cfg.to_hf_dict(), "projector": pcfg.to_dict(), "data": data, "tasks": tasks}
+    hooks = [Checkpoints(out, save, identity=identity, resume=resume), *([ProgressBar(fpt)] if progress else [])]
     result = train_loop(
-        model,
-        arrays,
-        projector_loss(lam, tasks_per_step),
-        cfg,
-        out_dir=out,
-        save_fn=save,
-        resume=resume,
-        identity={"model": big_cfg.to_hf_dict(), "projector": pcfg.to_dict(), "data": data, "tasks": tasks},
-        tokens_per_row=T,
-        flops_per_token=fpt,
-        progress=progress,
+        model, arrays, projector_loss(lam, tasks_per_step), cfg, hooks=hooks, throughput=Throughput(T, fpt)
     )
     return {
         "out": str(out),

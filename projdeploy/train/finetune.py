@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError, ConfigError, DataError
+from .loop import Hook
 
 
 @dataclass(frozen=True)
@@ -113,8 +114,73 @@ def make_loss(task, reg: torch.nn.Module | None, extra=None):
     return loss_fn
 
 
-class _Stop(Exception):
-    pass
+class KeepBest(Hook):
+    """Early stopping as a training-loop hook: after every evaluation on the validation rows keep the best
+    weights; ask the loop to stop after ``patience`` evaluations without improvement."""
+
+    def __init__(self, model, higher_is_better: bool, patience: int, first_value: float):
+        self.model, self.sign, self.patience = model, 1.0 if higher_is_better else -1.0, patience
+        self.score, self.state, self.step, self.bad = self.sign * first_value, copy.deepcopy(model.state_dict()), 0, 0
+        self.history: list[dict] = []
+
+    def after_step(self, state) -> bool:
+        evals = state.result.evals
+        if len(evals) == len(self.history):  # no evaluation at this step
+            return False
+        ev = evals[-1]
+        self.history.append({"step": ev["step"], "val": ev["value"]})
+        if self.sign * ev["value"] > self.score:
+            self.score, self.state, self.step, self.bad = (
+                self.sign * ev["value"],
+                copy.deepcopy(self.model.state_dict()),
+                ev["step"],
+                0,
+            )
+        else:
+            self.bad += 1
+        return self.bad >= self.patience
+
+    def end(self, state) -> None:
+        self.model.load_state_dict(self.state)
+
+    @property
+    def value(self) -> float:
+        return self.sign * self.score
+
+
+def _distill(parts, task, data: dict, teachers, cfg: FinetuneConfig, feature_cache, extra_loss):
+    """Response distillation: cached top-k teacher logits into ``data`` and the KL loss; else ``extra_loss``."""
+    if not any(t.name == "distill" for t in parts):
+        return extra_loss
+    from ..transfer.distill import cached_topk, distill_loss
+
+    if not teachers:
+        raise CheckpointError("response distillation needs at least one --teacher (the big model)")
+    if extra_loss is not None:
+        raise ConfigError("finetune", "transfer", "distill cannot be combined with another extra loss")
+    data.update(cached_topk(teachers[0], task, cfg.topk, feature_cache))
+    return distill_loss(cfg.distill_alpha, cfg.temperature)
+
+
+def _regulariser(parts, model, task, data: dict, teachers, cfg: FinetuneConfig, feature_cache):
+    """The feature transfer's regulariser over frozen teacher features (added to ``data["psi"]``), or None."""
+    from ..transfer.features import append_noise, teacher_features
+
+    spec = next((t for t in parts if t.regularizer is not None), None)
+    if spec is None:
+        if teachers and not any(t.needs_teacher for t in parts):
+            raise ConfigError("finetune", "teacher", "teachers are only used with --transfer aft|kd|distill")
+        return None
+    feats = teacher_features(list(teachers), task, task.train.tokens, feature_cache)
+    data["psi"] = append_noise(feats, cfg.noise_dims, cfg.seed)
+    return spec.regularizer(data["psi"].shape[1], model.config.hidden_size, cfg.beta)
+
+
+def _start_model(checkpoint, task, seed: int):
+    from ..models.checkpoint import load_model
+
+    model = copy.deepcopy(checkpoint) if isinstance(checkpoint, torch.nn.Module) else load_model(checkpoint)
+    return prepare_model(model, task, seed)
 
 
 def finetune(
@@ -138,68 +204,27 @@ def finetune(
     ``extra_loss(logits, batch)`` / ``extra_data`` (row-aligned arrays): hooks for baselines such as
     response distillation.
     """
-    from ..models.checkpoint import load_model, write_model_files
     from ..tasks import get_task
     from ..tasks.hf_tokenizer import task_for_checkpoint
     from ..tasks.metrics import evaluate
-    from ..tasks.tokenizers import save_tokenizer
     from ..train.losses import task_data
     from ..transfer import parse_transfers
-    from ..transfer.features import append_noise, teacher_features
-    from .loop import TrainConfig, train_loop
+    from .hooks import Evaluate, ProgressBar
+    from .loop import ExtraParams, TrainConfig, train_loop
 
     parts = parse_transfers(transfer)
     transfer = "+".join(t.name for t in parts)
-    spec = next((t for t in parts if t.regularizer is not None), None)
     task = get_task(task_name) if isinstance(task_name, str) else task_name
     if not isinstance(checkpoint, torch.nn.Module):
-        task = task_for_checkpoint(task, checkpoint)
+        task = task_for_checkpoint(task, checkpoint)  # a pretrained model's tokenizer re-tokenizes
     task = task.with_train_limit(train_rows, seed=data_seed)
     if len(task.train) == 0:
         raise DataError(f"task {task.name!r} has no training rows to fine-tune on")
-    if isinstance(checkpoint, torch.nn.Module):
-        model = copy.deepcopy(checkpoint)
-    else:
-        model = load_model(checkpoint)
-    model = prepare_model(model, task, cfg.seed)
-    data = task_data(task)
-    data.update(extra_data or {})
-    reg, extra_params = None, None
-    if any(t.name == "distill" for t in parts):
-        from ..transfer.distill import cached_topk, distill_loss
-
-        if not teachers:
-            raise CheckpointError("response distillation needs at least one --teacher (the big model)")
-        if extra_loss is not None:
-            raise ConfigError("finetune", "transfer", "distill cannot be combined with another extra loss")
-        data.update(cached_topk(teachers[0], task, cfg.topk, feature_cache))
-        extra_loss = distill_loss(cfg.distill_alpha, cfg.temperature)
-    if spec is not None:
-        psi = append_noise(
-            teacher_features(list(teachers), task, task.train.tokens, feature_cache), cfg.noise_dims, cfg.seed
-        )
-        data["psi"] = psi
-        reg = spec.regularizer(psi.shape[1], model.config.hidden_size, cfg.beta)
-        extra_params = list(reg.parameters())
-    elif teachers and not any(t.needs_teacher for t in parts):
-        raise ConfigError("finetune", "teacher", "teachers are only used with --transfer aft|kd|distill")
+    model = _start_model(checkpoint, task, cfg.seed)
+    data = {**task_data(task), **(extra_data or {})}
+    extra_loss = _distill(parts, task, data, teachers, cfg, feature_cache, extra_loss)
+    reg = _regulariser(parts, model, task, data, teachers, cfg, feature_cache)
     val, test = split_eval(task, "val"), split_eval(task, "test")
-    sign = 1.0 if task.higher_is_better else -1.0
-    best = {"score": -float("inf"), "state": copy.deepcopy(model.state_dict()), "step": 0, "bad": 0}
-    history = []
-
-    def eval_fn():
-        ev = evaluate(model, val)
-        step = min((len(history) + 1) * cfg.eval_every, cfg.steps)
-        history.append({"step": step, "val": ev["value"]})
-        if sign * ev["value"] > best["score"]:
-            best.update(score=sign * ev["value"], state=copy.deepcopy(model.state_dict()), step=step, bad=0)
-        else:
-            best["bad"] += 1
-            if best["bad"] >= cfg.patience:
-                raise _Stop()
-        return ev
-
     tcfg = TrainConfig(
         steps=cfg.steps,
         batch_size=cfg.batch_size,
@@ -208,59 +233,60 @@ def finetune(
         eval_every=cfg.eval_every,
         warmup_steps=min(10, max(1, cfg.steps // 10)),
     )
-    before = evaluate(model, val)
-    best.update(score=sign * before["value"])
+    best = KeepBest(model, task.higher_is_better, cfg.patience, evaluate(model, val)["value"])
+    hooks = [Evaluate(lambda: evaluate(model, val)), best, *([ProgressBar()] if progress else [])]
+    extra = ExtraParams(tuple(reg.parameters()), cfg.gate_lr) if reg is not None else None
     t0 = time.perf_counter()
-    try:
-        train_loop(
-            model,
-            data,
-            make_loss(task, reg, extra_loss),
-            tcfg,
-            eval_fn=eval_fn,
-            extra_params=extra_params,
-            extra_lr=cfg.gate_lr,
-            progress=progress,
-        )
-    except _Stop:
-        pass
+    train_loop(model, data, make_loss(task, reg, extra_loss), tcfg, hooks=hooks, extra=extra)
     seconds = time.perf_counter() - t0
-    model.load_state_dict(best["state"])
     model.eval()
-    result = evaluate(model, test)
     info = {
         "task": task.name,
         "transfer": transfer,
         "teachers": [str(t) for t in teachers],
         "train_rows": len(task.train),
-        "best_step": best["step"],
-        "val": sign * best["score"],
-        "test": result["value"],
+        "best_step": best.step,
+        "val": best.value,
+        "test": evaluate(model, test)["value"],
         "metric": task.metric,
         "seconds": seconds,
-        "history": history,
+        "history": best.history,
         "config": dataclasses.asdict(cfg),
+        **_gate_summary(reg, parts, cfg),
     }
-    if spec is not None and spec.name == "aft":
-        g = reg.gates().numpy()
-        info["gates_mean"] = float(g.mean())
-        if cfg.noise_dims:
-            info["gates_mean_noise"] = float(g[-cfg.noise_dims :].mean())
-            info["gates_mean_real"] = float(g[: -cfg.noise_dims].mean())
     if out is not None:
-        from ..fsutil import atomic_dir
-
-        with atomic_dir(out) as tmp:
-            write_model_files(
-                tmp,
-                model,
-                {
-                    "task": task.name,
-                    "task_kind": task.kind,
-                    "metric": task.metric,
-                    "finetune": {k: v for k, v in info.items() if k != "history"},
-                    **(meta or {}),
-                },
-            )
-            save_tokenizer(task.tokenizer, tmp)
+        _write(out, model, task, info, meta)
     return model, info
+
+
+def _gate_summary(reg, parts, cfg: FinetuneConfig) -> dict:
+    """AFT: the mean learned gate (and over noise / real feature dimensions when noise was appended)."""
+    if not any(t.name == "aft" for t in parts):
+        return {}
+    g = reg.gates().numpy()
+    out = {"gates_mean": float(g.mean())}
+    if cfg.noise_dims:
+        out["gates_mean_noise"] = float(g[-cfg.noise_dims :].mean())
+        out["gates_mean_real"] = float(g[: -cfg.noise_dims].mean())
+    return out
+
+
+def _write(out, model, task, info: dict, meta: dict | None) -> None:
+    from ..fsutil import atomic_dir
+    from ..models.checkpoint import write_model_files
+    from ..tasks.tokenizers import save_tokenizer
+
+    finetune_meta = {k: v for k, v in info.items() if k != "history"}
+    with atomic_dir(out) as tmp:
+        write_model_files(
+            tmp,
+            model,
+            {
+                "task": task.name,
+                "task_kind": task.kind,
+                "metric": task.metric,
+                "finetune": finetune_meta,
+                **(meta or {}),
+            },
+        )
+        save_tokenizer(task.tokenizer, tmp)

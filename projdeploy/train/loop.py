@@ -1,32 +1,28 @@
 """One training loop for every model kind (small, projected network, big, grown).
 
+    projdeploy train --task digits:0-4 --size tiny --out runs/tiny
+
 Deterministic on CPU: the batch at step ``s`` is a pure function of
 ``(seed, s)``, so a run resumed from a checkpoint reproduces the
-uninterrupted run exactly. AdamW + warmup/cosine schedule, periodic eval,
-a progress bar with tokens/s, checkpoints written atomically.
+uninterrupted run exactly. AdamW + warmup/cosine schedule. The loop itself
+only steps; periodic eval, checkpoints (written atomically, exact resume), the
+progress bar and early stopping are hooks (``hooks.py``).
 Under ``torchrun`` the global batch is split over ranks (DDP or FSDP2; gloo on CPU).
-
-    projdeploy train --task digits:0-4 --size tiny --out runs/tiny
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import math
-import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..errors import CheckpointError, ConfigError
-from ..fsutil import atomic_dir
-from . import state as st
+from ..errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -70,6 +66,52 @@ class TrainResult:
     flops: float = 0.0
 
 
+@dataclass(frozen=True)
+class ExtraParams:
+    """Trainable parameters outside the model (a regulariser's gates), with their own learning rate."""
+
+    params: tuple[torch.nn.Parameter, ...]
+    lr: float | None = None  # None: the model's
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """What one row is worth, for the tokens and FLOPs the result counts."""
+
+    tokens_per_row: int = 1
+    flops_per_token: float = 0.0  # forward FLOPs per token; training counts 3x
+
+
+@dataclass
+class LoopState:
+    """What hooks see: the model, its optimizer, the step about to run (or just run), the running result."""
+
+    model: torch.nn.Module
+    opt: torch.optim.Optimizer
+    names: list[str]  # optimizer parameter names, in group order (checkpoint files key by them)
+    cfg: TrainConfig
+    extra: tuple[torch.nn.Parameter, ...]
+    rank: int
+    world: int
+    step: int = 0
+    result: TrainResult = field(default_factory=TrainResult)
+    window_tokens: int = 0  # tokens since the progress bar last refreshed
+
+
+class Hook:
+    """Called by :func:`train_loop`: ``start`` before the first step, ``after_step`` after each (return True
+    to stop training), ``end`` after the last. Subclasses override what they need."""
+
+    def start(self, state: LoopState) -> None:
+        pass
+
+    def after_step(self, state: LoopState) -> bool | None:
+        return None
+
+    def end(self, state: LoopState) -> None:
+        pass
+
+
 def _fingerprint(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -82,200 +124,93 @@ def _dist():
     return 0, 1
 
 
-def train_loop(
-    model: torch.nn.Module,
-    data: dict[str, np.ndarray],
-    loss_fn: Callable[[torch.nn.Module, dict[str, torch.Tensor]], torch.Tensor],
-    cfg: TrainConfig,
-    *,
-    out_dir: str | Path | None = None,
-    save_fn: Callable[[Path], None] | None = None,
-    eval_fn: Callable[[], dict] | None = None,
-    resume: bool = False,
-    identity: dict | None = None,
-    extra_params: list[torch.nn.Parameter] | None = None,
-    extra_lr: float | None = None,
-    tokens_per_row: int = 1,
-    flops_per_token: float = 0.0,
-    progress: bool = True,
-    ddp_model: torch.nn.Module | None = None,
-    peak_flops: float = 0.0,
-    init_optimizer_from: str | Path | None = None,
-) -> TrainResult:
-    """Train ``model`` for ``cfg.steps`` steps on ``data`` (dict of row-aligned arrays).
-
-    ``save_fn(tmpdir)`` writes the model files into a fresh directory; the loop adds
-    the optimizer and trainer state and renames it to ``out_dir`` atomically.
-    ``identity`` (model config, task, ...) must match on ``resume``.
-    ``ddp_model``: the DistributedDataParallel wrapper to call in ``loss_fn`` (else ``model``).
-    ``peak_flops``: FLOP/s of the whole job; when set, the progress bar shows model FLOP utilisation.
-    ``init_optimizer_from``: a directory with ``optimizer.safetensors`` (e.g. a grown model's carried
-    state) to start from when not resuming.
-    FSDP: when ``model`` was sharded with ``distributed.shard_model``, every checkpoint gathers the full
-    model and optimizer state on all ranks and rank 0 calls ``save_fn(tmpdir, full_model_state)``; the
-    files written are the same as unsharded training's. Resume shards the full state back.
-    """
-    from .distributed import full_states, is_sharded, load_full_states
-
-    rank, world = _dist()
-    sharded = is_sharded(model)
-    if sharded and extra_params:
-        raise ConfigError("train", "extra_params", "extra parameters outside the model are not supported under FSDP")
-    out_dir = Path(out_dir) if out_dir else None
-    torch.manual_seed(cfg.seed)
-    ident = {"train": dataclasses.asdict(cfg), **(identity or {})}
-    fp = _fingerprint(ident)
-    n = len(next(iter(data.values())))
-
-    decay, no_decay, names = [], [], []
+def _optimizer(model, cfg: TrainConfig, extra: ExtraParams | None):
+    """AdamW with decay on matrices only; ``extra`` parameters in their own group. -> (optimizer, names)."""
+    decay, no_decay = [], []
     for _name, p in model.named_parameters():
         if p.requires_grad:
             (decay if p.dim() >= 2 else no_decay).append(p)
     names = [nm for nm, p in model.named_parameters() if p.requires_grad and p.dim() >= 2]
     names += [nm for nm, p in model.named_parameters() if p.requires_grad and p.dim() < 2]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    if extra_params:
-        groups.append({"params": list(extra_params), "weight_decay": 0.0, "lr_scale": (extra_lr or cfg.lr) / cfg.lr})
-        names += [f"__extra.{i}" for i in range(len(extra_params))]
-    opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    if extra and extra.params:
+        scale = (extra.lr or cfg.lr) / cfg.lr
+        groups.append({"params": list(extra.params), "weight_decay": 0.0, "lr_scale": scale})
+        names += [f"__extra.{i}" for i in range(len(extra.params))]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2)), names
 
-    result, start = TrainResult(), 0
-    if init_optimizer_from is not None and not resume:
-        if sharded:
-            load_full_states(model, opt, None, st.read_optimizer_state(names, Path(init_optimizer_from)), names)
-        else:
-            st.load_optimizer(opt, names, Path(init_optimizer_from))
-    if resume:
-        prev = st.read_state(out_dir) if out_dir else None
-        if prev is None:
-            raise CheckpointError(f"cannot resume: {out_dir} holds no trainer state")
-        if prev["fingerprint"] != fp:
-            diff = _diff(prev.get("identity", {}), json.loads(json.dumps(ident, default=str)))
-            raise CheckpointError(
-                f"cannot resume {out_dir}: its configuration differs ({diff}); nothing was overwritten"
-            )
-        from safetensors.torch import load_file
 
-        if sharded:  # every rank reads the full files and keeps its shard
-            load_full_states(
-                model,
-                opt,
-                load_file(str(out_dir / "model.safetensors")),
-                st.read_optimizer_state(names, out_dir),
-                names,
-            )
-        else:
-            model.load_state_dict(load_file(str(out_dir / "model.safetensors")), strict=False)
-        if extra_params:
-            ex = load_file(str(out_dir / "extra.safetensors"))
-            with torch.no_grad():
-                for i, p in enumerate(extra_params):
-                    p.copy_(ex[f"extra.{i}"])
-        if not sharded:
-            st.load_optimizer(opt, names, out_dir)
-        start = prev["step"]
-        result.losses, result.evals = prev["losses"], prev["evals"]
-        result.tokens, result.flops = prev.get("tokens", 0), prev.get("flops", 0.0)
+def _step(state: LoopState, data: dict, n: int, loss_fn, fwd, device, throughput: Throughput) -> None:
+    """One optimizer step on the global batch of ``state.step`` (this rank's share of it)."""
+    cfg, opt, world = state.cfg, state.opt, state.world
+    idx = batch_indices(n, cfg.batch_size, cfg.seed, state.step)[state.rank :: world]
+    batch = {k: torch.as_tensor(v[idx]).to(device) for k, v in data.items()}
+    lr = cfg.lr_at(state.step)
+    for g in opt.param_groups:
+        g["lr"] = lr * g.get("lr_scale", 1.0)
+    loss = loss_fn(fwd, batch)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.grad_clip:
+        torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], cfg.grad_clip)
+    opt.step()
+    lval = loss.detach()
+    if world > 1:
+        import torch.distributed as dist
 
-    def checkpoint(step):
-        if out_dir is None or save_fn is None:
-            return
-        full = full_states(model, opt) if sharded else None  # collective: all ranks gather
-        if rank != 0:
-            return
-        with atomic_dir(out_dir) as tmp:
-            if full is not None:
-                save_fn(tmp, full[0])
-                st.save_optimizer_state(full[1], names, tmp)
-            else:
-                save_fn(tmp)
-                st.save_optimizer(opt, names, tmp)
-            if extra_params:
-                from safetensors.torch import save_file
+        dist.all_reduce(lval)
+        lval = lval / world
+    r = state.result
+    r.losses.append(float(lval))
+    ntok = len(idx) * world * throughput.tokens_per_row
+    r.tokens += ntok
+    r.flops += 3.0 * throughput.flops_per_token * ntok  # forward + backward = 3x forward
+    state.window_tokens += ntok
 
-                save_file(
-                    {f"extra.{i}": p.detach().contiguous() for i, p in enumerate(extra_params)},
-                    str(tmp / "extra.safetensors"),
-                )
-            st.write_state(
-                tmp,
-                {
-                    "step": step,
-                    "fingerprint": fp,
-                    "identity": json.loads(json.dumps(ident, default=str)),
-                    "losses": result.losses,
-                    "evals": result.evals,
-                    "tokens": result.tokens,
-                    "flops": result.flops,
-                },
-            )
 
-    bar = None
-    if progress and rank == 0:
-        from tqdm import tqdm
+def train_loop(
+    model: torch.nn.Module,
+    data: dict[str, np.ndarray],
+    loss_fn: Callable[[torch.nn.Module, dict[str, torch.Tensor]], torch.Tensor],
+    cfg: TrainConfig,
+    *,
+    hooks: Sequence[Hook] = (),
+    extra: ExtraParams | None = None,
+    throughput: Throughput = Throughput(),
+    ddp_model: torch.nn.Module | None = None,
+) -> TrainResult:
+    """Train ``model`` for ``cfg.steps`` steps on ``data`` (dict of row-aligned arrays).
 
-        bar = tqdm(
-            total=cfg.steps,
-            initial=start,
-            file=sys.stderr,
-            dynamic_ncols=True,
-            leave=False,
-            desc="train",
-            mininterval=0.5,
-        )
+    Everything around the step is a hook, run in the order given: :class:`Evaluate`,
+    :class:`Checkpoints` (resume, periodic and final checkpoints), :class:`ProgressBar`, or the caller's
+    own (early stopping in ``finetune``). ``ddp_model``: the DistributedDataParallel/FSDP wrapper to call
+    in ``loss_fn`` (else ``model``).
+    """
+    from .distributed import is_sharded
+
+    rank, world = _dist()
+    if is_sharded(model) and extra and extra.params:
+        raise ConfigError("train", "extra_params", "extra parameters outside the model are not supported under FSDP")
+    torch.manual_seed(cfg.seed)
+    opt, names = _optimizer(model, cfg, extra)
+    state = LoopState(model, opt, names, cfg, tuple(extra.params) if extra else (), rank, world)
+    for h in hooks:
+        h.start(state)
     fwd = ddp_model or model
     device = next(model.parameters()).device  # batches follow the model (CPU here; cuda:LOCAL_RANK under NCCL)
+    n = len(next(iter(data.values())))
     model.train()
     t0 = time.perf_counter()
-    tok_window, t_window = 0, t0
-    for step in range(start, cfg.steps):
-        idx = batch_indices(n, cfg.batch_size, cfg.seed, step)
-        idx = idx[rank::world]
-        batch = {k: torch.as_tensor(v[idx]).to(device) for k, v in data.items()}
-        lr = cfg.lr_at(step)
-        for g in opt.param_groups:
-            g["lr"] = lr * g.get("lr_scale", 1.0)
-        loss = loss_fn(fwd, batch)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], cfg.grad_clip)
-        opt.step()
-        lval = loss.detach()
-        if world > 1:
-            import torch.distributed as dist
-
-            dist.all_reduce(lval)
-            lval = lval / world
-        result.losses.append(float(lval))
-        ntok = len(idx) * world * tokens_per_row
-        result.tokens += ntok
-        result.flops += 3.0 * flops_per_token * ntok  # forward + backward = 3x forward
-        tok_window += ntok
-        if eval_fn and cfg.eval_every and ((step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps):
-            ev = eval_fn()
-            result.evals.append({"step": step + 1, **ev})
-            model.train()
-        if bar is not None:
-            now = time.perf_counter()
-            if now - t_window > 0.5 or step + 1 == cfg.steps:
-                post = {"loss": f"{result.losses[-1]:.3f}", "tok/s": f"{tok_window / (now - t_window):.0f}"}
-                if peak_flops:
-                    post["mfu"] = f"{100 * 3 * flops_per_token * tok_window / (now - t_window) / peak_flops:.1f}%"
-                if flops_per_token:
-                    post["flops"] = f"{result.flops:.2e}"
-                if result.evals:
-                    post["eval"] = f"{result.evals[-1].get('value', float('nan')):.3f}"
-                bar.set_postfix(post)
-                tok_window, t_window = 0, now
-            bar.update(1)
-        if cfg.ckpt_every and (step + 1) % cfg.ckpt_every == 0 and step + 1 < cfg.steps:
-            checkpoint(step + 1)
-    if bar is not None:
-        bar.close()
-    result.seconds = time.perf_counter() - t0
-    checkpoint(cfg.steps)
-    return result
+    while state.step < cfg.steps:
+        _step(state, data, n, loss_fn, fwd, device, throughput)
+        state.step += 1
+        stop = [h.after_step(state) for h in hooks]  # every hook sees every step, even when one stops
+        if any(stop):
+            break
+    state.result.seconds = time.perf_counter() - t0
+    for h in hooks:
+        h.end(state)
+    return state.result
 
 
 def _diff(a: dict, b: dict, prefix: str = "") -> str:

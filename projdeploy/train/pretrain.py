@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError, UnknownNameError
-from .loop import TrainConfig, train_loop
+from .hooks import Checkpoints, Evaluate, ProgressBar
+from .loop import Throughput, TrainConfig, train_loop
 from .presets import PretrainPreset, get_preset
 
 MODELS = ("pn", "hard-moe", "dense", "slm", "projector")
@@ -166,23 +167,13 @@ def pretrain(
         save_tokenizer(task.tokenizer, directory)
 
     peak = measure_peak_flops() * world if progress and rank == 0 else 0.0
-    res = train_loop(
-        net,
-        train_data,
-        loss_fn,
-        tcfg,
-        out_dir=out,
-        save_fn=save,
-        eval_fn=eval_fn,
-        resume=resume,
-        identity=identity,
-        tokens_per_row=T,
-        flops_per_token=fpt,
-        progress=progress,
-        ddp_model=ddp,
-        peak_flops=peak,
-        init_optimizer_from=init if init and Path(init, "optimizer.safetensors").is_file() else None,
-    )
+    carried = init if init and Path(init, "optimizer.safetensors").is_file() else None
+    hooks = [
+        Evaluate(eval_fn),
+        Checkpoints(out, save, identity=identity, resume=resume, init_optimizer_from=carried),
+        *([ProgressBar(fpt, peak)] if progress else []),
+    ]
+    res = train_loop(net, train_data, loss_fn, tcfg, hooks=hooks, throughput=Throughput(T, fpt), ddp_model=ddp)
     final = res.evals[-1] if res.evals else generic_eval(net, task, ev_rows, ev_expert)
     return {
         **meta,

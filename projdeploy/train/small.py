@@ -13,7 +13,8 @@ from ..models.checkpoint import write_model_files
 from ..tasks import get_task
 from ..tasks.metrics import evaluate
 from ..tasks.tokenizers import save_tokenizer
-from .loop import TrainConfig, train_loop
+from .hooks import Checkpoints, Evaluate, ProgressBar
+from .loop import Throughput, TrainConfig, train_loop
 from .losses import task_data, task_loss_fn
 
 
@@ -52,19 +53,15 @@ def train_small(
     task = get_task(task_name)
     mcfg = model_config_for_task(task, size)
     model = build_model(mcfg, seed=cfg.seed)
+    fpt = mcfg.flops_per_token(task.seq_len)
+    identity = {"model": mcfg.to_hf_dict(), "task": task.name}
+    hooks = [
+        Evaluate(lambda: evaluate(model, task, max_rows=max_eval_rows)),
+        Checkpoints(out, checkpoint_writer(model, task, {"size": size}), identity=identity, resume=resume),
+        *([ProgressBar(fpt)] if progress else []),
+    ]
     result = train_loop(
-        model,
-        task_data(task),
-        task_loss_fn(task),
-        cfg,
-        out_dir=out,
-        save_fn=checkpoint_writer(model, task, {"size": size}),
-        eval_fn=lambda: evaluate(model, task, max_rows=max_eval_rows),
-        resume=resume,
-        identity={"model": mcfg.to_hf_dict(), "task": task.name},
-        tokens_per_row=task.seq_len,
-        flops_per_token=mcfg.flops_per_token(task.seq_len),
-        progress=progress,
+        model, task_data(task), task_loss_fn(task), cfg, hooks=hooks, throughput=Throughput(task.seq_len, fpt)
     )
     return model, task, result
 
