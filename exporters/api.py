@@ -17,8 +17,7 @@ VECTORS = "test_vectors.json"
 
 def calibration_batches(task, rows: int = 64, batch: int = 8) -> list:
     """Train-split inputs (never eval rows) for calibration, in batches."""
-    toks = task.train.tokens[:rows]
-    x = toks[:, :-1] if task.kind == "lm" else toks
+    x = task.model_inputs(task.train.tokens[:rows])
     return [x[i : i + batch] for i in range(0, len(x), batch)]
 
 

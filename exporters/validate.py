@@ -31,7 +31,7 @@ def sqnr_db(ref: np.ndarray, out: np.ndarray) -> float:
 
 def eval_inputs(task, max_rows: int | None) -> np.ndarray:
     rows = task.eval.tokens if max_rows is None else task.eval.tokens[:max_rows]
-    return np.ascontiguousarray(rows[:, :-1] if task.kind == "lm" else rows, dtype=np.int64)
+    return np.ascontiguousarray(task.model_inputs(rows), dtype=np.int64)
 
 
 def reference_outputs(model, x: np.ndarray, batch: int = 64) -> np.ndarray:
@@ -67,11 +67,6 @@ def decode_outputs(call, row: np.ndarray, n_prompt: int) -> np.ndarray:
     return np.stack(out)
 
 
-def metric_drop(task, ref_value: float, value: float) -> float:
-    """Positive = worse than the float model."""
-    return (ref_value - value) if task.higher_is_better else (value - ref_value)
-
-
 def validate(
     call, program_names, model, task, recipe, max_rows: int | None = 256, simulated: bool = False
 ) -> tuple[dict, list]:
@@ -96,7 +91,7 @@ def validate(
             "metric": task.metric,
             "metric_float": ref_m["value"],
             "metric_artifact": art_m["value"],
-            "metric_drop": metric_drop(task, ref_m["value"], art_m["value"]),
+            "metric_drop": task.metric_drop(ref_m["value"], art_m["value"]),
         }
     )
     if "decode" in program_names:

@@ -60,8 +60,7 @@ def artifact_metric(runner, manifest, task, max_rows: int) -> dict:
     n = min(len(s), max_rows)
     outs = []
     for i in range(n):
-        row = s.tokens[i : i + 1]
-        x = row[:, :-1] if task.kind == "lm" else row
+        x = task.model_inputs(s.tokens[i : i + 1])
         outs.append(np.asarray(runner.run(prog, [x.astype(np.int64)])[0], dtype=np.float32))
     return metric_from_outputs(task, outs, s.subset(np.arange(n)))
 

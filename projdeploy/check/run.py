@@ -33,9 +33,7 @@ def _metric_block(task, manifest, host, checkpoint, rows) -> dict:
         fl, src = None, "unknown (no checkpoint given and no metric_float in the manifest)"
     a_val = art["value"] if art else val.get("metric_artifact")
     a_src = f"measured on host ({art['n']} eval rows)" if art else "manifest validation (export time)"
-    drop = None
-    if fl is not None and a_val is not None:
-        drop = (fl - a_val) if task.higher_is_better else (a_val - fl)
+    drop = task.metric_drop(fl, a_val) if fl is not None and a_val is not None else None
     return {
         "name": task.metric,
         "higher_is_better": task.higher_is_better,

@@ -162,7 +162,10 @@ class CausalLM(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        assert not cfg.is_classifier
+        if cfg.is_classifier:
+            from ..errors import ConfigError
+
+            raise ConfigError("model config", "num_labels", "a classifier config builds a SequenceClassifier")
         self.config = cfg
         self.model = Backbone(cfg)
         self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
@@ -183,7 +186,10 @@ class SequenceClassifier(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        assert cfg.is_classifier
+        if not cfg.is_classifier:
+            from ..errors import ConfigError
+
+            raise ConfigError("model config", "num_labels", "a SequenceClassifier needs num_labels > 0")
         self.config = cfg
         self.model = Backbone(cfg)
         self.score = nn.Linear(cfg.hidden_size, cfg.num_labels, bias=False)

@@ -207,7 +207,10 @@ class ProjectedLM(nn.Module):
     def materialize(self, expert: int | None = None, coefs: list[torch.Tensor] | None = None) -> CausalLM:
         small = CausalLM(self.config.small)
         missing, unexpected = small.load_state_dict(self.expert_state(expert, coefs), strict=False)
-        assert not unexpected and all(k == "lm_head.weight" for k in missing), (missing, unexpected)
+        if unexpected or any(k != "lm_head.weight" for k in missing):
+            raise CheckpointError(
+                f"expert weights do not fit the small model: missing {missing}, unexpected {unexpected}"
+            )
         return small.eval()
 
 

@@ -70,8 +70,12 @@ class Task:
     source: str = "built-in"
 
     def __post_init__(self):
-        assert self.kind in ("lm", "cls"), self.kind
-        assert self.metric in METRICS, self.metric
+        from ..errors import ConfigError
+
+        if self.kind not in ("lm", "cls"):
+            raise ConfigError(f"task {self.name}", "kind", f"{self.kind!r} is not one of lm, cls")
+        if self.metric not in METRICS:
+            raise ConfigError(f"task {self.name}", "metric", f"{self.metric!r} is not one of {', '.join(METRICS)}")
 
     @property
     def seq_len(self) -> int:
@@ -89,7 +93,14 @@ class Task:
     def example_inputs(self, batch: int = 1, split: str = "eval") -> np.ndarray:
         """Deterministic example model inputs (batch, seq_len) from a split."""
         s = self.eval if split == "eval" else self.train
-        rows = s.tokens[:batch]
+        return self.model_inputs(s.tokens[:batch])
+
+    def metric_drop(self, reference: float, value: float) -> float:
+        """How much worse ``value`` is than ``reference`` on this task's metric (positive = worse)."""
+        return (reference - value) if self.higher_is_better else (value - reference)
+
+    def model_inputs(self, rows):
+        """What the model reads from token rows (numpy or torch): an LM row's last token is only a target."""
         return rows[:, :-1] if self.kind == "lm" else rows
 
     def with_train_limit(self, n: int | None, seed: int = 0) -> Task:

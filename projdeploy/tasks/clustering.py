@@ -150,7 +150,7 @@ def clustering_units(task, split, rows_per_unit: int = ROWS_PER_UNIT):
         if doc[i] != doc[i - 1] or run >= rows_per_unit:
             unit, run = unit + 1, 0
         row_unit[i] = unit
-    body = split.tokens[:, :-1] if task.kind == "lm" else split.tokens
+    body = task.model_inputs(split.tokens)
     texts = [""] * (unit + 1)
     pieces: list[list] = [[] for _ in range(unit + 1)]
     for i, u in enumerate(row_unit):

@@ -64,7 +64,7 @@ def evaluate(
     outs = []
     for i in range(0, n, batch_size):
         rows = torch.as_tensor(s.tokens[i : min(i + batch_size, n)])
-        x = rows[:, :-1] if task.kind == "lm" else rows
+        x = task.model_inputs(rows)
         outs.append(model(x).float().numpy())
     model.train(was_training)
     return metric_from_outputs(task, outs, s)
