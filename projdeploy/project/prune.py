@@ -144,8 +144,7 @@ def calibration_rows(task, n: int, seed: int = 0) -> np.ndarray:
     """``n`` training rows of the task (model inputs), a deterministic sample."""
     s = task.train
     idx = np.sort(np.random.default_rng([seed, 17]).permutation(len(s))[:n])
-    rows = s.tokens[idx]
-    return rows[:, :-1] if task.kind == "lm" else rows
+    return task.model_inputs(s.tokens[idx])
 
 
 def prune(big: torch.nn.Module, task, small_cfg: ModelConfig, calibration: int = 32, seed: int = 0):
