@@ -13,7 +13,6 @@ compression applied in PyTorch (exporters/coreml_sim.py), flagged
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -178,28 +177,16 @@ class CoreMLRunner:  # pragma: no cover - macOS only
         return [np.asarray(out[t.name], np.float32) for t in io["outputs"]]
 
 
-class CoreMLFormat(Format):
-    name = "coreml"
-    recipe_type = CoreMLRecipe
-    kv_cache = True
-    dynamic = False
-
-    def missing(self, recipe=None):
-        if importlib.util.find_spec("coremltools") is None:
-            return "Core ML export needs coremltools, which is not installed on this machine"
-        return None
-
-    def export(self, programs, recipe, out, calibration) -> Artifact:
-        """Write ``<program>.mlpackage`` for each program into ``out`` (Core ML needs no calibration)."""
-        self.check_available(recipe)
-        out, specs = Path(out), {}
-        try:
-            for p in programs:
-                pkg = out / f"{p.name}.mlpackage"
-                convert_program(p, recipe).save(str(pkg))
-                specs[p.name] = spec_io(pkg)
-        except Exception as e:
-            raise ExportError(f"Core ML export ({recipe.name}) failed: {type(e).__name__}: {e}") from e
+class CoreMLFormat(
+    Format, name="coreml", recipe_type=CoreMLRecipe, toolchain=("coremltools",), kv_cache=True, dynamic=False
+):
+    def write(self, programs, recipe, out, calibration) -> Artifact:
+        """``<program>.mlpackage`` for each program (Core ML compression needs no calibration)."""
+        specs = {}
+        for p in programs:
+            pkg = out / f"{p.name}.mlpackage"
+            convert_program(p, recipe).save(str(pkg))
+            specs[p.name] = spec_io(pkg)
         return Artifact(out, self.name, recipe, f"{programs[0].name}.mlpackage", specs)
 
     def host_gap(self, recipe):

@@ -10,7 +10,6 @@ fraction of operators delegated to the backend is recorded per method.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
@@ -145,32 +144,21 @@ class ExecuTorchRunner:
         return [o.detach().numpy().copy() for o in outs]
 
 
-class ExecuTorchFormat(Format):
-    name = "executorch"
-    recipe_type = ExecuTorchRecipe
-    kv_cache = True
-    dynamic = False
+class ExecuTorchFormat(
+    Format, name="executorch", recipe_type=ExecuTorchRecipe, toolchain=("executorch",), kv_cache=True, dynamic=False
+):
+    def recipe_missing(self, recipe):
+        return get_backend(recipe.backend).missing(recipe)
 
-    def missing(self, recipe=None):
-        if importlib.util.find_spec("executorch") is None:
-            return "ExecuTorch is not installed on this machine (pip install executorch)"
-        return get_backend(recipe.backend).missing(recipe) if recipe is not None else None
-
-    def export(self, programs, recipe, out, calibration) -> Artifact:
-        self.check_available(recipe)
-        try:
-            pte, deleg = lower(programs, recipe, calibration)
-            (Path(out) / MAIN_FILE).write_bytes(pte)
-        except ExportError:
-            raise
-        except Exception as e:
-            raise ExportError(f"ExecuTorch export ({recipe.name}) failed: {type(e).__name__}: {e}") from e
+    def write(self, programs, recipe, out, calibration) -> Artifact:
+        pte, deleg = lower(programs, recipe, calibration)
+        (out / MAIN_FILE).write_bytes(pte)
         progs = {p.name: p.spec() for p in programs}
-        return Artifact(Path(out), self.name, recipe, MAIN_FILE, progs, validation={"delegation": deleg})
+        return Artifact(out, self.name, recipe, MAIN_FILE, progs, validation={"delegation": deleg})
 
     def host_gap(self, recipe):
-        if importlib.util.find_spec("executorch") is None:
-            return "ExecuTorch is not installed on this machine"
+        if gap := self.missing():
+            return gap
         if not get_backend(recipe.backend).runs_here:
             return f"the {recipe.backend} delegate's runtime is not on this machine"
         return None

@@ -13,6 +13,7 @@ validation. Nothing outside ``exporters/`` tests format names.
 
 from __future__ import annotations
 
+import importlib.util
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import ClassVar
@@ -20,13 +21,30 @@ from typing import ClassVar
 from .base import Artifact, ExportError, Recipe, Runner, UnavailableError
 
 
+def installed(module: str) -> bool:
+    """Whether ``module`` (dotted names too) can be imported here, without importing it."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # a missing parent package
+        return False
+
+
 class Format(ABC):
-    """One export format. Subclasses set ``name``, ``recipe_type``, ``kv_cache`` and ``dynamic``."""
+    """One export format, declared as ``class XFormat(Format, name=..., recipe_type=..., toolchain=(...),
+    kv_cache=..., dynamic=...)``."""
 
     name: ClassVar[str]
     recipe_type: ClassVar[type]
+    toolchain: ClassVar[tuple[str, ...]]  # the packages export needs (also its host runtime)
     kv_cache: ClassVar[bool]  # LMs get prefill + decode programs with a static KV cache
     dynamic: ClassVar[bool]  # programs have a dynamic batch (and LM sequence) dimension
+
+    def __init_subclass__(cls, **facts):
+        super().__init_subclass__()
+        for key, value in facts.items():
+            if key not in Format.__annotations__:
+                raise TypeError(f"{cls.__name__}: unknown format fact {key!r}")
+            setattr(cls, key, value)
 
     def __init__(self, recipes: list[Recipe]):
         self.recipes = {r.name: r for r in recipes}
@@ -52,9 +70,16 @@ class Format(ABC):
             raise UnknownNameError(f"{self.name} recipe", name, self.recipes)
         return self.recipes[name]
 
-    @abstractmethod
     def missing(self, recipe: Recipe | None = None) -> str | None:
         """Why ``recipe`` (or, without one, the format) cannot be exported here; None when it can."""
+        absent = [m for m in self.toolchain if not installed(m)]
+        if absent:
+            return f"{self.name} export needs {', '.join(absent)}, not installed on this machine"
+        return self.recipe_missing(recipe) if recipe is not None else None
+
+    def recipe_missing(self, recipe: Recipe) -> str | None:
+        """Why this recipe in particular cannot be exported here (a delegate's SDK, an optional exporter)."""
+        return None
 
     def available(self) -> bool:
         return self.missing() is None
@@ -65,9 +90,20 @@ class Format(ABC):
             raise UnavailableError(reason)
 
     # --- export -------------------------------------------------------------------------------
-    @abstractmethod
     def export(self, programs: list, recipe: Recipe, out: Path, calibration: list | None) -> Artifact:
-        """Write the format's files for ``programs`` into ``out``; the Artifact has no manifest yet."""
+        """Write the format's files for ``programs`` into ``out``; the Artifact has no manifest yet.
+        ``calibration``: batches of train-split ``input_ids`` for calibrating quantizers."""
+        self.check_available(recipe)
+        try:
+            return self.write(programs, recipe, Path(out), calibration)
+        except ExportError:
+            raise
+        except Exception as e:  # the toolchain's own failure, with its message
+            raise ExportError(f"{self.name} export ({recipe.name}) failed: {type(e).__name__}: {e}") from e
+
+    @abstractmethod
+    def write(self, programs: list, recipe: Recipe, out: Path, calibration: list | None) -> Artifact:
+        """The format's own part of :meth:`export` (toolchain errors are wrapped there)."""
 
     def extra_validation(self, artifact: Artifact, call, task) -> dict:
         """Format-specific checks after parity (figures merged into the manifest's validation)."""

@@ -11,11 +11,10 @@ the runner fills the last two (ones, 0..T-1) when they are not given.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 from .base import Artifact, ExportError, ParityError, TensorSpec
-from .format import Format
+from .format import Format, installed
 from .recipes import ONNXRecipe, OrtInt8Dynamic, OrtInt8Static
 
 MAIN_FILE = "model.onnx"
@@ -218,42 +217,29 @@ def feed_for(input_names: list, inputs: list, where) -> dict:
     return feed
 
 
-class ONNXFormat(Format):
-    name = "onnx"
-    recipe_type = ONNXRecipe
-    kv_cache = False  # single forward program (web: onnxruntime-web)
-    dynamic = True
-
-    def missing(self, recipe=None):
-        if not all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime", "onnxscript")):
-            return "ONNX export needs onnx, onnxscript and onnxruntime, which are not installed on this machine"
-        if (
-            recipe is not None
-            and recipe.exporter == "optimum"
-            and importlib.util.find_spec("optimum.exporters.onnx") is None
-        ):
+class ONNXFormat(
+    Format,
+    name="onnx",
+    recipe_type=ONNXRecipe,
+    toolchain=("onnx", "onnxscript", "onnxruntime"),
+    kv_cache=False,  # single forward program (web: onnxruntime-web)
+    dynamic=True,
+):
+    def recipe_missing(self, recipe):
+        if recipe.exporter == "optimum" and not installed("optimum.exporters.onnx"):
             return f"recipe {recipe.name!r} needs optimum[onnx] (optimum-onnx), not available on this machine"
         return None
 
-    def export(self, programs, recipe, out, calibration) -> Artifact:
-        """Write ``model.onnx`` (+ ``model.ort``) for the single ``forward`` program into ``out``."""
-        self.check_available(recipe)
-        out = Path(out)
-        try:
-            write_model(programs, recipe, out, calibration)
-        except ExportError:
-            raise
-        except Exception as e:  # the toolchain's own failure, with its message
-            raise ExportError(f"ONNX export ({recipe.name}) failed: {type(e).__name__}: {e}") from e
+    def write(self, programs, recipe, out, calibration) -> Artifact:
+        """``model.onnx`` (+ ``model.ort``) for the single ``forward`` program."""
+        write_model(programs, recipe, out, calibration)
         return Artifact(out, self.name, recipe, MAIN_FILE, {"forward": graph_io(out / MAIN_FILE)})
 
     def extra_validation(self, artifact, call, task) -> dict:
         return {"ort": ort_parity(artifact.path, call, task)} if artifact.recipe.ort_format else {}
 
     def host_gap(self, recipe):
-        if importlib.util.find_spec("onnxruntime") is None:
-            return "onnxruntime is not installed on this machine"
-        return None
+        return None if installed("onnxruntime") else "onnxruntime is not installed on this machine"
 
     def open_runner(self, artifact, threads):
         return ONNXRunner(artifact.main_path, threads)
