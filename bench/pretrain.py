@@ -25,8 +25,7 @@ from pathlib import Path
 def run(args) -> dict:
     import torch
 
-    from projdeploy.commands.grow import grow_checkpoint
-    from projdeploy.models.grow import GrowTarget
+    from projdeploy.models.grow import GrowTarget, grow_checkpoint
     from projdeploy.project.pn import project_pn
     from projdeploy.tasks import get_task
     from projdeploy.train.presets import get_preset

@@ -147,8 +147,8 @@ def test_grow_command_and_grown_model_keeps_training(tiny_lm_checkpoint, tmp_pat
 
 
 def test_general_block_checkpoint_when_not_hf_expressible(tiny_lm_checkpoint, tmp_path):
-    from projdeploy.commands.grow import grow_checkpoint
     from projdeploy.models.general import load_any_lm
+    from projdeploy.models.grow import grow_checkpoint
 
     res = grow_checkpoint(tiny_lm_checkpoint, GrowTarget(v_head_dim=24), tmp_path / "g")
     assert not res["hf_loadable"] and "value head size" in res["reason"]

@@ -6,9 +6,8 @@ import torch
 
 @pytest.mark.slow
 def test_grown_big_model_continues_from_the_small_models_function(tmp_path):
-    from projdeploy.commands.grow import grow_checkpoint
     from projdeploy.models.checkpoint import load_model
-    from projdeploy.models.grow import GrowTarget
+    from projdeploy.models.grow import GrowTarget, grow_checkpoint
     from projdeploy.tasks import get_task
     from projdeploy.train.loop import batch_indices
     from projdeploy.train.losses import lm_loss

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -269,3 +270,64 @@ def grow_model(model, target: GrowTarget, optim: dict | None = None):
     grown = GeneralLM(cfg2)
     grown.load_state_dict(sd2)
     return grown.eval(), opt2, steps
+
+
+def read_target(spec: str) -> GrowTarget:
+    """A GrowTarget from a JSON/YAML file or inline JSON (``--to``)."""
+    if spec.lstrip().startswith("{"):
+        src, text = "--to", spec
+    else:
+        p = Path(spec)
+        if not p.is_file():
+            raise ConfigError("--to", "<path>", f"{spec!r} is neither a file nor inline JSON")
+        src, text = str(p), p.read_text()
+    import yaml
+
+    try:
+        d = yaml.safe_load(text)  # YAML is a superset of JSON
+    except yaml.YAMLError as e:
+        raise ConfigError(src, "<document>", f"not valid JSON/YAML ({e})") from None
+    if not isinstance(d, dict):
+        raise ConfigError(src, "<document>", "must be a mapping of target sizes")
+    return GrowTarget.from_dict(d, src)
+
+
+def grow_checkpoint(src: str | Path, target, out: str | Path) -> dict:
+    """Grow the checkpoint in ``src``; write a HF-loadable checkpoint when the layout allows, else a general one."""
+    import shutil
+
+    from safetensors.torch import save_file
+
+    from ..fsutil import atomic_dir
+    from .checkpoint import write_model_files
+    from .general import load_any_lm, write_general_files
+    from .llama import CausalLM
+
+    model, optim = load_any_lm(src)
+    before = model.config
+    grown, opt2, steps = grow_model(model, target, optim)
+    cfg = grown.config
+    why = cfg.hf_incompatibility()
+    meta = {"grown_from": str(src), "growth_steps": steps, "target": {k: v for k, v in vars(target).items()}}
+    with atomic_dir(out) as tmp:
+        if why is None:
+            small = CausalLM(cfg.to_model_config())
+            small.load_state_dict(grown.state_dict())
+            write_model_files(tmp, small, {"kind": "dense", **meta})
+        else:
+            write_general_files(tmp, grown, {**meta, "not_hf_because": why})
+        if opt2:
+            save_file({k: v.contiguous() for k, v in opt2.items()}, str(tmp / "optimizer.safetensors"))
+        tok = Path(src, "projdeploy_tokenizer.json")
+        if tok.is_file():
+            shutil.copy(tok, tmp / tok.name)
+    return {
+        "out": str(out),
+        "steps": steps,
+        "hf_loadable": why is None,
+        "reason": why,
+        "params_before": sum(p.numel() for p in model.parameters()),
+        "params_after": sum(p.numel() for p in grown.parameters()),
+        "from": before.to_dict(),
+        "to": cfg.to_dict(),
+    }
