@@ -97,10 +97,13 @@ def test_memory_accounting():
 
 
 def test_unknowns_are_stated_as_assumptions():
-    p = resolve_params("pixel-8", "onnxruntime-cpu", "fp32")
+    p = resolve_params("pixel-8", "executorch-xnnpack", "fp32")
     text = " ".join(p.assumptions)
     assert "memory_bandwidth_gbs unknown" in text and "compute_eff unknown" in text
     assert p.sources["memory_bandwidth_gbs"] == "assumed" and p.sources["peak_gflops"] == "HW2"
+    # a runtime with a fitted family takes the family's numbers instead of fallbacks
+    ort = resolve_params("pixel-8", "onnxruntime-cpu", "int8")
+    assert ort.family == "ort-cpu" and ort.sources["compute_eff"] == "FIT" and ort.compute_eff < 1.0
     s24 = resolve_params("galaxy-s24", "executorch-xnnpack", "bf16")
     assert s24.compute_eff == 0.23 and s24.sources["compute_eff"] == "FIT"
 

@@ -237,7 +237,7 @@ def _fitted_family(name: str, assumptions: list):
     from .families import families, get_family
 
     fam = get_family(name)
-    if fam.class_eff:
+    if fam.class_eff or fam.unit == "cpu":  # CPU runtimes differ too much to borrow another's fit
         return fam
     donors = sorted(f.name for f in families().values() if f.unit == fam.unit and f.class_eff)
     if not donors:
