@@ -43,23 +43,18 @@ class Graph:
         }
 
 
-def _format_and_recipe(manifest: dict):
-    from exporters.recipes import recipe_from_dict
+def precision_for(art) -> tuple[Precision, str]:
+    """(precision, reason) of an :class:`~exporters.base.Artifact`: its format's reading of its recipe."""
     from exporters.registry import get_format
 
-    return get_format(manifest["format"]), recipe_from_dict(manifest.get("recipe", {}))
+    return get_format(art.format).precision(art.recipe)
 
 
-def precision_for(manifest: dict) -> tuple[Precision, str]:
-    """(precision, reason) of an artifact: its format's reading of its recipe."""
-    fmt, recipe = _format_and_recipe(manifest)
-    return fmt.precision(recipe)
+def runtime_for(art) -> tuple[str, str]:
+    """(profile runtime name, reason) for an :class:`~exporters.base.Artifact`: its format's reading of its recipe."""
+    from exporters.registry import get_format
 
-
-def runtime_for(manifest: dict) -> tuple[str, str]:
-    """(profile runtime name, reason) for an artifact: its format's reading of its recipe."""
-    fmt, recipe = _format_and_recipe(manifest)
-    return fmt.runtime(recipe)
+    return get_format(art.format).runtime(art.recipe)
 
 
 # --- ONNX ----------------------------------------------------------------------------
@@ -158,19 +153,19 @@ def _scale(ops, factor):
     return [dataclasses.replace(o, weight_bytes=o.weight_bytes * factor) for o in ops]
 
 
-def artifact_graph(artifact_dir: str | Path, manifest: dict | None = None) -> Graph:
-    from exporters.base import read_manifest
+def artifact_graph(artifact) -> Graph:
+    """The operator costs of an artifact (an :class:`~exporters.base.Artifact` or its directory)."""
+    from exporters.base import Artifact
 
-    d = Path(artifact_dir)
-    m = manifest or read_manifest(d)
-    prec, why = precision_for(m)
-    main = d / m["main_file"]
+    art = artifact if isinstance(artifact, Artifact) else Artifact.read(artifact)
+    prec, why = precision_for(art)
+    main = art.main_path
     file_bytes = (
         main.stat().st_size if main.is_file() else sum(f.stat().st_size for f in main.rglob("*") if f.is_file())
     )
-    seq = int(m.get("model", {}).get("seq_len") or 0) or _seq_from_programs(m)
+    seq = int(art.model.get("seq_len") or 0) or _seq_from_programs(art)
     notes = [f"precision: {why}"]
-    if m["format"] == "onnx":
+    if art.format == "onnx":
         cost = onnx_ops(main, {"batch": 1, "seq": seq, "s0": 1, "s1": seq})
         ops, raw, uncosted, act_peak = cost.ops, cost.weight_bytes, cost.uncosted, cost.live_peak_bytes
         notes += cost.notes()
@@ -182,15 +177,15 @@ def artifact_graph(artifact_dir: str | Path, manifest: dict | None = None) -> Gr
         ):
             prec = PRECISIONS["int8"]
     else:
-        ops, raw = traced_ops(m["model"]["config"], seq, prec)
+        ops, raw = traced_ops(art.model["config"], seq, prec)
         uncosted, act_peak = {}, None
         path = "torch-dispatch-trace"
-        progs = {"prefill" if "prefill" in m.get("programs", {}) else "forward": ops}
+        progs = {"prefill" if "prefill" in art.programs else "forward": ops}
         notes.append(
             "operator list from projdeploy.models.build_model(manifest config) traced at the recipe's "
             "precision (the .pte/.mlpackage itself is not parsed)"
         )
-    if m["format"] == "onnx":  # exact initializer bytes; the rest of the file is graph + metadata
+    if art.format == "onnx":  # exact initializer bytes; the rest of the file is graph + metadata
         scale = 1.0
         notes.append(f"weights: {raw:.0f} initializer bytes of a {file_bytes} byte file (rest: graph, metadata)")
     else:  # the traced model approximates storage; scale to the real file
@@ -200,15 +195,15 @@ def artifact_graph(artifact_dir: str | Path, manifest: dict | None = None) -> Gr
     return Graph(path, progs, prec, file_bytes, raw, scale, notes, uncosted, act_peak)
 
 
-def _seq_from_programs(m: dict) -> int:
-    for prog in m.get("programs", {}).values():
+def _seq_from_programs(art) -> int:
+    for prog in art.programs.values():
         for t in prog.get("inputs", []):
-            if t["name"] == "input_ids":
-                last = t["shape"][-1]
+            if t.name == "input_ids":
+                last = t.shape[-1]
                 if isinstance(last, int) and last > 1:
                     return last
-    return int(m.get("model", {}).get("config", {}).get("max_position_embeddings", 64))
+    return int(art.model.get("config", {}).get("max_position_embeddings", 64))
 
 
-def shape_of(manifest: dict) -> TransformerShape:
-    return TransformerShape.from_hf(manifest["model"]["config"])
+def shape_of(art) -> TransformerShape:
+    return TransformerShape.from_hf(art.model["config"])

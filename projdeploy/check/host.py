@@ -28,11 +28,11 @@ def _rss_mb() -> float | None:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def _inputs(manifest, task, program: str, runner):
+def _inputs(art, task, program: str, runner):
     """Inputs for one timed call of ``program`` (eval row 0), and a decode follow-up when present."""
     x = task.example_inputs(1)
     if program == "decode":
-        seq = int(manifest["model"].get("seq_len") or x.shape[1])
+        seq = int(art.model.get("seq_len") or x.shape[1])
         ids = np.zeros((1, seq), dtype=np.int64)
         ids[:, : x.shape[1]] = x[:, :seq]
         _, k, v = runner.run("prefill", [ids])
@@ -51,11 +51,10 @@ def time_program(runner, program: str, inputs: list, repeats: int, warmup: int) 
     return out
 
 
-def artifact_metric(runner, manifest, task, max_rows: int) -> dict:
+def artifact_metric(runner, art, task, max_rows: int) -> dict:
     from projdeploy.tasks.metrics import metric_from_outputs
 
-    progs = manifest.get("programs", {})
-    prog = "prefill" if "prefill" in progs else "forward"
+    prog = "prefill" if "prefill" in art.programs else "forward"
     s = task.eval
     n = min(len(s), max_rows)
     outs = []
@@ -65,32 +64,29 @@ def artifact_metric(runner, manifest, task, max_rows: int) -> dict:
     return metric_from_outputs(task, outs, s.subset(np.arange(n)))
 
 
-def measure_host(
-    artifact_dir, manifest, task, *, repeats: int = 20, warmup: int = 3, threads: int = 1, metric_rows: int = 256
-) -> dict:
-    """Measured on this host; ``{"available": False, "reason": ...}`` where the runtime cannot run here."""
-    from exporters.base import Artifact
+def measure_host(art, task, *, repeats: int = 20, warmup: int = 3, threads: int = 1, metric_rows: int = 256) -> dict:
+    """Measured on this host for an :class:`~exporters.base.Artifact`; ``{"available": False, "reason": ...}``
+    where its runtime cannot run here."""
     from exporters.registry import get_format
 
-    art = Artifact.read(artifact_dir)
     fmt = get_format(art.format)
     gap = fmt.host_gap(art.recipe)
     if gap:
         return {"available": False, "reason": f"{art.format}/{art.recipe.name}: {gap}"}
     rss0 = _rss_mb()
     runner = fmt.runner(art, threads)
-    programs = [p for p in ("forward", "prefill", "decode") if p in manifest.get("programs", {})]
+    programs = [p for p in ("forward", "prefill", "decode") if p in art.programs]
     timings = {}
     for prog in programs:
-        timings[prog] = time_program(runner, prog, _inputs(manifest, task, prog, runner), repeats, warmup)
-    metric = artifact_metric(runner, manifest, task, metric_rows)
+        timings[prog] = time_program(runner, prog, _inputs(art, task, prog, runner), repeats, warmup)
+    metric = artifact_metric(runner, art, task, metric_rows)
     rss1 = _rss_mb()
     out = {
         "available": True,
         "threads": threads,
         "repeats": repeats,
         "warmup": warmup,
-        "runtime": manifest["format"],
+        "runtime": art.format,
         "programs": {},
         "metric": metric,
         "rss_growth_mb": None if rss0 is None or rss1 is None else max(0.0, rss1 - rss0),

@@ -42,13 +42,13 @@ def memory_estimate(
     }
 
 
-def kv_cache_bytes(manifest: dict) -> float:
-    """Bytes of the static KV cache an artifact declares (decode-ready programs), else 0."""
+def kv_cache_bytes(art) -> float:
+    """Bytes of the static KV cache an :class:`~exporters.base.Artifact` declares (decode-ready programs), else 0."""
     import math
 
-    for prog in manifest.get("programs", {}).values():
+    for prog in art.programs.values():
         for t in prog.get("inputs", []) + prog.get("outputs", []):
-            if t["name"] == "k_cache" and all(isinstance(d, int) for d in t["shape"]):
-                b = 2 if t.get("dtype") in ("float16", "bfloat16") else 4
-                return 2.0 * math.prod(t["shape"]) * b
+            if t.name == "k_cache" and all(isinstance(d, int) for d in t.shape):
+                b = 2 if t.dtype in ("float16", "bfloat16") else 4
+                return 2.0 * math.prod(t.shape) * b
     return 0.0

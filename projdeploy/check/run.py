@@ -19,9 +19,9 @@ from . import budgets as B
 MB = 2**20
 
 
-def _metric_block(task, manifest, host, checkpoint, rows) -> dict:
+def _metric_block(task, artifact, host, checkpoint, rows) -> dict:
     art = host.get("metric") if host.get("available") else None
-    val = manifest.get("validation", {})
+    val = artifact.validation
     if checkpoint is not None:
         from .host import float_metric
 
@@ -73,7 +73,7 @@ def _host_fit(graph, host, cal) -> dict | None:
     }
 
 
-def _estimate(profile, graph, manifest, runtime, kv_bytes) -> dict:
+def _estimate(profile, graph, art, runtime, kv_bytes) -> dict:
     from .estimator import estimate_forward, estimate_lm, planned_estimates, resolve_params
     from .graph import shape_of
     from .memory import memory_estimate
@@ -105,9 +105,9 @@ def _estimate(profile, graph, manifest, runtime, kv_bytes) -> dict:
         "planned": planned_estimates(profile, ops, runtime),
         "assumptions": list(params.assumptions),
     }
-    if manifest["model"].get("task_kind") == "lm":
-        shape = shape_of(manifest)
-        seq = int(manifest["model"].get("seq_len") or 64)
+    if art.model.get("task_kind") == "lm":
+        shape = shape_of(art)
+        seq = int(art.model.get("seq_len") or 64)
         lm = estimate_lm(
             shape,
             graph.precision,
@@ -133,6 +133,115 @@ def _estimate(profile, graph, manifest, runtime, kv_bytes) -> dict:
     return est
 
 
+def _load(artifact_dir, task):
+    """(Artifact, Task) with the artifact's manifest read once; the task re-tokenizes for a pretrained model."""
+    from exporters.base import Artifact
+
+    from ..tasks import get_task
+    from ..tasks.hf_tokenizer import task_for_checkpoint
+
+    d = Path(artifact_dir)
+    if not d.is_dir():
+        raise ConfigError(str(d), "(artifact)", "artifact directory does not exist")
+    art = Artifact.read(d)
+    task = get_task(task) if isinstance(task, str) else task
+    task = task_for_checkpoint(task, d)  # a pretrained model's tokenizer re-tokenizes
+    if art.model.get("task") not in (None, task.name):
+        raise ConfigError(
+            str(d / "manifest.json"),
+            "model.task",
+            f"artifact was exported for task {art.model['task']!r}, not {task.name!r}",
+        )
+    return art, task
+
+
+def _profile_lines(pn: str, e: dict, budget: dict) -> list[dict]:
+    """The budget lines of one profile's estimate."""
+    lat = B.per_profile(budget, "max_latency_ms", pn)
+    if not e["available"]:
+        return [B.line("est_latency_ms", None, lat, kind="estimate", profile=pn, unit="ms", note=e["reason"])]
+    mem = e["memory"]
+    lines = [
+        B.line("est_latency_ms", e["latency_ms"], lat, kind="estimate", profile=pn, unit="ms"),
+        B.line("est_memory_mb", mem["total_mb"], budget.get("max_memory_mb"), kind="estimate", profile=pn, unit="MB"),
+        B.line(
+            "est_memory_vs_app_budget_mb",
+            mem["total_mb"],
+            mem["app_budget_mb"],
+            kind="estimate",
+            profile=pn,
+            unit="MB",
+            note=mem["note"],
+        ),
+    ]
+    if "lm" in e:
+        tok_s = B.per_profile(budget, "min_decode_tok_s", pn)
+        lines.append(
+            B.line(
+                "est_decode_tok_s",
+                e["lm"]["decode_tok_s"],
+                tok_s,
+                kind="estimate",
+                profile=pn,
+                unit="tok/s",
+                higher_is_better=True,
+            )
+        )
+    return lines
+
+
+def _lines(graph, metric: dict, ests: dict, budget: dict, task) -> list[dict]:
+    """Every budget line of one artifact: size, metric drop, then each profile's estimates."""
+    lines = [
+        B.line("size_mb", graph.file_bytes / MB, budget.get("max_size_mb"), kind="deterministic", unit="MB"),
+        B.line(
+            "metric_drop",
+            metric["drop"],
+            budget.get("max_metric_drop"),
+            kind="measured",
+            unit=task.metric,
+            note=f"float: {metric['float_source']}",
+        ),
+    ]
+    for pn, e in ests.items():
+        lines += _profile_lines(pn, e, budget)
+    return lines
+
+
+def _figures(name: str, graph, metric: dict, host: dict, ests: dict, task) -> list[dict]:
+    """The figures the gate compares, for one artifact."""
+    flops = sum(o.flops for o in next(iter(graph.programs.values())))
+    figs = [
+        figure(name, None, "size_bytes", graph.file_bytes, "bytes", "deterministic"),
+        figure(name, None, "flops", flops, "FLOP", "deterministic"),
+    ]
+    if metric["artifact"] is not None:
+        hib = task.higher_is_better
+        figs.append(
+            figure(
+                name, None, "metric", metric["artifact"], task.metric, "metric", higher_is_better=hib, tolerance=0.01
+            )
+        )
+    for prog, h in host["programs"].items() if host.get("available") else ():
+        key = f"host_latency_ms.{prog}" if prog != "forward" else "host_latency_ms"
+        figs.append(figure(name, None, key, h["median_ms"], "ms", "measured", tolerance=0.5, samples=h["samples_ms"]))
+    for pn, e in ests.items():
+        if not e["available"]:
+            continue
+        det = {"kind": "deterministic", "tolerance": 1e-6}
+        figs.append(figure(name, pn, "est_latency_ms", e["latency_ms"], "ms", **det))
+        figs.append(figure(name, pn, "est_memory_mb", e["memory"]["total_mb"], "MB", **det))
+        # the gate fails when a smaller share of the FLOPs runs on the assumed compute unit
+        figs.append(
+            figure(name, pn, "unit_flops_fraction", e["unit_flops_fraction"], "fraction", higher_is_better=True, **det)
+        )
+        if "lm" in e:
+            figs.append(
+                figure(name, pn, "est_decode_tok_s", e["lm"]["decode_tok_s"], "tok/s", higher_is_better=True, **det)
+            )
+    return figs
+
+
 def check_artifact(
     artifact_dir,
     task,
@@ -148,177 +257,31 @@ def check_artifact(
     name: str | None = None,
 ) -> tuple[dict, list, dict]:
     """(artifact section, figures, profile info) for one artifact; see ``run_check``."""
-    from exporters.base import read_manifest
-
-    from ..tasks import get_task
     from .calibration import run_calibration
     from .graph import artifact_graph, runtime_for
     from .host import measure_host
     from .memory import kv_cache_bytes
     from .profiles import get_profile
 
-    d = Path(artifact_dir)
-    if not d.is_dir():
-        raise ConfigError(str(d), "(artifact)", "artifact directory does not exist")
-    manifest = read_manifest(d)
-    from ..tasks.hf_tokenizer import task_for_checkpoint
-
-    task = get_task(task) if isinstance(task, str) else task
-    task = task_for_checkpoint(task, d)  # a pretrained model's tokenizer re-tokenizes
-    if manifest["model"].get("task") not in (None, task.name):
-        raise ConfigError(
-            str(d / "manifest.json"),
-            "model.task",
-            f"artifact was exported for task {manifest['model']['task']!r}, not {task.name!r}",
-        )
+    art, task = _load(artifact_dir, task)
     profs = [get_profile(p) for p in profiles]  # unknown names fail before any measuring
     budget, budget_src = B.load_budget(task, budget_file)
     cal = cal or run_calibration()
-    graph = artifact_graph(d, manifest)
-    runtime, rt_why = runtime_for(manifest)
-    host = measure_host(d, manifest, task, repeats=repeats, warmup=warmup, threads=threads, metric_rows=metric_rows)
-    metric = _metric_block(task, manifest, host, checkpoint, metric_rows)
-    kvb = kv_cache_bytes(manifest)
-    ests = {p.name: _estimate(p, graph, manifest, runtime, kvb) for p in profs}
-    name = name or d.name
-    size_mb = graph.file_bytes / MB
-    lines = [
-        B.line("size_mb", size_mb, budget.get("max_size_mb"), kind="deterministic", unit="MB"),
-        B.line(
-            "metric_drop",
-            metric["drop"],
-            budget.get("max_metric_drop"),
-            kind="measured",
-            unit=task.metric,
-            note=f"float: {metric['float_source']}",
-        ),
-    ]
-    for pn, e in ests.items():
-        if not e["available"]:
-            lines.append(
-                B.line(
-                    "est_latency_ms",
-                    None,
-                    B.per_profile(budget, "max_latency_ms", pn),
-                    kind="estimate",
-                    profile=pn,
-                    unit="ms",
-                    note=e["reason"],
-                )
-            )
-            continue
-        lines.append(
-            B.line(
-                "est_latency_ms",
-                e["latency_ms"],
-                B.per_profile(budget, "max_latency_ms", pn),
-                kind="estimate",
-                profile=pn,
-                unit="ms",
-            )
-        )
-        lines.append(
-            B.line(
-                "est_memory_mb",
-                e["memory"]["total_mb"],
-                budget.get("max_memory_mb"),
-                kind="estimate",
-                profile=pn,
-                unit="MB",
-            )
-        )
-        lines.append(
-            B.line(
-                "est_memory_vs_app_budget_mb",
-                e["memory"]["total_mb"],
-                e["memory"]["app_budget_mb"],
-                kind="estimate",
-                profile=pn,
-                unit="MB",
-                note=e["memory"]["note"],
-            )
-        )
-        if "lm" in e:
-            lines.append(
-                B.line(
-                    "est_decode_tok_s",
-                    e["lm"]["decode_tok_s"],
-                    B.per_profile(budget, "min_decode_tok_s", pn),
-                    kind="estimate",
-                    profile=pn,
-                    unit="tok/s",
-                    higher_is_better=True,
-                )
-            )
-    figs = [
-        figure(name, None, "size_bytes", graph.file_bytes, "bytes", "deterministic"),
-        figure(name, None, "flops", sum(o.flops for o in next(iter(graph.programs.values()))), "FLOP", "deterministic"),
-    ]
-    if metric["artifact"] is not None:
-        figs.append(
-            figure(
-                name,
-                None,
-                "metric",
-                metric["artifact"],
-                task.metric,
-                "metric",
-                higher_is_better=task.higher_is_better,
-                tolerance=0.01,
-            )
-        )
-    if host.get("available"):
-        for prog, h in host["programs"].items():
-            figs.append(
-                figure(
-                    name,
-                    None,
-                    f"host_latency_ms.{prog}" if prog != "forward" else "host_latency_ms",
-                    h["median_ms"],
-                    "ms",
-                    "measured",
-                    tolerance=0.5,
-                    samples=h["samples_ms"],
-                )
-            )
-    for pn, e in ests.items():
-        if e["available"]:
-            figs.append(figure(name, pn, "est_latency_ms", e["latency_ms"], "ms", "deterministic", tolerance=1e-6))
-            figs.append(
-                figure(name, pn, "est_memory_mb", e["memory"]["total_mb"], "MB", "deterministic", tolerance=1e-6)
-            )
-            figs.append(  # the gate fails when a smaller share of the FLOPs runs on the assumed compute unit
-                figure(
-                    name,
-                    pn,
-                    "unit_flops_fraction",
-                    e["unit_flops_fraction"],
-                    "fraction",
-                    "deterministic",
-                    higher_is_better=True,
-                    tolerance=1e-6,
-                )
-            )
-            if "lm" in e:
-                figs.append(
-                    figure(
-                        name,
-                        pn,
-                        "est_decode_tok_s",
-                        e["lm"]["decode_tok_s"],
-                        "tok/s",
-                        "deterministic",
-                        higher_is_better=True,
-                        tolerance=1e-6,
-                    )
-                )
+    graph = artifact_graph(art)
+    runtime, rt_why = runtime_for(art)
+    host = measure_host(art, task, repeats=repeats, warmup=warmup, threads=threads, metric_rows=metric_rows)
+    metric = _metric_block(task, art, host, checkpoint, metric_rows)
+    kvb = kv_cache_bytes(art)
+    ests = {p.name: _estimate(p, graph, art, runtime, kvb) for p in profs}
+    name = name or art.path.name
+    lines = _lines(graph, metric, ests, budget, task)
     section = {
         "name": name,
-        "path": str(d),
-        "format": manifest["format"],
-        "recipe": manifest.get("recipe", {}),
+        "path": str(art.path),
+        "format": art.format,
+        "recipe": art.recipe.to_dict(),
         "task": task.name,
-        "task_kind": manifest["model"].get("task_kind"),
+        "task_kind": art.model.get("task_kind"),
         "runtime": runtime,
         "runtime_reason": rt_why,
         "precision": graph.precision.name,
@@ -334,7 +297,7 @@ def check_artifact(
         "passed": all(ln["passed"] is not False for ln in lines),
     }
     pinfo = {p.name: {"title": p.title, "path": p.path, "soc": p.soc, "sources": p.sources} for p in profs}
-    return section, figs, pinfo
+    return section, _figures(name, graph, metric, host, ests, task), pinfo
 
 
 def run_check(
