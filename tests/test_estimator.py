@@ -219,3 +219,18 @@ def test_aihub_bench_reproduces_shipped_families_and_holds_out():
     held = {p.model_id for p, _, _ in res["held"]}
     assert held and all(split_of(m) == "holdout" for m in held)
     assert res["held_by_unit"]["npu"]["n"] > 100 and res["held_by_unit"]["npu"]["median_x"] < 2.0
+
+
+def test_gate_fails_when_less_of_the_graph_runs_on_the_assumed_unit():
+    from projdeploy.gate import compare, parse_figures
+    from projdeploy.gate.compare import EXIT_REGRESSION
+    from projdeploy.report import figure
+
+    def figs(frac):
+        f = figure("m", "galaxy-s24", "unit_flops_fraction", frac, "fraction", "deterministic", higher_is_better=True)
+        return {"schema": "projdeploy.report/1", "figures": [f]}
+
+    base = parse_figures(figs(1.0), "baseline.json")
+    assert compare(parse_figures(figs(1.0), "r.json"), base).exit_code == 0
+    res = compare(parse_figures(figs(0.9), "r.json"), base)
+    assert res.exit_code == EXIT_REGRESSION and res.diffs[0].status == "regression"

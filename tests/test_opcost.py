@@ -144,3 +144,36 @@ def test_live_tensor_peak_frees_dead_tensors():
         [("y", [1, 100])],
     )
     assert _cost(m).live_peak_bytes == pytest.approx(2 * 100 * 4)
+
+
+def test_uncosted_op_reaches_the_report_estimate():
+    """The per-profile estimate in report.json lists the uncosted operator type (run._estimate)."""
+    from onnx import helper
+
+    from projdeploy.check.graph import Graph
+    from projdeploy.check.profiles import get_profile
+    from projdeploy.check.run import _estimate
+
+    m = _model(
+        [helper.make_node("MatMul", ["x", "w"], ["r"]), helper.make_node("FancyOp", ["r"], ["y"], domain="x.y")],
+        [("x", [1, 8, 16])],
+        [("y", [1, 8, 16])],
+        [_w("w", [16, 16])],
+    )
+    m.opset_import.append(helper.make_opsetid("x.y", 1))
+    cost = _cost(m)
+    g = Graph(
+        "onnx-graph",
+        {"forward": cost.ops},
+        PRECISIONS["fp32"],
+        1024,
+        1024.0,
+        1.0,
+        cost.notes(),
+        cost.uncosted,
+        cost.live_peak_bytes,
+    )
+    est = _estimate(get_profile("galaxy-s24"), g, {"model": {"task_kind": "cls"}}, "onnxruntime-cpu", 0.0)
+    assert est["uncosted_op_types"] == ["FancyOp"] and est["unit"] == "cpu"
+    assert g.summary()["uncosted"] == {"FancyOp": 1}
+    assert any(p["runtime"] == "qnn-npu" for p in est["planned"])
