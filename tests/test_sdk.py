@@ -62,16 +62,16 @@ def test_check_generated_catches_an_edit_and_a_stale_file(tmp_path):
     sdk = tmp_path / "sdk"
     shutil.copytree(APPS / "web" / "src" / "sdk" / "digits_cls", sdk, ignore=shutil.ignore_patterns("assets"))
     assert check_generated(sdk) == []
-    idx = sdk / "src" / "index.ts"
+    idx = sdk / "src" / "engine.ts"
     idx.write_text(idx.read_text().replace("SEQ_LEN = 64", "SEQ_LEN = 65"))
     (sdk / "src" / "old.ts").write_text(f"// {MARKER}\n")
     problems = check_generated(sdk)
     assert problems == [
-        "src/index.ts: differs from the generator's output",
+        "src/engine.ts: differs from the generator's output",
         "src/old.ts: generated file no longer produced by the generator",
     ]
     res = CliRunner().invoke(cli, ["sdk", "--check", "--out", str(sdk)])
-    assert res.exit_code == 1 and "src/index.ts" in res.output
+    assert res.exit_code == 1 and "src/engine.ts" in res.output
 
 
 def test_identifiers_are_sanitised():
@@ -127,7 +127,7 @@ def test_hostile_task_name_and_labels_cannot_inject_code(tmp_path, target):
     files = generated_files(build_spec(d, target, manifest))
     code = "\n".join(v for k, v in files.items() if not k.endswith((".json", ".md")))
     if target == "web":  # TypeScript embeds the spec as a JSON literal, where strings stay data
-        code = re.sub(r"export const SPEC = .*? as const;", "", code, flags=re.S)
+        code = "\n".join(v for k, v in files.items() if k.endswith(".ts") and k != "src/spec.ts")
     for bad in ("import Evil", "exit(1)", "${x}", "evil()"):
         assert bad not in code, bad
     if target != "web":
@@ -136,7 +136,7 @@ def test_hostile_task_name_and_labels_cannot_inject_code(tmp_path, target):
             if k.endswith((".swift", ".kt", ".kts")):
                 assert not parse_errors(lang, v), k
     else:
-        spec_literal = files["src/index.ts"].split("export const SPEC = ", 1)[1].split(" as const;", 1)[0]
+        spec_literal = files["src/spec.ts"].split("export const SPEC = ", 1)[1].split(" as const;", 1)[0]
         assert json.loads(spec_literal)["task"] == evil  # the name survives only as a JSON string
 
 
@@ -187,9 +187,44 @@ def test_spec_refuses_unfit_or_unsupported_artifacts(tmp_path):
     bad["main_file"] = "../model.onnx"
     with pytest.raises(ConfigError, match="main_file"):
         build_spec(d, "web", bad)
-    (d / "projdeploy_tokenizer.json").write_text(json.dumps({"type": "bpe", "vocab_size": 512}))
-    with pytest.raises(ConfigError, match="'bpe' tokenizers are not supported"):
+    (d / "projdeploy_tokenizer.json").write_text(json.dumps({"type": "wordpiece", "vocab_size": 512}))
+    with pytest.raises(ConfigError, match="'wordpiece' tokenizers are not supported"):
         build_spec(d, "web", manifest)
+
+
+def _bpe_tokenizer_file(d: Path, **change) -> None:
+    from projdeploy.tasks.tokenizers import BPETokenizer
+
+    tok = BPETokenizer.train(["def f(x):\n    return x + 1\n"] * 20, 300).to_dict()
+    for k, v in change.items():
+        node = tok["hf_tokenizer"]
+        *path, last = k.split(".")
+        for p in path:
+            node = node[p]
+        node[last] = v
+    (d / "projdeploy_tokenizer.json").write_text(json.dumps(tok))
+
+
+@pytest.mark.parametrize(
+    "change,field",
+    [
+        ({"normalizer": {"type": "NFC"}}, "hf_tokenizer.normalizer"),
+        ({"pre_tokenizer": {"type": "Whitespace"}}, "hf_tokenizer.pre_tokenizer"),
+        ({"model.type": "WordPiece"}, "hf_tokenizer.model.type"),
+        ({"model.dropout": 0.1}, "hf_tokenizer.model.dropout"),
+        ({"model.merges": [["a", 1]]}, "hf_tokenizer.model.merges"),
+        ({"model.vocab": {"a": "0); exit(1)"}}, "hf_tokenizer.model.vocab"),
+    ],
+)
+def test_bpe_tokenizers_the_sdks_cannot_reproduce_are_refused(tmp_path, change, field):
+    src = APPS / "web" / "src" / "sdk" / "pycode" / SPEC_FILE
+    d, manifest = _fake_artifact(tmp_path, src, "onnx", "pycode")
+    _bpe_tokenizer_file(d)
+    assert build_spec(d, "web", manifest)["tokenizer"]["type"] == "bpe"  # the trained one is accepted
+    _bpe_tokenizer_file(d, **change)
+    with pytest.raises(ConfigError) as e:
+        build_spec(d, "web", manifest)
+    assert e.value.field == field
 
 
 HOSTILE_TOKENIZER_FIELDS = [

@@ -89,7 +89,7 @@ def test_mobile_code_matches_the_manifest(artifacts, tmp_path, target, which):
         code = (pkg / f"{typ}.kt").read_text()
         progs = _programs_in_code(code, KOTLIN_T, re.compile(r'"(\w+)" to ProgramSpec\('))
         copies = None
-        listed = re.search(r"val RESOURCES = listOf\((.*?)\)", code).group(1)
+        listed = re.search(r"val RESOURCES(?:: List<String>)? = listOf\((.*?)\)", code).group(1)
         assert f"package {spec['ids']['java_package']}" in code
         lang = "kotlin"
     assert progs == _expected(manifest)

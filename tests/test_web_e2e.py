@@ -203,3 +203,14 @@ def test_completions_match_python_reference(page_results):
         )
         assert got["tokens"] == want["tokens"], p
         assert got["text"] == want["text"]
+        # streamed from the worker piece by piece: the same text, in whole characters
+        assert "".join(got["pieces"]) == want["text"], p
+        assert len(got["pieces"]) >= 1 or not want["text"]
+
+
+def test_streams_cancel_and_the_model_keeps_working(page_results):
+    out, _, _ = page_results
+    c = out["cancel"]
+    assert c["first"], c  # a piece arrived before `break` cancelled the generation
+    assert 1 <= c["abortedPieces"] < 50, c  # the AbortSignal stopped a 200-token generation early
+    assert len(c["after"]["tokens"]) <= 4

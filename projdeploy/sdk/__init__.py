@@ -70,7 +70,6 @@ def generate(artifact_dir: str | Path, target: str, out_dir: str | Path) -> Path
     manifest = _verify(artifact)
     spec = build_spec(artifact, target, manifest)
     files = generated_files(spec)
-    main = spec["model_file"]
     with atomic_dir(out_dir) as tmp:
         for rel, text in files.items():
             p = tmp / rel
@@ -84,15 +83,16 @@ def generate(artifact_dir: str | Path, target: str, out_dir: str | Path) -> Path
                 shutil.copytree(src, res / name)
             else:
                 shutil.copyfile(src, res / name)
-        _check_copied(res, manifest, main)
+        _check_copied(res, manifest, spec)
     return Path(out_dir)
 
 
-def _check_copied(res: Path, manifest: dict, main: str) -> None:
+def _check_copied(res: Path, manifest: dict, spec: dict) -> None:
     from ..fsutil import sha256_file
 
+    bundled = set(spec["resources"])
     for rel, rec in (manifest.get("files") or {}).items():
-        if rel == main or rel.startswith(main + "/") or rel in RESOURCE_FILES:
+        if rel in bundled or rel.split("/", 1)[0] in bundled:
             if sha256_file(res / rel) != rec["sha256"]:
                 raise DataError(f"{res / rel}: copy does not match its sha256 in the manifest")
 

@@ -2,7 +2,7 @@
 
     python -c "from projdeploy.sdk.reference import Reference; r = Reference('dist/pycode-onnx'); print(r.complete('def '))"
 
-Pre-processing (pixel scaling + quantization, byte tokenizer, padding),
+Pre-processing (pixel scaling + quantization, byte or BPE tokenizer, padding),
 post-processing (softmax, labels) and the generation loop (greedy /
 temperature / top-k with a xorshift32 generator; full-sequence forward or
 prefill + decode with the KV cache) exactly as the TypeScript, Swift and
@@ -182,13 +182,25 @@ class Reference:
             pos += 1
         return out
 
+    def _hf(self):
+        """The Hugging Face tokenizer of a BPE artifact (the SDKs reimplement it; tests compare)."""
+        from tokenizers import Tokenizer
+
+        d = json.loads((self.dir / "projdeploy_tokenizer.json").read_text())
+        return Tokenizer.from_str(json.dumps(d["hf_tokenizer"]))
+
+    def encode(self, text: str) -> list[int]:
+        return self._hf().encode(text).ids if self.tok["type"] == "bpe" else byte_encode(text)
+
+    def decode(self, ids) -> str:
+        return self._hf().decode(list(ids)) if self.tok["type"] == "bpe" else byte_decode(ids)
+
     def prompt_tokens(self, text: str) -> list[int]:
-        eos = self.tok["eos_id"]
-        return ([] if eos is None else [eos]) + byte_encode(text)
+        return list(self.spec.get("prompt_prefix", [])) + self.encode(text)
 
     def complete(self, text: str, **options) -> dict:
         toks = self.generate_tokens(self.prompt_tokens(text), **options)
-        return {"text": byte_decode(toks), "tokens": toks}
+        return {"text": self.decode(toks), "tokens": toks}
 
     # --- self-test -------------------------------------------------------------------
     def self_test(self) -> dict:

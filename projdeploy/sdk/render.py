@@ -38,6 +38,7 @@ def _env():
     )
     env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=True)
     env.filters["ints"] = lambda xs: ", ".join(str(int(x)) for x in xs)
+    env.filters["id_or"] = lambda v, default: str(int(default if v is None else v))
     return env
 
 
@@ -57,6 +58,7 @@ def render(spec: dict) -> dict[str, str]:
     The spec is type-checked first (:func:`projdeploy.sdk.validate.check_spec`): a spec read back
     from a package's ``projdeploy_sdk.json`` is as untrusted as a tokenizer file.
     """
+    from .api import methods, names
     from .validate import check_spec
 
     check_spec(spec, "projdeploy_sdk.json")
@@ -66,6 +68,8 @@ def render(spec: dict) -> dict[str, str]:
         "ids": spec["ids"],
         "v": versions(),
         "marker": MARKER,
+        "api": names(),
+        "api_methods": [m.name for m in methods(spec["kind"], spec["modality"])],
         "spec_json": json.dumps(spec, indent=1, sort_keys=True),
     }
     out = {}

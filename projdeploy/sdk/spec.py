@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 
 from ..errors import ConfigError
-from .validate import FILE_NAME, TENSOR_NAME, tokenizer_fields
+from .validate import FILE_NAME, TENSOR_NAME, hf_bpe, tokenizer_fields
 
 SPEC_FILE = "projdeploy_sdk.json"
 SPEC_SCHEMA = "projdeploy.sdk/1"
@@ -32,7 +32,7 @@ TARGET_FORMATS = {  # target -> artifact formats its runtime reads
     "ios": ("executorch", "coreml"),
     "android": ("executorch",),
 }
-TOKENIZERS = ("pixel", "byte")  # implemented in every language; bpe is refused
+TOKENIZERS = ("pixel", "byte", "bpe")  # implemented in every language (bpe: byte-level, tokenizer.json)
 RESOURCE_FILES = ("manifest.json", "projdeploy_tokenizer.json", "test_vectors.json")
 
 # Keywords of Swift, Kotlin and TypeScript (and names that would shadow runtime types).
@@ -221,6 +221,8 @@ def _tokenizer(artifact: Path, manifest: dict) -> dict:
             "type",
             f"{tok['type']!r} tokenizers are not supported by the SDK generator yet; supported: {list(TOKENIZERS)}",
         )
+    if tok["type"] == "bpe":
+        hf_bpe(d.get("hf_tokenizer"), str(p))
     return tok
 
 
@@ -267,13 +269,15 @@ def build_spec(artifact_dir: str | Path, target: str, manifest: dict) -> dict:
         "kind": kind,
         "modality": modality,
         "model_file": main,
-        "resources": [main, *RESOURCE_FILES],
+        "program_files": _program_files(fmt, main, programs, artifact, source),
+        "resources": [],
         "programs": programs,
         "tokenizer": tok,
         "num_labels": len(model.get("labels") or []),
         "image_shape": [int(x) for x in image_shape] if image_shape else None,
         "context": int(config.get("max_position_embeddings") or 0),
     }
+    spec["resources"] = [*dict.fromkeys(spec["program_files"].values()), *RESOURCE_FILES]
     if kind == "cls":
         if "forward" not in programs:
             raise ConfigError(source, "programs", f"{sorted(programs)}; a classifier needs 'forward'")
@@ -284,6 +288,8 @@ def build_spec(artifact_dir: str | Path, target: str, manifest: dict) -> dict:
         first = programs["prefill" if spec["lm_mode"] == "kv_cache" else "forward"]["inputs"][0]
         spec["seq_len"] = _seq_len(first, spec, source)
         spec["vocab_size"] = int(config.get("vocab_size") or tok["vocab_size"])
+    # an LM's prompt starts like its training documents: after the document separator (EOS)
+    spec["prompt_prefix"] = [tok["eos_id"]] if kind == "lm" and tok["eos_id"] is not None else []
     spec["add_bos"] = modality == "image" and kind == "lm"
     if modality == "image":
         if not spec["image_shape"]:
@@ -293,6 +299,19 @@ def build_spec(artifact_dir: str | Path, target: str, manifest: dict) -> dict:
         if h * w + int(spec["add_bos"]) - int(kind == "lm") > spec["seq_len"]:
             raise ConfigError(source, "model.image_shape", f"{h}x{w} does not fit input length {spec['seq_len']}")
     return spec
+
+
+def _program_files(fmt: str, main: str, programs: dict, artifact: Path, source: str) -> dict:
+    """Which bundled file holds each program: one .pte / .onnx for all, or one .mlpackage per program."""
+    ext = {"coreml": ".mlpackage", "onnx": ".onnx"}.get(fmt)
+    per_program = {p: f"{p}{ext}" for p in programs} if ext else {}
+    if fmt != "coreml" and not (len(programs) > 1 and all((artifact / f).exists() for f in per_program.values())):
+        return {p: main for p in programs}  # one file holds every program
+    files = per_program
+    for p, f in files.items():
+        if not (artifact / f).exists():
+            raise ConfigError(source, "programs", f"program {p!r} has no {f} in the artifact")
+    return files
 
 
 def _seq_len(t: dict, spec: dict, source: str) -> int:

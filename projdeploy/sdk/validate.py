@@ -107,6 +107,11 @@ def check_spec(spec, source: str) -> dict:
     matching(ids.get("java_package"), PACKAGE, source, "ids.java_package")
     matching(spec.get("task_comment"), re.compile(r"^[A-Za-z0-9._:+-]{0,80}$"), source, "task_comment")
     matching(spec.get("model_file"), FILE_NAME, source, "model_file")
+    files = spec.get("program_files")
+    if not isinstance(files, dict) or set(files) != set(spec.get("programs") or {}):
+        raise ConfigError(source, "program_files", "an object naming the file of every program is required")
+    for k, f in files.items():
+        matching(f, FILE_NAME, source, f"program_files.{k}")
     for i, r in enumerate(spec.get("resources") or []):
         matching(r, FILE_NAME, source, f"resources[{i}]")
     tokenizer_fields(spec.get("tokenizer"), f"{source}: tokenizer")
@@ -128,4 +133,54 @@ def check_spec(spec, source: str) -> dict:
         for i, x in enumerate(shape):
             integer(x, source, f"image_shape[{i}]", lo=1, hi=4096)
     flag(spec.get("add_bos", False), source, "add_bos")
+    prefix = spec.get("prompt_prefix", [])
+    if not isinstance(prefix, list) or len(prefix) > 8:
+        raise ConfigError(source, "prompt_prefix", f"{_show(prefix)} is not a list of at most 8 token ids")
+    for i, x in enumerate(prefix):
+        integer(x, source, f"prompt_prefix[{i}]")
     return spec
+
+
+def hf_bpe(d, source: str) -> None:
+    """A Hugging Face tokenizer.json the SDKs' byte-level BPE reproduces exactly, or a ConfigError.
+
+    Supported: model BPE (no dropout), no normalizer, pre-tokenizer ByteLevel (use_regex, no prefix
+    space) optionally after Digits(individual_digits=True), decoder ByteLevel.
+    """
+    if not isinstance(d, dict):
+        raise ConfigError(source, "hf_tokenizer", "a tokenizer.json object is required")
+    model = d.get("model")
+    if not isinstance(model, dict) or model.get("type") != "BPE":
+        raise ConfigError(source, "hf_tokenizer.model.type", f"{_show((model or {}).get('type'))}; supported: 'BPE'")
+    if model.get("dropout") not in (None, 0, 0.0):
+        raise ConfigError(source, "hf_tokenizer.model.dropout", "BPE dropout is not supported (null)")
+    vocab = model.get("vocab")
+    if not isinstance(vocab, dict) or not all(isinstance(v, int) and not isinstance(v, bool) for v in vocab.values()):
+        raise ConfigError(source, "hf_tokenizer.model.vocab", "an object of token -> integer id is required")
+    merges = model.get("merges")
+    if not isinstance(merges, list) or not all(
+        (isinstance(m, str) and " " in m)
+        or (isinstance(m, list) and len(m) == 2 and all(isinstance(x, str) for x in m))
+        for m in merges
+    ):
+        raise ConfigError(source, "hf_tokenizer.model.merges", "a list of 'a b' strings or [a, b] pairs is required")
+    if d.get("normalizer") is not None:
+        raise ConfigError(source, "hf_tokenizer.normalizer", f"{_show(d['normalizer'])}; supported: null")
+    pre = d.get("pre_tokenizer") or {}
+    steps = pre.get("pretokenizers", []) if pre.get("type") == "Sequence" else [pre]
+    kinds = [s.get("type") if isinstance(s, dict) else None for s in steps]
+    if kinds not in (["ByteLevel"], ["Digits", "ByteLevel"]):
+        raise ConfigError(
+            source, "hf_tokenizer.pre_tokenizer", f"{kinds}; supported: ByteLevel, or Sequence [Digits, ByteLevel]"
+        )
+    level = steps[-1]
+    if level.get("add_prefix_space") or not level.get("use_regex", True):
+        raise ConfigError(
+            source, "hf_tokenizer.pre_tokenizer", "ByteLevel needs add_prefix_space false and use_regex true"
+        )
+    if kinds[0] == "Digits" and not steps[0].get("individual_digits"):
+        raise ConfigError(source, "hf_tokenizer.pre_tokenizer", "Digits needs individual_digits true")
+    for i, a in enumerate(d.get("added_tokens") or []):
+        if not isinstance(a, dict) or not isinstance(a.get("content"), str) or not a["content"]:
+            raise ConfigError(source, f"hf_tokenizer.added_tokens[{i}].content", "a non-empty string is required")
+        integer(a.get("id"), source, f"hf_tokenizer.added_tokens[{i}].id")

@@ -24,4 +24,5 @@ android {
 dependencies {
     implementation(project(":digits_cls"))
     implementation(project(":pycode"))
+    implementation("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.8.0") // MainScope's Dispatchers.Main
 }

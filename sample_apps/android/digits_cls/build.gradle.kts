@@ -30,4 +30,5 @@ dependencies {
     implementation("org.pytorch:executorch-android:1.5.1")
     implementation("com.facebook.soloader:soloader:0.12.1")
     implementation("com.facebook.fbjni:fbjni:0.7.0")
+    implementation("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.8.0")
 }

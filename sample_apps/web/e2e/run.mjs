@@ -28,7 +28,20 @@ try {
       for (const img of req.digits?.images ?? []) out.digits.push(await s.digits.classifyImage(img.pixels, img.maxValue));
     }
     if (s.pycode) {
-      for (const p of req.pycode?.prompts ?? []) out.pycode.push(await s.pycode.complete(p.text, p.options));
+      for (const p of req.pycode?.prompts ?? []) {
+        const completion = await s.pycode.complete(p.text, p.options);
+        const pieces = [];
+        for await (const piece of s.pycode.stream(p.text, p.options)) pieces.push(piece);
+        out.pycode.push({ ...completion, pieces });
+      }
+      // cancellation: leave a long stream after its first piece, then the model still answers
+      const long = { maxNewTokens: 200, stopAtEos: false };
+      let first = null;
+      for await (const piece of s.pycode.stream('def ', long)) { first = piece; break; }
+      const ctrl = new AbortController();
+      let abortedPieces = 0;
+      for await (const piece of s.pycode.stream('def ', long, { signal: ctrl.signal })) { ctrl.abort(); abortedPieces += piece.length; }
+      out.cancel = { first, abortedPieces, after: await s.pycode.complete('def main(', { maxNewTokens: 4 }) };
     }
     return out;
   }, requests);

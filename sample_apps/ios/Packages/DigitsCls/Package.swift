@@ -15,6 +15,9 @@ let package = Package(
   ],
   dependencies: [
     // ExecuTorch's prebuilt runtime; the branch pins the release that reads this .pte (see versions.json).
+    // ExecuTorch publishes its Swift package only on branches, so a package that depends on this one must
+    // use it as a local or branch dependency. The app target links with -all_load (Other Linker Flags):
+    // backends and kernels register themselves from static initialisers (see this package's README).
     .package(url: "https://github.com/pytorch/executorch.git", branch: "swiftpm-1.5.1"),
   ],
   targets: [
@@ -31,10 +34,6 @@ let package = Package(
         .copy("Resources/manifest.json"),
         .copy("Resources/projdeploy_tokenizer.json"),
         .copy("Resources/test_vectors.json"),
-      ],
-      linkerSettings: [
-        // Backends and kernels register themselves from static initialisers: force-load them.
-        .unsafeFlags(["-Wl,-all_load"]),
       ]
     ),
     .testTarget(

@@ -4,16 +4,23 @@
 import Foundation
 
 /// Typed API for task digits-cls; loads the model bundled in this package.
-public final class DigitsCls {
+///
+/// An actor: every call runs off the main actor, one at a time per instance. `stream` yields
+/// text pieces as they are generated; cancelling the consuming task stops generation after the
+/// current token. `close()` releases the runtime; later calls throw `SDKError.closed`.
+public actor DigitsCls {
   public static let modelFile = "model.pte"
   public static let resources = ["model.pte", "manifest.json", "projdeploy_tokenizer.json", "test_vectors.json"]
   public static let seqLen = 64
   public static let imageShape = [8, 8]
-  static let levels = 17
-  static let bosId: Int64 = 17
-  static let eosId: Int64 = -1
-  static let padId: Int64 = 18
-  static let programs: [String: ProgramSpec] = [
+  internal static let levels = 17
+  internal static let eosId = -1
+  internal static let padId = 18
+  internal static let promptPrefix: [Int] = []
+  internal static let programFiles: [String: String] = [
+    "forward": "model.pte",
+  ]
+  internal static let programs: [String: ProgramSpec] = [
     "forward": ProgramSpec(
       inputs: [
         TensorSpec(name: "input_ids", shape: [1, 64], dtype: .int64),
@@ -24,27 +31,36 @@ public final class DigitsCls {
   ]
 
   public let labels: [String]
-  private let backend: Backend
+  private var backend: Backend?
   private let bundle: Bundle
 
-  private init(backend: Backend, bundle: Bundle, labels: [String]) {
-    self.backend = backend
-    self.bundle = bundle
-    self.labels = labels
+  /// Load the bundled model after checking its sha256 against the bundled manifest.
+  /// - Parameter bundle: where the resources are; nil = this package's resource bundle.
+  public static func load(bundle: Bundle? = nil, verifyChecksum: Bool = true) async throws -> DigitsCls {
+    try DigitsCls(bundle: bundle ?? Bundle.module, verifyChecksum: verifyChecksum)
   }
 
-  /// Load the bundled model after checking its sha256 against the bundled manifest.
-  public static func load(bundle: Bundle = .module, verifyChecksum: Bool = true) throws -> DigitsCls {
+  private init(bundle: Bundle, verifyChecksum: Bool) throws {
     let manifest = try Resources.json(bundle, "manifest.json")
-    if verifyChecksum { try Resources.verify(bundle, manifest: manifest, modelFile: modelFile) }
+    if verifyChecksum {
+      for file in Set(Self.programFiles.values) { try Resources.verify(bundle, manifest: manifest, modelFile: file) }
+    }
     let model = manifest["model"] as? [String: Any] ?? [:]
-    let labels = (model["labels"] as? [Any] ?? []).map { "\($0)" }
-    let backend = try ExecuTorchBackend(path: try Resources.url(bundle, modelFile).path)
-    return DigitsCls(backend: backend, bundle: bundle, labels: labels)
+    labels = (model["labels"] as? [Any] ?? []).map { "\($0)" }
+    backend = try ExecuTorchBackend(path: try Resources.url(bundle, Self.modelFile).path)
+    self.bundle = bundle
   }
+
+  /// Release the runtime; later calls throw `SDKError.closed`.
+  public func close() { backend = nil }
 
   /// Run one program of the artifact; input shapes are checked against the manifest.
-  public func run(_ program: String, _ inputs: [TensorData]) throws -> [TensorData] {
+  public func run(_ program: String, _ inputs: [TensorData]) async throws -> [TensorData] {
+    try runNow(program, inputs)
+  }
+
+  private func runNow(_ program: String, _ inputs: [TensorData]) throws -> [TensorData] {
+    guard let backend else { throw SDKError.closed }
     guard let spec = Self.programs[program] else { throw SDKError.input("unknown program \(program)") }
     if inputs.count != spec.inputs.count { throw SDKError.input("\(program): expected \(spec.inputs.count) inputs") }
     for (t, x) in zip(spec.inputs, inputs) {
@@ -54,23 +70,23 @@ public final class DigitsCls {
     return try backend.run(program, inputs, spec)
   }
 
-  func classifyTokens(_ tokens: [Int64]) throws -> Classification {
-    var ids = Array(tokens.suffix(Self.seqLen))
-    while ids.count < Self.seqLen { ids.append(Self.padId) }
-    let logits = try run("forward", [TensorData(ints: ids, shape: [1, Self.seqLen])])[0]
+  private func classifyTokens(_ tokens: [Int]) throws -> Classification {
+    var ids = Array(tokens.suffix(Self.seqLen)).map { Int64($0) }
+    while ids.count < Self.seqLen { ids.append(Int64(Self.padId)) }
+    let logits = try runNow("forward", [TensorData(ints: ids, shape: [1, Self.seqLen])])[0]
     let row = (0..<logits.count).map { logits.double($0) }
     let index = argmax(row)
     return Classification(index: index, label: index < labels.count ? labels[index] : "\(index)", probabilities: softmax(row))
   }
 
   /// Classify a 8x8 image: row-major intensities in [0, maxValue] (0 = background).
-  public func classify(pixels: [Double], maxValue: Double = 1.0) throws -> Classification {
+  public func classifyImage(_ pixels: [Double], maxValue: Double = 1.0) async throws -> Classification {
     if pixels.count != 64 { throw SDKError.input("expected 64 pixels, got \(pixels.count)") }
     return try classifyTokens(pixelTokens(pixels, maxValue: maxValue, levels: Self.levels))
   }
 
   /// Run the bundled test vectors and compare with the expected outputs within the artifact's atol.
-  public func selfTest() throws -> SelfTestReport {
-    try runSelfTest(try Resources.json(bundle, "test_vectors.json"), programs: Self.programs) { try self.run($0, $1) }
+  public func selfTest() async throws -> SelfTestReport {
+    try runSelfTest(try Resources.json(bundle, "test_vectors.json"), programs: Self.programs) { try self.runNow($0, $1) }
   }
 }

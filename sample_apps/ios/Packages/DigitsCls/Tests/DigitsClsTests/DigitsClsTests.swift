@@ -3,9 +3,9 @@ import XCTest
 @testable import DigitsCls
 
 final class DigitsClsTests: XCTestCase {
-  func testSelfTestMatchesBundledVectors() throws {
-    let model = try DigitsCls.load()
-    let report = try model.selfTest()
+  func testSelfTestMatchesBundledVectors() async throws {
+    let model = try await DigitsCls.load()
+    let report = try await model.selfTest()
     XCTAssertTrue(report.passed, "max |diff| \(report.maxAbsDiff) > atol \(report.atol)")
   }
 }

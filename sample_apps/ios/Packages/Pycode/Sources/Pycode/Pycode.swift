@@ -4,15 +4,23 @@
 import Foundation
 
 /// Typed API for task pycode; loads the model bundled in this package.
-public final class Pycode {
+///
+/// An actor: every call runs off the main actor, one at a time per instance. `stream` yields
+/// text pieces as they are generated; cancelling the consuming task stops generation after the
+/// current token. `close()` releases the runtime; later calls throw `SDKError.closed`.
+public actor Pycode {
   public static let modelFile = "model.pte"
   public static let resources = ["model.pte", "manifest.json", "projdeploy_tokenizer.json", "test_vectors.json"]
   public static let seqLen = 128
-  static let levels = 0
-  static let bosId: Int64 = 256
-  static let eosId: Int64 = 257
-  static let padId: Int64 = 258
-  static let programs: [String: ProgramSpec] = [
+  internal static let levels = 0
+  internal static let eosId = 257
+  internal static let padId = 258
+  internal static let promptPrefix: [Int] = [257]
+  internal static let programFiles: [String: String] = [
+    "decode": "model.pte",
+    "prefill": "model.pte",
+  ]
+  internal static let programs: [String: ProgramSpec] = [
     "decode": ProgramSpec(
       inputs: [
         TensorSpec(name: "input_ids", shape: [1, 1], dtype: .int64),
@@ -37,27 +45,36 @@ public final class Pycode {
   ]
 
   public let labels: [String]
-  private let backend: Backend
+  private var backend: Backend?
   private let bundle: Bundle
 
-  private init(backend: Backend, bundle: Bundle, labels: [String]) {
-    self.backend = backend
-    self.bundle = bundle
-    self.labels = labels
+  /// Load the bundled model after checking its sha256 against the bundled manifest.
+  /// - Parameter bundle: where the resources are; nil = this package's resource bundle.
+  public static func load(bundle: Bundle? = nil, verifyChecksum: Bool = true) async throws -> Pycode {
+    try Pycode(bundle: bundle ?? Bundle.module, verifyChecksum: verifyChecksum)
   }
 
-  /// Load the bundled model after checking its sha256 against the bundled manifest.
-  public static func load(bundle: Bundle = .module, verifyChecksum: Bool = true) throws -> Pycode {
+  private init(bundle: Bundle, verifyChecksum: Bool) throws {
     let manifest = try Resources.json(bundle, "manifest.json")
-    if verifyChecksum { try Resources.verify(bundle, manifest: manifest, modelFile: modelFile) }
+    if verifyChecksum {
+      for file in Set(Self.programFiles.values) { try Resources.verify(bundle, manifest: manifest, modelFile: file) }
+    }
     let model = manifest["model"] as? [String: Any] ?? [:]
-    let labels = (model["labels"] as? [Any] ?? []).map { "\($0)" }
-    let backend = try ExecuTorchBackend(path: try Resources.url(bundle, modelFile).path)
-    return Pycode(backend: backend, bundle: bundle, labels: labels)
+    labels = (model["labels"] as? [Any] ?? []).map { "\($0)" }
+    backend = try ExecuTorchBackend(path: try Resources.url(bundle, Self.modelFile).path)
+    self.bundle = bundle
   }
+
+  /// Release the runtime; later calls throw `SDKError.closed`.
+  public func close() { backend = nil }
 
   /// Run one program of the artifact; input shapes are checked against the manifest.
-  public func run(_ program: String, _ inputs: [TensorData]) throws -> [TensorData] {
+  public func run(_ program: String, _ inputs: [TensorData]) async throws -> [TensorData] {
+    try runNow(program, inputs)
+  }
+
+  private func runNow(_ program: String, _ inputs: [TensorData]) throws -> [TensorData] {
+    guard let backend else { throw SDKError.closed }
     guard let spec = Self.programs[program] else { throw SDKError.input("unknown program \(program)") }
     if inputs.count != spec.inputs.count { throw SDKError.input("\(program): expected \(spec.inputs.count) inputs") }
     for (t, x) in zip(spec.inputs, inputs) {
@@ -68,37 +85,39 @@ public final class Pycode {
   }
 
   /// Prefill (or full forward) on up to seqLen tokens: logits of the token after them, and the KV cache.
-  private func prefill(_ ctx: [Int64]) throws -> (logits: [Double], caches: [TensorData]) {
-    var padded = ctx
-    while padded.count < Self.seqLen { padded.append(Self.padId) }
-    let out = try run("prefill", [TensorData(ints: padded, shape: [1, Self.seqLen])])
+  private func prefill(_ ctx: [Int]) throws -> (logits: [Double], caches: [TensorData]) {
+    var padded = ctx.map { Int64($0) }
+    while padded.count < Self.seqLen { padded.append(Int64(Self.padId)) }
+    let out = try runNow("prefill", [TensorData(ints: padded, shape: [1, Self.seqLen])])
     let V = out[0].shape[out[0].shape.count - 1]
     let start = (ctx.count - 1) * V
     return ((start..<(start + V)).map { out[0].double($0) }, Array(out.dropFirst()))
   }
 
-  /// Generate tokens after a prompt of token ids (greedy, temperature and top-k sampling).
-  public func generate(prompt: [Int64], options: SamplingOptions = SamplingOptions()) throws -> [Int64] {
+  /// The generation loop; `onToken` sees each new token; stops when the calling task is cancelled.
+  private func generateLoop(_ prompt: [Int], _ options: SamplingOptions, onToken: (Int) -> Void) throws -> [Int] {
     if prompt.isEmpty { throw SDKError.input("empty prompt") }
     var rng = XorShift32(seed: options.seed)
     var ids = prompt
-    var out: [Int64] = []
+    var out: [Int] = []
     // prefill once, then one decode step per token with the static KV cache (programs prefill + decode).
     var ctx = Array(ids.suffix(Self.seqLen))
     var (logits, caches) = try prefill(ctx)
     var pos = ctx.count
     for _ in 0..<options.maxNewTokens {
-      let next = Int64(sampleNext(logits, temperature: options.temperature, topK: options.topK, rng: &rng))
+      try Task.checkCancellation()
+      let next = sampleNext(logits, temperature: options.temperature, topK: options.topK, rng: &rng)
       if options.stopAtEos && next == Self.eosId { break }
       out.append(next)
       ids.append(next)
+      onToken(next)
       if pos >= Self.seqLen {  // cache full: re-prefill the most recent half
         ctx = Array(ids.suffix(Self.seqLen / 2))
         (logits, caches) = try prefill(ctx)
         pos = ctx.count
         continue
       }
-      let step = try run("decode", [TensorData(ints: [next], shape: [1, 1]), TensorData(ints: [Int64(pos)], shape: [1])] + caches)
+      let step = try runNow("decode", [TensorData(ints: [Int64(next)], shape: [1, 1]), TensorData(ints: [Int64(pos)], shape: [1])] + caches)
       logits = (0..<step[0].count).map { step[0].double($0) }
       caches = Array(step.dropFirst())
       pos += 1
@@ -106,18 +125,56 @@ public final class Pycode {
     return out
   }
 
-  /// Prompt tokens for a text: the end-of-document token, then the text's UTF-8 bytes.
-  public static func promptTokens(_ text: String) -> [Int64] {
-    (eosId >= 0 ? [eosId] : []) + byteEncode(text)
+  /// Generate token ids after a prompt of token ids (greedy, temperature and top-k sampling).
+  public func generateTokens(_ prompt: [Int], options: SamplingOptions = SamplingOptions()) async throws -> [Int] {
+    try generateLoop(prompt, options) { _ in }
   }
 
-  /// Complete a text: returns the generated continuation (not including the prompt).
-  public func complete(_ text: String, options: SamplingOptions = SamplingOptions()) throws -> String {
-    byteDecode(try generate(prompt: Self.promptTokens(text), options: options))
+  private func encode(_ text: String) throws -> [Int] {
+    byteEncode(text)
+  }
+
+  private func tokenBytes(_ tokens: [Int]) -> [UInt8] {
+    byteBytes(tokens)
+  }
+
+  /// Prompt tokens for a text: the task's document separator, then the text's tokens.
+  private func promptTokens(_ text: String) throws -> [Int] { Self.promptPrefix + (try encode(text)) }
+
+  /// Complete a text: the generated continuation (not including the prompt) and its tokens.
+  public func complete(_ text: String, options: SamplingOptions = SamplingOptions()) async throws -> Completion {
+    let tokens = try generateLoop(try promptTokens(text), options) { _ in }
+    return Completion(text: String(decoding: tokenBytes(tokens), as: UTF8.self), tokens: tokens)
+  }
+
+  /// Stream the continuation of a text as it is generated (whole UTF-8 characters per piece).
+  /// Cancelling the task that iterates the stream stops generation after the current token.
+  public nonisolated func stream(_ text: String, options: SamplingOptions = SamplingOptions()) -> AsyncThrowingStream<String, Error> {
+    AsyncThrowingStream { continuation in
+      let task = Task {
+        do {
+          try await self.streamPieces(text, options) { continuation.yield($0) }
+          continuation.finish()
+        } catch {
+          continuation.finish(throwing: error)
+        }
+      }
+      continuation.onTermination = { _ in task.cancel() }
+    }
+  }
+
+  private func streamPieces(_ text: String, _ options: SamplingOptions, emit: @Sendable (String) -> Void) throws {
+    var utf8 = Utf8Stream()
+    _ = try generateLoop(try promptTokens(text), options) { token in
+      let piece = utf8.push(tokenBytes([token]))
+      if !piece.isEmpty { emit(piece) }
+    }
+    let rest = utf8.flush()
+    if !rest.isEmpty { emit(rest) }
   }
 
   /// Run the bundled test vectors and compare with the expected outputs within the artifact's atol.
-  public func selfTest() throws -> SelfTestReport {
-    try runSelfTest(try Resources.json(bundle, "test_vectors.json"), programs: Self.programs) { try self.run($0, $1) }
+  public func selfTest() async throws -> SelfTestReport {
+    try runSelfTest(try Resources.json(bundle, "test_vectors.json"), programs: Self.programs) { try self.runNow($0, $1) }
   }
 }

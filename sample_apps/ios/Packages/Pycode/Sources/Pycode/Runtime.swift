@@ -5,36 +5,39 @@ import CryptoKit
 import Foundation
 import ExecuTorch
 
-public enum SDKError: Error, CustomStringConvertible {
+/// Every failure of the SDK or the runtime below it (bad input, missing resource, checksum, runtime error).
+public enum SDKError: Error, CustomStringConvertible, Sendable {
   case resource(String)
   case checksum(String)
   case runtime(String)
   case input(String)
+  case closed
 
   public var description: String {
     switch self {
     case .resource(let m), .checksum(let m), .runtime(let m), .input(let m): return m
+    case .closed: return "the model was closed"
     }
   }
 }
 
-public enum Dtype: String {
-  case int64, int32, float32
+public enum Dtype: String, Sendable {
+  case int64, int32, float32, float16
 }
 
-public struct TensorSpec {
+public struct TensorSpec: Sendable {
   public let name: String
   public let shape: [Int]  // -1: dynamic
   public let dtype: Dtype
 }
 
-public struct ProgramSpec {
+public struct ProgramSpec: Sendable {
   public let inputs: [TensorSpec]
   public let outputs: [TensorSpec]
 }
 
-/// A host-side tensor: row-major values and a shape.
-public struct TensorData {
+/// A host-side tensor: row-major values and a shape (float16 model tensors are float32 here).
+public struct TensorData: Sendable {
   public var shape: [Int]
   public var ints: [Int64] = []
   public var floats: [Float] = []
@@ -46,7 +49,7 @@ public struct TensorData {
   public func double(_ i: Int) -> Double { dtype == .float32 ? Double(floats[i]) : Double(ints[i]) }
 }
 
-public struct SamplingOptions {
+public struct SamplingOptions: Sendable {
   public var maxNewTokens: Int = 32
   public var temperature: Double = 0  // 0 = greedy
   public var topK: Int = 0  // 0 = all tokens
@@ -57,13 +60,19 @@ public struct SamplingOptions {
   }
 }
 
-public struct Classification {
+public struct Classification: Sendable {
   public let index: Int
   public let label: String
   public let probabilities: [Double]
 }
 
-public struct SelfTestReport {
+/// A completion: the generated text (not including the prompt) and its token ids.
+public struct Completion: Sendable {
+  public let text: String
+  public let tokens: [Int]
+}
+
+public struct SelfTestReport: Sendable {
   public let passed: Bool
   public let cases: Int
   public let maxAbsDiff: Double
@@ -73,12 +82,12 @@ public struct SelfTestReport {
 
 // MARK: - runtime backend
 
-protocol Backend {
+internal protocol Backend {
   func run(_ program: String, _ inputs: [TensorData], _ spec: ProgramSpec) throws -> [TensorData]
 }
 
 /// ExecuTorch `Module` over the bundled .pte (XNNPACK delegate, optimized and quantized kernels).
-final class ExecuTorchBackend: Backend {
+internal final class ExecuTorchBackend: Backend {
   private let module: Module
 
   init(path: String) throws {
@@ -93,17 +102,17 @@ final class ExecuTorchBackend: Backend {
     }
     let outputs: [Value] = try module.execute(program, values)
     return try outputs.map { value in
-      guard let any = value.tensor else { throw SDKError.runtime("\(program): an output is not a tensor") }
-      if let f: Tensor<Float> = any.asTensor() { return TensorData(floats: f.scalars(), shape: f.shape) }
-      if let i: Tensor<Int64> = any.asTensor() { return TensorData(ints: i.scalars(), shape: i.shape) }
-      throw SDKError.runtime("\(program): unsupported output data type")
+      if let f: Tensor<Float> = value.tensor() { return TensorData(floats: f.scalars(), shape: f.shape) }
+      if let i: Tensor<Int64> = value.tensor() { return TensorData(ints: i.scalars(), shape: i.shape) }
+      if let i: Tensor<Int32> = value.tensor() { return TensorData(ints: i.scalars().map { Int64($0) }, shape: i.shape) }
+      throw SDKError.runtime("\(program): an output is not a float32, int64 or int32 tensor")
     }
   }
 }
 
 // MARK: - resources
 
-enum Resources {
+internal enum Resources {
   static func url(_ bundle: Bundle, _ name: String) throws -> URL {
     let parts = name.split(separator: ".", maxSplits: 1).map(String.init)
     guard let url = bundle.url(forResource: parts[0], withExtension: parts.count > 1 ? parts[1] : nil) else {
@@ -143,22 +152,21 @@ enum Resources {
 // MARK: - pre/post-processing
 
 /// numpy.rint: round half to even.
-func rint(_ x: Double) -> Double { x.rounded(.toNearestOrEven) }
+internal func rint(_ x: Double) -> Double { x.rounded(.toNearestOrEven) }
 
 /// Pixel intensities (row-major, in [0, maxValue]) -> level tokens 0..levels-1.
-func pixelTokens(_ pixels: [Double], maxValue: Double, levels: Int) -> [Int64] {
-  pixels.map { p in Int64(min(Double(levels - 1), max(0, rint(p / maxValue * Double(levels - 1))))) }
+internal func pixelTokens(_ pixels: [Double], maxValue: Double, levels: Int) -> [Int] {
+  pixels.map { p in Int(min(Double(levels - 1), max(0, rint(p / maxValue * Double(levels - 1))))) }
 }
 
 /// The byte tokenizer: UTF-8 bytes are tokens 0..255.
-func byteEncode(_ text: String) -> [Int64] { Array(text.utf8).map { Int64($0) } }
+internal func byteEncode(_ text: String) -> [Int] { Array(text.utf8).map { Int($0) } }
 
-func byteDecode(_ ids: [Int64]) -> String {
-  String(decoding: ids.filter { $0 >= 0 && $0 < 256 }.map { UInt8($0) }, as: UTF8.self)
-}
+/// The bytes of byte-tokenizer ids (BOS/EOS/PAD give none).
+internal func byteBytes(_ ids: [Int]) -> [UInt8] { ids.filter { $0 >= 0 && $0 < 256 }.map { UInt8($0) } }
 
 /// xorshift32: the same stream in Swift, Kotlin, TypeScript and Python.
-struct XorShift32 {
+internal struct XorShift32: Sendable {
   private var state: UInt32
   init(seed: UInt32) { state = seed == 0 ? 0x9E37_79B9 : seed }
   mutating func nextU32() -> UInt32 {
@@ -172,13 +180,13 @@ struct XorShift32 {
   mutating func nextFloat() -> Double { Double(nextU32() >> 8) / 16_777_216.0 }
 }
 
-func argmax(_ xs: [Double]) -> Int {
+internal func argmax(_ xs: [Double]) -> Int {
   var best = 0
   for i in 1..<xs.count where xs[i] > xs[best] { best = i }
   return best
 }
 
-func softmax(_ xs: [Double]) -> [Double] {
+internal func softmax(_ xs: [Double]) -> [Double] {
   let m = xs.max() ?? 0
   let e = xs.map { Foundation.exp($0 - m) }
   let s = e.reduce(0, +)
@@ -186,7 +194,7 @@ func softmax(_ xs: [Double]) -> [Double] {
 }
 
 /// Greedy (temperature 0) or temperature / top-k sampling of one token.
-func sampleNext(_ logits: [Double], temperature: Double, topK: Int, rng: inout XorShift32) -> Int {
+internal func sampleNext(_ logits: [Double], temperature: Double, topK: Int, rng: inout XorShift32) -> Int {
   if !(temperature > 0) { return argmax(logits) }
   var order = Array(0..<logits.count).sorted { a, b in logits[a] != logits[b] ? logits[a] > logits[b] : a < b }
   if topK > 0 && topK < order.count { order = Array(order.prefix(topK)) }
@@ -202,7 +210,7 @@ func sampleNext(_ logits: [Double], temperature: Double, topK: Int, rng: inout X
 }
 
 /// Flatten nested JSON arrays of numbers (test vectors) in row-major order, with their shape.
-func flatten(_ x: Any) -> (values: [Double], shape: [Int]) {
+internal func flatten(_ x: Any) -> (values: [Double], shape: [Int]) {
   var values: [Double] = []
   var shape: [Int] = []
   var cur: Any = x
@@ -215,7 +223,7 @@ func flatten(_ x: Any) -> (values: [Double], shape: [Int]) {
 }
 
 /// Run the bundled test vectors through `run` and compare with the expected outputs within atol.
-func runSelfTest(_ vectors: [String: Any], programs: [String: ProgramSpec],
+internal func runSelfTest(_ vectors: [String: Any], programs: [String: ProgramSpec],
                  run: (String, [TensorData]) throws -> [TensorData]) throws -> SelfTestReport {
   guard let program = vectors["program"] as? String, let spec = programs[program],
         let cases = vectors["cases"] as? [[String: Any]], let atol = (vectors["atol"] as? NSNumber)?.doubleValue else {

@@ -3,9 +3,9 @@ import XCTest
 @testable import Pycode
 
 final class PycodeTests: XCTestCase {
-  func testSelfTestMatchesBundledVectors() throws {
-    let model = try Pycode.load()
-    let report = try model.selfTest()
+  func testSelfTestMatchesBundledVectors() async throws {
+    let model = try await Pycode.load()
+    let report = try await model.selfTest()
     XCTAssertTrue(report.passed, "max |diff| \(report.maxAbsDiff) > atol \(report.atol)")
   }
 }

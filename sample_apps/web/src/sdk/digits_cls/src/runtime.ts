@@ -6,7 +6,7 @@ export type Dtype = 'int64' | 'int32' | 'float32';
 export interface TensorSpec { name: string; shape: number[]; dtype: Dtype }
 export interface ProgramSpec { inputs: TensorSpec[]; outputs: TensorSpec[] }
 export interface TokenizerSpec {
-  type: 'pixel' | 'byte'; vocab_size: number; bos_id: number | null; eos_id: number | null;
+  type: 'pixel' | 'byte' | 'bpe'; vocab_size: number; bos_id: number | null; eos_id: number | null;
   pad_id: number | null; levels: number | null;
 }
 export interface SamplingOptions {
@@ -22,6 +22,10 @@ export interface SamplingOptions {
   stopAtEos?: boolean;
 }
 export interface Classification { index: number; label: string; probabilities: number[] }
+/** A completion: the generated text (not including the prompt) and its token ids. */
+export interface Completion { text: string; tokens: number[] }
+/** A host-side tensor: flat row-major values and a shape. */
+export interface TensorData { data: number[]; shape: number[] }
 export interface SelfTestReport { passed: boolean; cases: number; maxAbsDiff: number; atol: number; program: string }
 
 /** numpy.rint: round half to even. */
@@ -45,8 +49,9 @@ export function byteEncode(text: string): number[] {
   return Array.from(new TextEncoder().encode(text));
 }
 
-export function byteDecode(ids: number[]): string {
-  return new TextDecoder('utf-8', { fatal: false }).decode(new Uint8Array(ids.filter((i) => i < 256)));
+/** The bytes of byte-tokenizer ids (BOS/EOS/PAD give none). */
+export function byteBytes(ids: readonly number[]): number[] {
+  return ids.filter((i) => i >= 0 && i < 256);
 }
 
 /** xorshift32: the same stream in TypeScript, Swift, Kotlin and Python. */

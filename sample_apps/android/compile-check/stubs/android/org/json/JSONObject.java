@@ -9,6 +9,7 @@ public class JSONObject {
   public String getString(String name) throws JSONException { throw new UnsupportedOperationException(); }
   public double getDouble(String name) throws JSONException { throw new UnsupportedOperationException(); }
   public int getInt(String name) throws JSONException { throw new UnsupportedOperationException(); }
+  public boolean getBoolean(String name) throws JSONException { throw new UnsupportedOperationException(); }
   public long getLong(String name) throws JSONException { throw new UnsupportedOperationException(); }
   public JSONObject getJSONObject(String name) throws JSONException { throw new UnsupportedOperationException(); }
   public JSONArray getJSONArray(String name) throws JSONException { throw new UnsupportedOperationException(); }

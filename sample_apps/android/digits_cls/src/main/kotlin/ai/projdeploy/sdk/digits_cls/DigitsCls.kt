@@ -4,26 +4,44 @@
 package ai.projdeploy.sdk.digits_cls
 
 import android.content.Context
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.currentCoroutineContext
+import kotlinx.coroutines.ensureActive
+import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.flow.flow
+import kotlinx.coroutines.flow.flowOn
+import kotlinx.coroutines.sync.Mutex
+import kotlinx.coroutines.sync.withLock
+import kotlinx.coroutines.withContext
 import org.json.JSONObject
 import java.io.File
 
-/** Typed API for task digits-cls; loads the model bundled in this library's assets. */
-class DigitsCls private constructor(
+/**
+ * Typed API for task digits-cls; loads the model bundled in this library's assets.
+ *
+ * Every call is a `suspend` function that runs on [Dispatchers.Default] (never the main thread), one at
+ * a time per instance; cancelling the calling coroutine stops a generation after the current token.
+ * [close] waits for a running call to finish its current step, then releases the runtime.
+ */
+public class DigitsCls private constructor(
     private val backend: ExecuTorchBackend,
-    private val vectors: () -> JSONObject,
-    val labels: List<String>,
+    private val dir: File,
+    public val labels: List<String>,
 ) : AutoCloseable {
-    companion object {
-        const val ASSET_DIR = "digits_cls"
-        const val MODEL_FILE = "model.pte"
-        val RESOURCES = listOf("model.pte", "manifest.json", "projdeploy_tokenizer.json", "test_vectors.json")
-        const val SEQ_LEN = 64
-        val IMAGE_SHAPE = intArrayOf(8, 8)
-        internal const val LEVELS = 17
-        internal const val BOS_ID = 17L
-        internal const val EOS_ID = -1L
-        internal const val PAD_ID = 18L
-        val PROGRAMS: Map<String, ProgramSpec> = mapOf(
+    private val lock = Mutex()
+    @Volatile private var closed = false
+
+    public companion object {
+        public const val ASSET_DIR: String = "digits_cls"
+        public const val MODEL_FILE: String = "model.pte"
+        public val RESOURCES: List<String> = listOf("model.pte", "manifest.json", "projdeploy_tokenizer.json", "test_vectors.json")
+        public const val SEQ_LEN: Int = 64
+        public val IMAGE_SHAPE: IntArray = intArrayOf(8, 8)
+        internal const val LEVELS: Int = 17
+        internal const val BOS_ID: Int = 17
+        internal const val EOS_ID: Int = -1
+        internal const val PAD_ID: Int = 18
+        public val PROGRAMS: Map<String, ProgramSpec> = mapOf(
             "forward" to ProgramSpec(
                 inputs = listOf(
                     TensorSpec("input_ids", longArrayOf(1, 64), Dtype.INT64),
@@ -35,22 +53,32 @@ class DigitsCls private constructor(
         )
 
         /** Copy the bundled files out of the APK (ExecuTorch reads a file path), check the model's sha256, load it. */
-        fun load(context: Context, verifyChecksum: Boolean = true): DigitsCls {
-            val dir = File(context.filesDir, "projdeploy/$ASSET_DIR").apply { mkdirs() }
-            for (name in RESOURCES) {
-                context.assets.open("$ASSET_DIR/$name").use { input -> File(dir, name).outputStream().use { input.copyTo(it) } }
+        public suspend fun load(context: Context, verifyChecksum: Boolean = true): DigitsCls =
+            withContext(Dispatchers.IO) {
+                val dir = File(context.filesDir, "projdeploy/$ASSET_DIR").apply { mkdirs() }
+                for (name in RESOURCES) {
+                    context.assets.open("$ASSET_DIR/$name").use { input -> File(dir, name).outputStream().use { input.copyTo(it) } }
+                }
+                val manifest = JSONObject(File(dir, "manifest.json").readText())
+                if (verifyChecksum) Checksums.verify(File(dir, MODEL_FILE), manifest, MODEL_FILE)
+                val labelsJson = manifest.getJSONObject("model").optJSONArray("labels")
+                val labels = (0 until (labelsJson?.length() ?: 0)).map { labelsJson!!.get(it).toString() }
+                DigitsCls(ExecuTorchBackend(File(dir, MODEL_FILE).absolutePath), dir, labels)
             }
-            val manifest = JSONObject(File(dir, "manifest.json").readText())
-            if (verifyChecksum) Checksums.verify(File(dir, MODEL_FILE), manifest, MODEL_FILE)
-            val labelsJson = manifest.getJSONObject("model").optJSONArray("labels")
-            val labels = (0 until (labelsJson?.length() ?: 0)).map { labelsJson!!.get(it).toString() }
-            val backend = ExecuTorchBackend(File(dir, MODEL_FILE).absolutePath)
-            return DigitsCls(backend, { JSONObject(File(dir, "test_vectors.json").readText()) }, labels)
+    }
+
+    /** Run [block] on the inference thread pool, one call at a time; refuses after [close]. */
+    private suspend fun <T> infer(block: suspend () -> T): T = withContext(Dispatchers.Default) {
+        lock.withLock {
+            if (closed) throw SdkException("DigitsCls is closed")
+            block()
         }
     }
 
     /** Run one program of the artifact; input shapes are checked against the manifest. */
-    fun run(program: String, inputs: List<TensorData>): List<TensorData> {
+    public suspend fun run(program: String, inputs: List<TensorData>): List<TensorData> = infer { runNow(program, inputs) }
+
+    private fun runNow(program: String, inputs: List<TensorData>): List<TensorData> {
         val spec = PROGRAMS[program] ?: throw SdkException("unknown program $program")
         if (inputs.size != spec.inputs.size) throw SdkException("$program: expected ${spec.inputs.size} inputs")
         spec.inputs.zip(inputs).forEach { (t, x) ->
@@ -60,24 +88,34 @@ class DigitsCls private constructor(
         return backend.run(program, inputs)
     }
 
-    private fun classifyTokens(tokens: LongArray): Classification {
-        val ids = LongArray(SEQ_LEN) { PAD_ID }
-        val tail = tokens.takeLast(SEQ_LEN)
-        tail.forEachIndexed { i, v -> ids[i] = v }
-        val logits = run("forward", listOf(TensorData.ofLongs(ids, longArrayOf(1, SEQ_LEN.toLong()))))[0]
+    private fun classifyTokens(tokens: IntArray): Classification {
+        val ids = LongArray(SEQ_LEN) { PAD_ID.toLong() }
+        tokens.takeLast(SEQ_LEN).forEachIndexed { i, v -> ids[i] = v.toLong() }
+        val logits = runNow("forward", listOf(TensorData.ofLongs(ids, longArrayOf(1, SEQ_LEN.toLong()))))[0]
         val row = DoubleArray(logits.count) { logits.double(it) }
         val index = argmax(row)
         return Classification(index, labels.getOrElse(index) { index.toString() }, softmax(row))
     }
 
     /** Classify a 8x8 image: row-major intensities in [0, maxValue] (0 = background). */
-    fun classifyImage(pixels: DoubleArray, maxValue: Double = 1.0): Classification {
+    public suspend fun classifyImage(pixels: DoubleArray, maxValue: Double = 1.0): Classification {
         if (pixels.size != 64) throw SdkException("expected 64 pixels, got ${pixels.size}")
-        return classifyTokens(pixelTokens(pixels, maxValue, LEVELS))
+        return infer { classifyTokens(pixelTokens(pixels, maxValue, LEVELS)) }
     }
 
     /** Run the bundled test vectors and compare with the expected outputs within the artifact's atol. */
-    fun selfTest(): SelfTestReport = runSelfTest(vectors(), PROGRAMS) { p, x -> run(p, x) }
+    public suspend fun selfTest(): SelfTestReport = infer {
+        runSelfTest(JSONObject(File(dir, "test_vectors.json").readText()), PROGRAMS) { p, x -> runNow(p, x) }
+    }
 
-    override fun close() = backend.close()
+    /** Release the runtime; a running call stops after its current step (then this returns). */
+    override fun close() {
+        closed = true
+        while (!lock.tryLock()) Thread.sleep(5)
+        try {
+            backend.close()
+        } finally {
+            lock.unlock()
+        }
+    }
 }

@@ -12,26 +12,27 @@ import org.pytorch.executorch.Tensor
 import java.io.File
 import java.security.MessageDigest
 
-class SdkException(message: String) : Exception(message)
+/** Every failure of the SDK or the runtime below it (bad input, missing resource, checksum, runtime error). */
+public class SdkException(message: String, cause: Throwable? = null) : Exception(message, cause)
 
-enum class Dtype { INT64, INT32, FLOAT32 }
+public enum class Dtype { INT64, INT32, FLOAT32, FLOAT16 }
 
-data class TensorSpec(val name: String, val shape: LongArray, val dtype: Dtype)
+public class TensorSpec(public val name: String, public val shape: LongArray, public val dtype: Dtype)
 
-data class ProgramSpec(val inputs: List<TensorSpec>, val outputs: List<TensorSpec>)
+public class ProgramSpec(public val inputs: List<TensorSpec>, public val outputs: List<TensorSpec>)
 
 /** A host-side tensor: row-major values and a shape (longs for integer tensors, floats otherwise). */
-class TensorData private constructor(val shape: LongArray, val longs: LongArray?, val floats: FloatArray?) {
-    val count: Int get() = longs?.size ?: floats!!.size
-    fun double(i: Int): Double = longs?.get(i)?.toDouble() ?: floats!![i].toDouble()
+public class TensorData private constructor(public val shape: LongArray, public val longs: LongArray?, public val floats: FloatArray?) {
+    public val count: Int get() = longs?.size ?: floats?.size ?: 0
+    public fun double(i: Int): Double = longs?.get(i)?.toDouble() ?: floats?.get(i)?.toDouble() ?: Double.NaN
 
-    companion object {
-        fun ofLongs(values: LongArray, shape: LongArray) = TensorData(shape, values, null)
-        fun ofFloats(values: FloatArray, shape: LongArray) = TensorData(shape, null, values)
+    public companion object {
+        public fun ofLongs(values: LongArray, shape: LongArray): TensorData = TensorData(shape, values, null)
+        public fun ofFloats(values: FloatArray, shape: LongArray): TensorData = TensorData(shape, null, values)
     }
 }
 
-data class SamplingOptions(
+public data class SamplingOptions(
     val maxNewTokens: Int = 32,
     val temperature: Double = 0.0, // 0 = greedy
     val topK: Int = 0, // 0 = all tokens
@@ -39,29 +40,46 @@ data class SamplingOptions(
     val stopAtEos: Boolean = true,
 )
 
-data class Classification(val index: Int, val label: String, val probabilities: DoubleArray)
+public class Classification(public val index: Int, public val label: String, public val probabilities: DoubleArray)
 
-data class SelfTestReport(val passed: Boolean, val cases: Int, val maxAbsDiff: Double, val atol: Double, val program: String)
+/** A completion: the generated text (not including the prompt) and its token ids. */
+public class Completion(public val text: String, public val tokens: IntArray)
+
+public data class SelfTestReport(val passed: Boolean, val cases: Int, val maxAbsDiff: Double, val atol: Double, val program: String)
 
 /** ExecuTorch `Module` over the .pte file (XNNPACK delegate, optimized and quantized kernels). */
 internal class ExecuTorchBackend(path: String) {
     private val module: Module = Module.load(path)
 
+    private var released = false
+
     fun run(program: String, inputs: List<TensorData>): List<TensorData> {
         val values = inputs.map { t ->
-            if (t.longs != null) EValue.from(Tensor.fromBlob(t.longs, t.shape)) else EValue.from(Tensor.fromBlob(t.floats!!, t.shape))
+            val longs = t.longs
+            if (longs != null) EValue.from(Tensor.fromBlob(longs, t.shape)) else EValue.from(Tensor.fromBlob(t.floats ?: FloatArray(0), t.shape))
         }
-        return module.execute(program, *values.toTypedArray()).map { v ->
+        val outputs = try {
+            module.execute(program, *values.toTypedArray())
+        } catch (e: RuntimeException) {
+            throw SdkException("$program: ExecuTorch failed: ${e.message}", e)
+        }
+        return outputs.map { v ->
+            if (!v.isTensor) throw SdkException("$program: an output is not a tensor")
             val tensor = v.toTensor()
             when (tensor.dtype()) {
-                DType.FLOAT -> TensorData.ofFloats(tensor.dataAsFloatArray, tensor.shape())
+                // float16 outputs are widened to float32 at the boundary (Tensor.dataAsFloatArray converts HALF)
+                DType.FLOAT, DType.HALF -> TensorData.ofFloats(tensor.dataAsFloatArray, tensor.shape())
                 DType.INT64 -> TensorData.ofLongs(tensor.dataAsLongArray, tensor.shape())
+                DType.INT32 -> TensorData.ofLongs(tensor.dataAsIntArray.map { it.toLong() }.toLongArray(), tensor.shape())
                 else -> throw SdkException("$program: unsupported output data type ${tensor.dtype()}")
             }
         }
     }
 
-    fun close() = module.destroy()
+    fun close() {
+        if (!released) module.destroy()
+        released = true
+    }
 }
 
 internal object Checksums {
@@ -91,15 +109,15 @@ internal object Checksums {
 internal fun rint(x: Double): Double = Math.rint(x)
 
 /** Pixel intensities (row-major, in [0, maxValue]) -> level tokens 0..levels-1. */
-internal fun pixelTokens(pixels: DoubleArray, maxValue: Double, levels: Int): LongArray =
-    LongArray(pixels.size) { i -> rint(pixels[i] / maxValue * (levels - 1)).coerceIn(0.0, (levels - 1).toDouble()).toLong() }
+internal fun pixelTokens(pixels: DoubleArray, maxValue: Double, levels: Int): IntArray =
+    IntArray(pixels.size) { i -> rint(pixels[i] / maxValue * (levels - 1)).coerceIn(0.0, (levels - 1).toDouble()).toInt() }
 
 /** The byte tokenizer: UTF-8 bytes are tokens 0..255. */
-internal fun byteEncode(text: String): LongArray =
-    text.toByteArray(Charsets.UTF_8).map { (it.toInt() and 0xff).toLong() }.toLongArray()
+internal fun byteEncode(text: String): IntArray =
+    text.toByteArray(Charsets.UTF_8).map { it.toInt() and 0xff }.toIntArray()
 
-internal fun byteDecode(ids: LongArray): String =
-    ids.filter { it in 0..255 }.map { it.toByte() }.toByteArray().toString(Charsets.UTF_8)
+/** The bytes of byte-tokenizer ids (BOS/EOS/PAD give none). */
+internal fun byteBytes(ids: IntArray): ByteArray = ids.filter { it in 0..255 }.map { it.toByte() }.toByteArray()
 
 /** xorshift32: the same stream in Kotlin, Swift, TypeScript and Python. */
 internal class XorShift32(seed: Int) {

@@ -4,25 +4,43 @@
 package ai.projdeploy.sdk.pycode
 
 import android.content.Context
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.currentCoroutineContext
+import kotlinx.coroutines.ensureActive
+import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.flow.flow
+import kotlinx.coroutines.flow.flowOn
+import kotlinx.coroutines.sync.Mutex
+import kotlinx.coroutines.sync.withLock
+import kotlinx.coroutines.withContext
 import org.json.JSONObject
 import java.io.File
 
-/** Typed API for task pycode; loads the model bundled in this library's assets. */
-class Pycode private constructor(
+/**
+ * Typed API for task pycode; loads the model bundled in this library's assets.
+ *
+ * Every call is a `suspend` function that runs on [Dispatchers.Default] (never the main thread), one at
+ * a time per instance; cancelling the calling coroutine stops a generation after the current token.
+ * [close] waits for a running call to finish its current step, then releases the runtime.
+ */
+public class Pycode private constructor(
     private val backend: ExecuTorchBackend,
-    private val vectors: () -> JSONObject,
-    val labels: List<String>,
+    private val dir: File,
+    public val labels: List<String>,
 ) : AutoCloseable {
-    companion object {
-        const val ASSET_DIR = "pycode"
-        const val MODEL_FILE = "model.pte"
-        val RESOURCES = listOf("model.pte", "manifest.json", "projdeploy_tokenizer.json", "test_vectors.json")
-        const val SEQ_LEN = 128
-        internal const val LEVELS = 0
-        internal const val BOS_ID = 256L
-        internal const val EOS_ID = 257L
-        internal const val PAD_ID = 258L
-        val PROGRAMS: Map<String, ProgramSpec> = mapOf(
+    private val lock = Mutex()
+    @Volatile private var closed = false
+
+    public companion object {
+        public const val ASSET_DIR: String = "pycode"
+        public const val MODEL_FILE: String = "model.pte"
+        public val RESOURCES: List<String> = listOf("model.pte", "manifest.json", "projdeploy_tokenizer.json", "test_vectors.json")
+        public const val SEQ_LEN: Int = 128
+        internal const val LEVELS: Int = 0
+        internal const val BOS_ID: Int = 256
+        internal const val EOS_ID: Int = 257
+        internal const val PAD_ID: Int = 258
+        public val PROGRAMS: Map<String, ProgramSpec> = mapOf(
             "decode" to ProgramSpec(
                 inputs = listOf(
                     TensorSpec("input_ids", longArrayOf(1, 1), Dtype.INT64),
@@ -49,22 +67,32 @@ class Pycode private constructor(
         )
 
         /** Copy the bundled files out of the APK (ExecuTorch reads a file path), check the model's sha256, load it. */
-        fun load(context: Context, verifyChecksum: Boolean = true): Pycode {
-            val dir = File(context.filesDir, "projdeploy/$ASSET_DIR").apply { mkdirs() }
-            for (name in RESOURCES) {
-                context.assets.open("$ASSET_DIR/$name").use { input -> File(dir, name).outputStream().use { input.copyTo(it) } }
+        public suspend fun load(context: Context, verifyChecksum: Boolean = true): Pycode =
+            withContext(Dispatchers.IO) {
+                val dir = File(context.filesDir, "projdeploy/$ASSET_DIR").apply { mkdirs() }
+                for (name in RESOURCES) {
+                    context.assets.open("$ASSET_DIR/$name").use { input -> File(dir, name).outputStream().use { input.copyTo(it) } }
+                }
+                val manifest = JSONObject(File(dir, "manifest.json").readText())
+                if (verifyChecksum) Checksums.verify(File(dir, MODEL_FILE), manifest, MODEL_FILE)
+                val labelsJson = manifest.getJSONObject("model").optJSONArray("labels")
+                val labels = (0 until (labelsJson?.length() ?: 0)).map { labelsJson!!.get(it).toString() }
+                Pycode(ExecuTorchBackend(File(dir, MODEL_FILE).absolutePath), dir, labels)
             }
-            val manifest = JSONObject(File(dir, "manifest.json").readText())
-            if (verifyChecksum) Checksums.verify(File(dir, MODEL_FILE), manifest, MODEL_FILE)
-            val labelsJson = manifest.getJSONObject("model").optJSONArray("labels")
-            val labels = (0 until (labelsJson?.length() ?: 0)).map { labelsJson!!.get(it).toString() }
-            val backend = ExecuTorchBackend(File(dir, MODEL_FILE).absolutePath)
-            return Pycode(backend, { JSONObject(File(dir, "test_vectors.json").readText()) }, labels)
+    }
+
+    /** Run [block] on the inference thread pool, one call at a time; refuses after [close]. */
+    private suspend fun <T> infer(block: suspend () -> T): T = withContext(Dispatchers.Default) {
+        lock.withLock {
+            if (closed) throw SdkException("Pycode is closed")
+            block()
         }
     }
 
     /** Run one program of the artifact; input shapes are checked against the manifest. */
-    fun run(program: String, inputs: List<TensorData>): List<TensorData> {
+    public suspend fun run(program: String, inputs: List<TensorData>): List<TensorData> = infer { runNow(program, inputs) }
+
+    private fun runNow(program: String, inputs: List<TensorData>): List<TensorData> {
         val spec = PROGRAMS[program] ?: throw SdkException("unknown program $program")
         if (inputs.size != spec.inputs.size) throw SdkException("$program: expected ${spec.inputs.size} inputs")
         spec.inputs.zip(inputs).forEach { (t, x) ->
@@ -75,29 +103,32 @@ class Pycode private constructor(
     }
 
     /** Prefill (or full forward) on up to SEQ_LEN tokens: logits of the token after them, and the KV cache. */
-    private fun prefill(ctx: List<Long>): Pair<DoubleArray, List<TensorData>> {
-        val padded = LongArray(SEQ_LEN) { if (it < ctx.size) ctx[it] else PAD_ID }
-        val out = run("prefill", listOf(TensorData.ofLongs(padded, longArrayOf(1, SEQ_LEN.toLong()))))
+    private fun prefill(ctx: List<Int>): Pair<DoubleArray, List<TensorData>> {
+        val padded = LongArray(SEQ_LEN) { if (it < ctx.size) ctx[it].toLong() else PAD_ID.toLong() }
+        val out = runNow("prefill", listOf(TensorData.ofLongs(padded, longArrayOf(1, SEQ_LEN.toLong()))))
         val v = out[0].shape.last().toInt()
         val start = (ctx.size - 1) * v
         return Pair(DoubleArray(v) { out[0].double(start + it) }, out.drop(1))
     }
 
-    /** Generate tokens after a prompt of token ids (greedy, temperature and top-k sampling). */
-    fun generate(prompt: LongArray, options: SamplingOptions = SamplingOptions()): LongArray {
+    /** The generation loop; [onToken] sees each new token; stops at cancellation or close. */
+    private suspend fun generateLoop(prompt: IntArray, options: SamplingOptions, onToken: suspend (Int) -> Unit): IntArray {
         if (prompt.isEmpty()) throw SdkException("empty prompt")
         val rng = XorShift32(options.seed)
         val ids = prompt.toMutableList()
-        val out = ArrayList<Long>()
+        val out = ArrayList<Int>()
         // prefill once, then one decode step per token with the static KV cache (programs prefill + decode).
         var ctx = ids.takeLast(SEQ_LEN)
         var (logits, caches) = prefill(ctx)
         var pos = ctx.size
         for (step in 0 until options.maxNewTokens) {
-            val next = sampleNext(logits, options.temperature, options.topK, rng).toLong()
+            currentCoroutineContext().ensureActive()
+            if (closed) throw SdkException("Pycode is closed")
+            val next = sampleNext(logits, options.temperature, options.topK, rng)
             if (options.stopAtEos && next == EOS_ID) break
             out.add(next)
             ids.add(next)
+            onToken(next)
             if (pos >= SEQ_LEN) { // cache full: re-prefill the most recent half
                 ctx = ids.takeLast(SEQ_LEN / 2)
                 val p = prefill(ctx)
@@ -106,25 +137,61 @@ class Pycode private constructor(
                 pos = ctx.size
                 continue
             }
-            val res = run("decode", listOf(TensorData.ofLongs(longArrayOf(next), longArrayOf(1, 1)),
+            val res = runNow("decode", listOf(TensorData.ofLongs(longArrayOf(next.toLong()), longArrayOf(1, 1)),
                 TensorData.ofLongs(longArrayOf(pos.toLong()), longArrayOf(1))) + caches)
             logits = DoubleArray(res[0].count) { res[0].double(it) }
             caches = res.drop(1)
             pos += 1
         }
-        return out.toLongArray()
+        return out.toIntArray()
     }
 
-    /** Prompt tokens for a text: the end-of-document token, then the text's UTF-8 bytes. */
-    fun promptTokens(text: String): LongArray =
-        (if (EOS_ID >= 0) longArrayOf(EOS_ID) else longArrayOf()) + byteEncode(text)
+    /** Generate token ids after a prompt of token ids (greedy, temperature and top-k sampling). */
+    public suspend fun generateTokens(prompt: IntArray, options: SamplingOptions = SamplingOptions()): IntArray =
+        infer { generateLoop(prompt, options) {} }
 
-    /** Complete a text: returns the generated continuation (not including the prompt). */
-    fun complete(text: String, options: SamplingOptions = SamplingOptions()): String =
-        byteDecode(generate(promptTokens(text), options))
+    private fun encode(text: String): IntArray =
+        byteEncode(text)
+
+    private fun tokenBytes(tokens: IntArray): ByteArray =
+        byteBytes(tokens)
+
+    /** Prompt tokens for a text: the task's document separator, then the text's tokens. */
+    private fun promptTokens(text: String): IntArray = intArrayOf(257) + encode(text)
+
+    /** Complete a text: the generated continuation (not including the prompt) and its tokens. */
+    public suspend fun complete(text: String, options: SamplingOptions = SamplingOptions()): Completion = infer {
+        val tokens = generateLoop(promptTokens(text), options) {}
+        Completion(tokenBytes(tokens).toString(Charsets.UTF_8), tokens)
+    }
+
+    /** Stream the continuation of a text as it is generated (whole UTF-8 characters per piece); cancel to stop. */
+    public fun stream(text: String, options: SamplingOptions = SamplingOptions()): Flow<String> = flow {
+        lock.withLock {
+            if (closed) throw SdkException("Pycode is closed")
+            val utf8 = Utf8Stream()
+            generateLoop(promptTokens(text), options) { token ->
+                val piece = utf8.push(tokenBytes(intArrayOf(token)))
+                if (piece.isNotEmpty()) emit(piece)
+            }
+            val rest = utf8.flush()
+            if (rest.isNotEmpty()) emit(rest)
+        }
+    }.flowOn(Dispatchers.Default)
 
     /** Run the bundled test vectors and compare with the expected outputs within the artifact's atol. */
-    fun selfTest(): SelfTestReport = runSelfTest(vectors(), PROGRAMS) { p, x -> run(p, x) }
+    public suspend fun selfTest(): SelfTestReport = infer {
+        runSelfTest(JSONObject(File(dir, "test_vectors.json").readText()), PROGRAMS) { p, x -> runNow(p, x) }
+    }
 
-    override fun close() = backend.close()
+    /** Release the runtime; a running call stops after its current step (then this returns). */
+    override fun close() {
+        closed = true
+        while (!lock.tryLock()) Thread.sleep(5)
+        try {
+            backend.close()
+        } finally {
+            lock.unlock()
+        }
+    }
 }
