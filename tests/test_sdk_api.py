@@ -83,3 +83,23 @@ def test_the_three_platforms_agree_for_each_task():
     for task, targets in by_task.items():
         assert len(targets) == 3, task
         assert targets["ios"] == targets["android"] == targets["web"], (task, targets)
+
+
+SAMPLE_SOURCES = [
+    *sorted((ROOT / "sample_apps" / "ios" / "ProjdeploySample").glob("*View.swift")),
+    *sorted((ROOT / "sample_apps" / "android" / "app" / "src").rglob("MainActivity.kt")),
+    ROOT / "sample_apps" / "web" / "src" / "main.ts",
+    ROOT / "sample_apps" / "web" / "e2e" / "run.mjs",
+]
+
+
+@pytest.mark.parametrize("path", SAMPLE_SOURCES, ids=lambda p: p.name)
+def test_sample_apps_call_only_the_api(path):
+    from projdeploy.sdk.api import METHODS
+
+    text = path.read_text()
+    receivers = r"(?:DigitsCls|Pycode|model|digits|pycode|s\.digits|s\.pycode|state\.digits!?)"
+    called = set(re.findall(rf"(?<!out\.)\b{receivers}\??\.(\w+)\(", text))
+    assert called, path
+    allowed = {m.name for m in METHODS} | {"also"}
+    assert called <= allowed, sorted(called - allowed)

@@ -39,6 +39,7 @@ def artifacts(tmp_path_factory, tiny_cls_checkpoint, tiny_lm_checkpoint):
             tiny_lm_checkpoint, "executorch", "xnnpack-fp32", "digits:0-4", tmp / "b", max_rows=4
         ).path,
         "lm-onnx": export_checkpoint(tiny_lm_checkpoint, "onnx", "fp32", "digits:0-4", tmp / "c", max_rows=4).path,
+        "lm-coreml": export_checkpoint(tiny_lm_checkpoint, "coreml", "fp16", "digits:0-4", tmp / "d", max_rows=4).path,
     }
 
 
@@ -170,3 +171,22 @@ def test_cli_reports_bad_input_without_traceback(artifacts, tmp_path):
         cli, ["sdk", "--artifact", str(artifacts["cls-pte"]), "--target", "android", "--out", str(tmp_path / "y")]
     )
     assert res.exit_code == 0 and (tmp_path / "y" / SPEC_FILE).is_file()
+
+
+def test_core_ml_lm_bundles_every_program_and_converts_fp16_at_the_boundary(artifacts, tmp_path):
+    """A Core ML LM is one .mlpackage per program with float16 outputs: all bundled, addressed by name."""
+    from projdeploy.sdk import generated_files
+    from tests.test_sdk_swift import problems
+
+    art = artifacts["lm-coreml"]
+    manifest = json.loads((art / "manifest.json").read_text())
+    out = generate(art, "ios", tmp_path / "pkg")
+    spec = json.loads((out / SPEC_FILE).read_text())
+    assert set(spec["program_files"]) == set(manifest["programs"])
+    for program, f in spec["program_files"].items():
+        assert f == f"{program}.mlpackage" and (out / resource_dir(spec) / f).is_dir()
+    dtypes = {t["dtype"] for io in spec["programs"].values() for t in io["outputs"]}
+    assert "float16" in dtypes or dtypes <= {"float32"}, dtypes
+    code = "\n".join(generated_files(spec).values())
+    assert "CoreMLBackend(urls: urls)" in code and ".float16" in code
+    assert problems(generated_files(spec)) == []

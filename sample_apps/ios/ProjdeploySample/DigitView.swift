@@ -1,4 +1,5 @@
 // Draw with a finger; the strokes are rasterised to the model's 8x8 grid of ink intensities in [0, 1].
+// Loading and classification are awaited on the model actor (off the main actor); errors are shown.
 import DigitsCls
 import SwiftUI
 
@@ -31,13 +32,13 @@ struct DigitView: View {
       Button("Clear") { strokes = []; result = "draw a digit" }
       Text(status).font(.footnote).foregroundColor(.secondary)
     }
-    .task { load() }
+    .task { await load() }
   }
 
-  private func load() {
+  private func load() async {
     do {
-      let m = try DigitsCls.load()
-      let report = try m.selfTest()
+      let m = try await DigitsCls.load()
+      let report = try await m.selfTest()
       model = m
       status = "self-test \(report.passed ? "passed" : "FAILED"): max |diff| \(report.maxAbsDiff)"
     } catch { status = "not available: \(error)" }
@@ -71,9 +72,12 @@ struct DigitView: View {
 
   private func classify() {
     guard let model else { return }
-    do {
-      let r = try model.classify(pixels: pixels())
-      result = "\(r.label)  (\(Int(100 * r.probabilities[r.index]))%)"
-    } catch { result = "error: \(error)" }
+    let input = pixels()
+    Task {  // the model actor runs inference off the main actor
+      do {
+        let r = try await model.classifyImage(input)
+        result = "\(r.label)  (\(Int(100 * r.probabilities[r.index]))%)"
+      } catch { result = "error: \(error)" }
+    }
   }
 }
