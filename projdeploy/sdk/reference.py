@@ -190,10 +190,10 @@ class Reference:
         return Tokenizer.from_str(json.dumps(d["hf_tokenizer"]))
 
     def encode(self, text: str) -> list[int]:
-        return self._hf().encode(text).ids if self.tok["type"] == "bpe" else byte_encode(text)
+        return self._hf().encode(text).ids if self.tok["type"] in ("bpe", "hf") else byte_encode(text)
 
     def decode(self, ids) -> str:
-        return self._hf().decode(list(ids)) if self.tok["type"] == "bpe" else byte_decode(ids)
+        return self._hf().decode(list(ids)) if self.tok["type"] in ("bpe", "hf") else byte_decode(ids)
 
     def prompt_tokens(self, text: str) -> list[int]:
         return list(self.spec.get("prompt_prefix", [])) + self.encode(text)

@@ -32,7 +32,9 @@ TARGET_FORMATS = {  # target -> artifact formats its runtime reads
     "ios": ("executorch", "coreml"),
     "android": ("executorch",),
 }
-TOKENIZERS = ("pixel", "byte", "bpe")  # implemented in every language (bpe: byte-level, tokenizer.json)
+# implemented in every language; bpe (projdeploy's) and hf (a pretrained model's tokenizer.json) when the
+# tokenizer.json is a byte-level BPE the SDKs reproduce (validate.hf_bpe)
+TOKENIZERS = ("pixel", "byte", "bpe", "hf")
 RESOURCE_FILES = ("manifest.json", "projdeploy_tokenizer.json", "test_vectors.json")
 
 # Keywords of Swift, Kotlin and TypeScript (and names that would shadow runtime types).
@@ -221,7 +223,7 @@ def _tokenizer(artifact: Path, manifest: dict) -> dict:
             "type",
             f"{tok['type']!r} tokenizers are not supported by the SDK generator yet; supported: {list(TOKENIZERS)}",
         )
-    if tok["type"] == "bpe":
+    if tok["type"] in ("bpe", "hf"):
         hf_bpe(d.get("hf_tokenizer"), str(p))
     return tok
 
@@ -305,7 +307,9 @@ def _program_files(fmt: str, main: str, programs: dict, artifact: Path, source: 
     """Which bundled file holds each program: one .pte / .onnx for all, or one .mlpackage per program."""
     ext = {"coreml": ".mlpackage", "onnx": ".onnx"}.get(fmt)
     per_program = {p: f"{p}{ext}" for p in programs} if ext else {}
-    if fmt != "coreml" and not (len(programs) > 1 and all((artifact / f).exists() for f in per_program.values())):
+    if fmt != "coreml" and not (
+        ext and len(programs) > 1 and all((artifact / f).exists() for f in per_program.values())
+    ):
         return {p: main for p in programs}  # one file holds every program
     files = per_program
     for p, f in files.items():

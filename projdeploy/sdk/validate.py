@@ -23,7 +23,7 @@ IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,79}$")
 PACKAGE = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$")
 KEBAB = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
 DTYPES = ("int64", "int32", "float32", "float16")
-TOKENIZER_TYPES = ("pixel", "byte", "bpe", "wordpiece")
+TOKENIZER_TYPES = ("pixel", "byte", "bpe", "hf", "wordpiece")
 
 
 def integer(value, source: str, field: str, lo: int = 0, hi: int = MAX_ID, optional: bool = False) -> int | None:

@@ -6,7 +6,7 @@ export type Dtype = 'int64' | 'int32' | 'float32';
 export interface TensorSpec { name: string; shape: number[]; dtype: Dtype }
 export interface ProgramSpec { inputs: TensorSpec[]; outputs: TensorSpec[] }
 export interface TokenizerSpec {
-  type: 'pixel' | 'byte' | 'bpe'; vocab_size: number; bos_id: number | null; eos_id: number | null;
+  type: 'pixel' | 'byte' | 'bpe' | 'hf'; vocab_size: number; bos_id: number | null; eos_id: number | null;
   pad_id: number | null; levels: number | null;
 }
 export interface SamplingOptions {

@@ -32,6 +32,16 @@ export interface EngineInit {
 /** A cancellation flag the generation loop checks before every token. */
 export interface CancelFlag { cancelled: boolean }
 
+/** Let queued messages (a cancel) run between tokens: a macrotask turn without timer clamping. */
+function yieldToEventLoop(): Promise<void> {
+  if (typeof MessageChannel === 'undefined') return new Promise((r) => setTimeout(r, 0));
+  return new Promise((resolve) => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => { ch.port1.close(); resolve(); };
+    ch.port2.postMessage(0);
+  });
+}
+
 async function fetchResource(init: EngineInit, name: string): Promise<Response> {
   const url = init.urls[name];
   if (url === undefined) throw new SdkError(`${name} is not a bundled resource`);
@@ -159,6 +169,7 @@ export class Engine {
       if (stopAtEos && next === EOS_ID) break;
       ids.push(next);
       yield next;
+      await yieldToEventLoop();
     }
   }
 
