@@ -293,3 +293,70 @@ def test_a_hand_edited_spec_cannot_put_text_into_code(tmp_path, target):
         node[path[-1]] = value
         with pytest.raises(ConfigError):
             generated_files(bad)
+
+
+def wordpiece_text_classifier(tmp_path: Path, fmt: str) -> tuple[Path, dict]:
+    """A text-classifier artifact (manifest + BERT WordPiece tokenizer file) for generating SDKs from."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
+    tok.train_from_iterator(["a good film", "a bad film"] * 10, trainers.WordPieceTrainer(special_tokens=specials))
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    d = tmp_path / f"wp-{fmt}"
+    d.mkdir()
+    hf = json.loads(tok.to_str())
+    (d / "projdeploy_tokenizer.json").write_text(
+        json.dumps(
+            {
+                "type": "hf",
+                "vocab_size": tok.get_vocab_size(),
+                "bos_id": 2,
+                "eos_id": 3,
+                "pad_id": 0,
+                "hf_tokenizer": hf,
+            }
+        )
+    )
+    main = "model.pte" if fmt == "executorch" else "model.onnx"
+    (d / main).write_bytes(b"x")
+    manifest = {
+        "format": fmt,
+        "main_file": main,
+        "files": {main: {}},
+        "programs": {
+            "forward": {
+                "inputs": [{"name": "input_ids", "shape": [1, 16], "dtype": "int64"}],
+                "outputs": [{"name": "logits", "shape": [1, 2], "dtype": "float32"}],
+            }
+        },
+        "model": {"task": "review-cls", "task_kind": "cls", "modality": "text", "labels": ["bad", "good"]},
+    }
+    return d, manifest
+
+
+@pytest.mark.parametrize("target", ["ios", "android", "web"])
+def test_a_wordpiece_text_classifier_generates_on_every_target(tmp_path, target):
+    d, manifest = wordpiece_text_classifier(tmp_path, "onnx" if target == "web" else "executorch")
+    spec = build_spec(d, target, manifest)
+    assert spec["text_engine"] == "wordpiece" and spec["kind"] == "cls"
+    files = generated_files(spec)
+    code = "\n".join(files.values())
+    assert "WordPieceTokenizer" in code and "encodeForClassification" in code
+    lang = {"ios": "swift", "android": "kotlin"}.get(target)
+    for k, v in files.items():
+        if lang and k.endswith((".swift", ".kt")):
+            assert not parse_errors(lang, v), k
+    if target == "ios":
+        from tests.test_sdk_swift import problems
+
+        assert problems(files) == []
+    bad = json.loads((d / "projdeploy_tokenizer.json").read_text())
+    bad["hf_tokenizer"]["pre_tokenizer"] = {"type": "Whitespace"}
+    (d / "projdeploy_tokenizer.json").write_text(json.dumps(bad))
+    with pytest.raises(ConfigError, match="BertPreTokenizer"):
+        build_spec(d, target, manifest)

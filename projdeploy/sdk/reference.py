@@ -118,7 +118,11 @@ class Reference:
         return self.classify_tokens(pixel_tokens(pixels, max_value, self.tok["levels"]))
 
     def classify_text(self, text: str) -> dict:
-        return self.classify_tokens(byte_encode(text))
+        if self.spec.get("text_engine") == "wordpiece":  # BERT: [CLS] pieces [SEP], the head kept
+            ids = self._hf().encode(text, add_special_tokens=False).ids[: self.spec["seq_len"] - 2]
+            hf = self._hf()
+            return self.classify_tokens([hf.token_to_id("[CLS]"), *ids, hf.token_to_id("[SEP]")])
+        return self.classify_tokens(self.encode(text))
 
     # --- language models -------------------------------------------------------------
     def next_token_logits(self, ids) -> np.ndarray:
@@ -190,7 +194,9 @@ class Reference:
         return Tokenizer.from_str(json.dumps(d["hf_tokenizer"]))
 
     def encode(self, text: str) -> list[int]:
-        return self._hf().encode(text).ids if self.tok["type"] in ("bpe", "hf") else byte_encode(text)
+        if self.tok["type"] in ("bpe", "hf"):
+            return self._hf().encode(text, add_special_tokens=False).ids
+        return byte_encode(text)
 
     def decode(self, ids) -> str:
         return self._hf().decode(list(ids)) if self.tok["type"] in ("bpe", "hf") else byte_decode(ids)

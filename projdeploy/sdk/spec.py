@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 
 from ..errors import ConfigError
-from .validate import FILE_NAME, TENSOR_NAME, hf_bpe, tokenizer_fields
+from .validate import FILE_NAME, TENSOR_NAME, text_engine, tokenizer_fields
 
 SPEC_FILE = "projdeploy_sdk.json"
 SPEC_SCHEMA = "projdeploy.sdk/1"
@@ -33,7 +33,7 @@ TARGET_FORMATS = {  # target -> artifact formats its runtime reads
     "android": ("executorch",),
 }
 # implemented in every language; bpe (projdeploy's) and hf (a pretrained model's tokenizer.json) when the
-# tokenizer.json is a byte-level BPE the SDKs reproduce (validate.hf_bpe)
+# tokenizer.json is a byte-level BPE or BERT's WordPiece the SDKs reproduce (validate.text_engine)
 TOKENIZERS = ("pixel", "byte", "bpe", "hf")
 RESOURCE_FILES = ("manifest.json", "projdeploy_tokenizer.json", "test_vectors.json")
 
@@ -223,8 +223,7 @@ def _tokenizer(artifact: Path, manifest: dict) -> dict:
             "type",
             f"{tok['type']!r} tokenizers are not supported by the SDK generator yet; supported: {list(TOKENIZERS)}",
         )
-    if tok["type"] in ("bpe", "hf"):
-        hf_bpe(d.get("hf_tokenizer"), str(p))
+    tok["engine"] = text_engine(tok, d, str(p), str((manifest.get("model") or {}).get("task_kind")))
     return tok
 
 
@@ -274,7 +273,8 @@ def build_spec(artifact_dir: str | Path, target: str, manifest: dict) -> dict:
         "program_files": _program_files(fmt, main, programs, artifact, source),
         "resources": [],
         "programs": programs,
-        "tokenizer": tok,
+        "tokenizer": {k: v for k, v in tok.items() if k != "engine"},
+        "text_engine": tok["engine"],
         "num_labels": len(model.get("labels") or []),
         "image_shape": [int(x) for x in image_shape] if image_shape else None,
         "context": int(config.get("max_position_embeddings") or 0),

@@ -133,6 +133,7 @@ def check_spec(spec, source: str) -> dict:
         for i, x in enumerate(shape):
             integer(x, source, f"image_shape[{i}]", lo=1, hi=4096)
     flag(spec.get("add_bos", False), source, "add_bos")
+    one_of(spec.get("text_engine"), (None, "byte", "bpe", "wordpiece"), source, "text_engine")
     prefix = spec.get("prompt_prefix", [])
     if not isinstance(prefix, list) or len(prefix) > 8:
         raise ConfigError(source, "prompt_prefix", f"{_show(prefix)} is not a list of at most 8 token ids")
@@ -184,3 +185,43 @@ def hf_bpe(d, source: str) -> None:
         if not isinstance(a, dict) or not isinstance(a.get("content"), str) or not a["content"]:
             raise ConfigError(source, f"hf_tokenizer.added_tokens[{i}].content", "a non-empty string is required")
         integer(a.get("id"), source, f"hf_tokenizer.added_tokens[{i}].id")
+
+
+def hf_wordpiece(d, source: str) -> None:
+    """A Hugging Face tokenizer.json the SDKs' WordPiece reproduces (BERT's), or a ConfigError.
+
+    Supported: model WordPiece, normalizer BertNormalizer (or none), pre-tokenizer BertPreTokenizer,
+    post-processor [CLS] $A [SEP] (TemplateProcessing or BertProcessing) with both in the vocabulary.
+    """
+    model = d.get("model") or {}
+    vocab = model.get("vocab")
+    if not isinstance(vocab, dict) or not all(isinstance(v, int) and not isinstance(v, bool) for v in vocab.values()):
+        raise ConfigError(source, "hf_tokenizer.model.vocab", "an object of token -> integer id is required")
+    for tok in ("[CLS]", "[SEP]", model.get("unk_token", "[UNK]")):
+        if tok not in vocab:
+            raise ConfigError(source, "hf_tokenizer.model.vocab", f"{tok!r} is missing; BERT's [CLS] A [SEP] needs it")
+    norm = d.get("normalizer")
+    if norm is not None and (not isinstance(norm, dict) or norm.get("type") != "BertNormalizer"):
+        raise ConfigError(source, "hf_tokenizer.normalizer", f"{_show(norm)}; supported: BertNormalizer or null")
+    pre = d.get("pre_tokenizer")
+    if not isinstance(pre, dict) or pre.get("type") != "BertPreTokenizer":
+        raise ConfigError(source, "hf_tokenizer.pre_tokenizer", f"{_show(pre)}; supported: BertPreTokenizer")
+    post = d.get("post_processor") or {}
+    single = [next(iter(x.values())).get("id") for x in post.get("single", []) if isinstance(x, dict) and x]
+    if not (post.get("type") == "BertProcessing" or single == ["[CLS]", "A", "[SEP]"]):
+        raise ConfigError(source, "hf_tokenizer.post_processor", "supported: [CLS] $A [SEP] (BERT's)")
+
+
+def text_engine(tok: dict, d: dict, source: str, kind: str) -> str | None:
+    """Which SDK tokenizer implements a checked tokenizer file: byte, bpe or wordpiece (None: pixel)."""
+    if tok["type"] in ("pixel", "byte"):
+        return None if tok["type"] == "pixel" else "byte"
+    hf = d.get("hf_tokenizer")
+    model_type = (hf or {}).get("model", {}).get("type") if isinstance(hf, dict) else None
+    if model_type == "WordPiece":
+        if kind != "cls":
+            raise ConfigError(source, "hf_tokenizer.model.type", "WordPiece is supported for classifiers only")
+        hf_wordpiece(hf, source)
+        return "wordpiece"
+    hf_bpe(hf, source)
+    return "bpe"

@@ -84,6 +84,10 @@ public actor Pycode {
     return try backend.run(program, inputs, spec)
   }
 
+  private func encode(_ text: String) throws -> [Int] {
+    byteEncode(text)
+  }
+
   /// Prefill (or full forward) on up to seqLen tokens: logits of the token after them, and the KV cache.
   private func prefill(_ ctx: [Int]) throws -> (logits: [Double], caches: [TensorData]) {
     var padded = ctx.map { Int64($0) }
@@ -128,10 +132,6 @@ public actor Pycode {
   /// Generate token ids after a prompt of token ids (greedy, temperature and top-k sampling).
   public func generateTokens(_ prompt: [Int], options: SamplingOptions = SamplingOptions()) async throws -> [Int] {
     try generateLoop(prompt, options) { _ in }
-  }
-
-  private func encode(_ text: String) throws -> [Int] {
-    byteEncode(text)
   }
 
   private func tokenBytes(_ tokens: [Int]) -> [UInt8] {

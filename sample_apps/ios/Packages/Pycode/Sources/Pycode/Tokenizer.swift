@@ -206,3 +206,143 @@ public struct Utf8Stream: Sendable {
     return String(decoding: pending, as: UTF8.self)
   }
 }
+
+/// BERT's WordPiece (tokenizer.json: BertNormalizer, BertPreTokenizer, WordPiece, [CLS] A [SEP]).
+public struct WordPieceTokenizer: Sendable {
+  private let vocab: [String: Int]
+  private let unk: Int
+  private let prefix: String
+  private let maxChars: Int
+  private let lowercase: Bool
+  private let stripAccents: Bool
+  private let chinese: Bool
+  private let clean: Bool
+  public let clsId: Int
+  public let sepId: Int
+
+  public init(vocab: [String: Int], unkToken: String = "[UNK]", prefix: String = "##", maxChars: Int = 100,
+              lowercase: Bool = true, stripAccents: Bool? = nil, chinese: Bool = true, clean: Bool = true) throws {
+    guard let unk = vocab[unkToken] else { throw SDKError.resource("tokenizer.json: unk_token is not in the vocabulary") }
+    self.vocab = vocab
+    self.unk = unk
+    self.prefix = prefix
+    self.maxChars = maxChars
+    self.lowercase = lowercase
+    self.stripAccents = stripAccents ?? lowercase
+    self.chinese = chinese
+    self.clean = clean
+    self.clsId = vocab["[CLS]"] ?? unk
+    self.sepId = vocab["[SEP]"] ?? unk
+  }
+
+  /// Read a Hugging Face tokenizer.json object (model.type WordPiece, BertNormalizer).
+  public init(json root: [String: Any]) throws {
+    guard let model = root["model"] as? [String: Any], model["type"] as? String == "WordPiece",
+          let vocabAny = model["vocab"] as? [String: Any] else {
+      throw SDKError.resource("tokenizer.json: model.type must be WordPiece with a vocab")
+    }
+    var vocab: [String: Int] = [:]
+    for (k, v) in vocabAny { vocab[k] = (v as? NSNumber)?.intValue }
+    let norm = root["normalizer"] as? [String: Any] ?? [:]
+    let lower = norm["lowercase"] as? Bool ?? true
+    try self.init(vocab: vocab, unkToken: model["unk_token"] as? String ?? "[UNK]",
+                  prefix: model["continuing_subword_prefix"] as? String ?? "##",
+                  maxChars: (model["max_input_chars_per_word"] as? NSNumber)?.intValue ?? 100,
+                  lowercase: lower, stripAccents: norm["strip_accents"] as? Bool,
+                  chinese: norm["handle_chinese_chars"] as? Bool ?? true, clean: norm["clean_text"] as? Bool ?? true)
+  }
+
+  /// BertNormalizer: clean control characters and whitespace, space out CJK, strip accents, lowercase.
+  public func normalize(_ text: String) -> String {
+    var scalars = String.UnicodeScalarView()
+    for s in text.unicodeScalars {
+      if clean {
+        if s.value == 0 || s.value == 0xFFFD || (Self.isOther(s) && s != "\t" && s != "\n" && s != "\r") { continue }
+        if s.properties.isWhitespace { scalars.append(" "); continue }
+      }
+      if chinese && Self.isCjk(s.value) { scalars.append(" "); scalars.append(s); scalars.append(" ") } else { scalars.append(s) }
+    }
+    var out = String(scalars)
+    if stripAccents {
+      var kept = String.UnicodeScalarView()
+      for s in out.decomposedStringWithCanonicalMapping.unicodeScalars where s.properties.generalCategory != .nonspacingMark {
+        kept.append(s)
+      }
+      out = String(kept)
+    }
+    return lowercase ? out.lowercased() : out
+  }
+
+  /// Words: split on whitespace (dropped) and punctuation (kept as single characters).
+  public func preTokenize(_ text: String) -> [String] {
+    var words: [String] = []
+    var cur = String.UnicodeScalarView()
+    for s in text.unicodeScalars {
+      if s.properties.isWhitespace || Self.isBertPunctuation(s) {
+        if !cur.isEmpty { words.append(String(cur)) }
+        cur = String.UnicodeScalarView()
+        if !s.properties.isWhitespace { words.append(String(s)) }
+      } else {
+        cur.append(s)
+      }
+    }
+    if !cur.isEmpty { words.append(String(cur)) }
+    return words
+  }
+
+  /// Token ids without [CLS]/[SEP]: greedy longest-match-first pieces of each word.
+  public func encode(_ text: String) -> [Int] {
+    var ids: [Int] = []
+    for word in preTokenize(normalize(text)) {
+      let chars = Array(word.unicodeScalars)
+      if chars.count > maxChars { ids.append(unk); continue }
+      var pieces: [Int] = []
+      var start = 0
+      var bad = false
+      while start < chars.count {
+        var end = chars.count
+        var found: Int? = nil
+        while start < end {
+          var sub = String.UnicodeScalarView()
+          sub.append(contentsOf: chars[start..<end])
+          found = vocab[(start > 0 ? prefix : "") + String(sub)]
+          if found != nil { break }
+          end -= 1
+        }
+        guard let id = found else { bad = true; break }
+        pieces.append(id)
+        start = end
+      }
+      ids += bad ? [unk] : pieces
+    }
+    return ids
+  }
+
+  /// [CLS] ids [SEP], truncated to maxLength (the head is kept, like the tokenizer's LongestFirst).
+  public func encodeForClassification(_ text: String, maxLength: Int) -> [Int] {
+    [clsId] + Array(encode(text).prefix(max(0, maxLength - 2))) + [sepId]
+  }
+
+  private static func isOther(_ s: Unicode.Scalar) -> Bool {
+    switch s.properties.generalCategory {
+    case .control, .format, .unassigned, .privateUse, .surrogate: return true
+    default: return false
+    }
+  }
+
+  private static func isBertPunctuation(_ s: Unicode.Scalar) -> Bool {
+    let v = s.value
+    if (33...47).contains(v) || (58...64).contains(v) || (91...96).contains(v) || (123...126).contains(v) { return true }
+    switch s.properties.generalCategory {
+    case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation, .initialPunctuation,
+         .finalPunctuation, .otherPunctuation: return true
+    default: return false
+    }
+  }
+
+  private static func isCjk(_ v: UInt32) -> Bool {
+    (0x4E00...0x9FFF).contains(v) || (0x3400...0x4DBF).contains(v) || (0x20000...0x2A6DF).contains(v)
+      || (0x2A700...0x2B73F).contains(v) || (0x2B740...0x2B81F).contains(v) || (0x2B820...0x2CEAF).contains(v)
+      || (0xF900...0xFAFF).contains(v) || (0x2F800...0x2FA1F).contains(v)
+  }
+}

@@ -60,6 +60,7 @@ export const SPEC = {
  "target": "web",
  "task": "digits-cls",
  "task_comment": "digits-cls",
+ "text_engine": null,
  "tokenizer": {
   "bos_id": 17,
   "eos_id": null,

@@ -179,3 +179,114 @@ export class Utf8Stream {
     return out;
   }
 }
+
+const WHITE_SPACE = /\p{White_Space}/u;
+const OTHER = /\p{C}/u;
+const MARK_NONSPACING = /\p{Mn}/u;
+const PUNCTUATION = /\p{P}/u;
+
+function isCjk(cp: number): boolean {
+  return (cp >= 0x4e00 && cp <= 0x9fff) || (cp >= 0x3400 && cp <= 0x4dbf) || (cp >= 0x20000 && cp <= 0x2a6df)
+    || (cp >= 0x2a700 && cp <= 0x2b73f) || (cp >= 0x2b740 && cp <= 0x2b81f) || (cp >= 0x2b820 && cp <= 0x2ceaf)
+    || (cp >= 0xf900 && cp <= 0xfaff) || (cp >= 0x2f800 && cp <= 0x2fa1f);
+}
+
+function isBertPunctuation(ch: string): boolean {
+  const cp = ch.codePointAt(0) ?? 0;
+  const ascii = (cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) || (cp >= 123 && cp <= 126);
+  return ascii || PUNCTUATION.test(ch);
+}
+
+/** BERT's WordPiece (tokenizer.json: BertNormalizer, BertPreTokenizer, WordPiece, [CLS] A [SEP]). */
+export class WordPieceTokenizer {
+  private readonly vocab = new Map<string, number>();
+  private readonly unk: number;
+  private readonly prefix: string;
+  private readonly maxChars: number;
+  private readonly lowercase: boolean;
+  private readonly stripAccents: boolean;
+  private readonly chinese: boolean;
+  private readonly clean: boolean;
+  readonly clsId: number;
+  readonly sepId: number;
+
+  constructor(json: unknown) {
+    const root = json as Record<string, unknown>;
+    const model = root['model'] as Record<string, unknown> | undefined;
+    if (!model || model['type'] !== 'WordPiece') throw new TokenizerError('tokenizer.json: model.type must be "WordPiece"');
+    for (const [tok, id] of Object.entries((model['vocab'] ?? {}) as Record<string, unknown>)) this.vocab.set(tok, Number(id));
+    this.prefix = String(model['continuing_subword_prefix'] ?? '##');
+    this.maxChars = Number(model['max_input_chars_per_word'] ?? 100);
+    const unk = this.vocab.get(String(model['unk_token'] ?? '[UNK]'));
+    if (unk === undefined) throw new TokenizerError('tokenizer.json: unk_token is not in the vocabulary');
+    this.unk = unk;
+    const norm = (root['normalizer'] ?? {}) as Record<string, unknown>;
+    this.lowercase = norm['lowercase'] !== false;
+    this.stripAccents = norm['strip_accents'] === null || norm['strip_accents'] === undefined ? this.lowercase : Boolean(norm['strip_accents']);
+    this.chinese = norm['handle_chinese_chars'] !== false;
+    this.clean = norm['clean_text'] !== false;
+    this.clsId = this.vocab.get('[CLS]') ?? this.unk;
+    this.sepId = this.vocab.get('[SEP]') ?? this.unk;
+  }
+
+  /** BertNormalizer: clean control characters and whitespace, space out CJK, strip accents, lowercase. */
+  normalize(text: string): string {
+    let out = '';
+    for (const ch of text) {
+      const cp = ch.codePointAt(0) ?? 0;
+      if (this.clean) {
+        if (cp === 0 || cp === 0xfffd || (OTHER.test(ch) && ch !== '\t' && ch !== '\n' && ch !== '\r')) continue;
+        if (WHITE_SPACE.test(ch)) { out += ' '; continue; }
+      }
+      out += this.chinese && isCjk(cp) ? ` ${ch} ` : ch;
+    }
+    if (this.stripAccents) out = Array.from(out.normalize('NFD')).filter((c) => !MARK_NONSPACING.test(c)).join('');
+    return this.lowercase ? out.toLowerCase() : out;
+  }
+
+  /** Words: split on whitespace (dropped) and punctuation (kept as single characters). */
+  preTokenize(text: string): string[] {
+    const words: string[] = [];
+    let cur = '';
+    for (const ch of text) {
+      if (WHITE_SPACE.test(ch)) { if (cur) words.push(cur); cur = ''; continue; }
+      if (isBertPunctuation(ch)) { if (cur) words.push(cur); words.push(ch); cur = ''; continue; }
+      cur += ch;
+    }
+    if (cur) words.push(cur);
+    return words;
+  }
+
+  /** Token ids without [CLS]/[SEP]: greedy longest-match-first pieces of each word. */
+  encode(text: string): number[] {
+    const ids: number[] = [];
+    for (const word of this.preTokenize(this.normalize(text))) {
+      const chars = Array.from(word);
+      if (chars.length > this.maxChars) { ids.push(this.unk); continue; }
+      const pieces: number[] = [];
+      let start = 0;
+      let bad = false;
+      while (start < chars.length) {
+        let end = chars.length;
+        let found: number | undefined;
+        while (start < end) {
+          const sub = (start > 0 ? this.prefix : '') + chars.slice(start, end).join('');
+          found = this.vocab.get(sub);
+          if (found !== undefined) break;
+          end -= 1;
+        }
+        if (found === undefined) { bad = true; break; }
+        pieces.push(found);
+        start = end;
+      }
+      if (bad) ids.push(this.unk);
+      else ids.push(...pieces);
+    }
+    return ids;
+  }
+
+  /** [CLS] ids [SEP], truncated to maxLength (the head is kept, like the tokenizer's LongestFirst). */
+  encodeForClassification(text: string, maxLength: number): number[] {
+    return [this.clsId, ...this.encode(text).slice(0, Math.max(0, maxLength - 2)), this.sepId];
+  }
+}

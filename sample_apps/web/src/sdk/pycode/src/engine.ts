@@ -8,7 +8,7 @@ import {
 import type {
   Classification, Completion, Dtype, ProgramSpec, SamplingOptions, SelfTestReport, TensorData, TensorSpec,
 } from './runtime.js';
-import { BpeTokenizer, Utf8Stream } from './tokenizer.js';
+import { BpeTokenizer, Utf8Stream, WordPieceTokenizer } from './tokenizer.js';
 import { SPEC } from './spec.js';
 
 const PROGRAMS = SPEC.programs as unknown as Record<string, ProgramSpec>;
@@ -79,6 +79,7 @@ export class Engine {
     readonly labels: string[],
     private readonly init: EngineInit,
     private readonly bpe: BpeTokenizer | null,
+    private readonly wordpiece: WordPieceTokenizer | null,
   ) {
     this.sessions = sessions;
   }
@@ -106,7 +107,8 @@ export class Engine {
     }
     const labels: string[] = (manifest.model?.labels ?? []).map(String);
     const bpe: BpeTokenizer | null = null;
-    return new Engine(sessions, labels, init, bpe);
+    const wordpiece: WordPieceTokenizer | null = null;
+    return new Engine(sessions, labels, init, bpe, wordpiece);
   }
 
   release(): void {
@@ -139,6 +141,7 @@ export class Engine {
   }
 
   encode(text: string): number[] {
+    if (this.wordpiece) return this.wordpiece.encodeForClassification(text, SEQ_LEN);
     return this.bpe ? this.bpe.encode(text) : byteEncode(text);
   }
 

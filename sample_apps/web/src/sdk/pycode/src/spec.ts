@@ -60,6 +60,7 @@ export const SPEC = {
  "target": "web",
  "task": "pycode",
  "task_comment": "pycode",
+ "text_engine": "byte",
  "tokenizer": {
   "bos_id": 256,
   "eos_id": 257,

@@ -102,6 +102,9 @@ public class Pycode private constructor(
         return backend.run(program, inputs)
     }
 
+    private fun encode(text: String): IntArray =
+        byteEncode(text)
+
     /** Prefill (or full forward) on up to SEQ_LEN tokens: logits of the token after them, and the KV cache. */
     private fun prefill(ctx: List<Int>): Pair<DoubleArray, List<TensorData>> {
         val padded = LongArray(SEQ_LEN) { if (it < ctx.size) ctx[it].toLong() else PAD_ID.toLong() }
@@ -149,9 +152,6 @@ public class Pycode private constructor(
     /** Generate token ids after a prompt of token ids (greedy, temperature and top-k sampling). */
     public suspend fun generateTokens(prompt: IntArray, options: SamplingOptions = SamplingOptions()): IntArray =
         infer { generateLoop(prompt, options) {} }
-
-    private fun encode(text: String): IntArray =
-        byteEncode(text)
 
     private fun tokenBytes(tokens: IntArray): ByteArray =
         byteBytes(tokens)

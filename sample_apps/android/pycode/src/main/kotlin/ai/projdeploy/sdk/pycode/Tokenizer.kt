@@ -201,3 +201,157 @@ public class Utf8Stream {
 
     public fun flush(): String = pending.toString(Charsets.UTF_8).also { pending = ByteArray(0) }
 }
+
+/** BERT's WordPiece (tokenizer.json: BertNormalizer, BertPreTokenizer, WordPiece, [CLS] A [SEP]). */
+public class WordPieceTokenizer(
+    private val vocab: Map<String, Int>,
+    unkToken: String = "[UNK]",
+    private val prefix: String = "##",
+    private val maxChars: Int = 100,
+    private val lowercase: Boolean = true,
+    private val stripAccents: Boolean = lowercase,
+    private val chinese: Boolean = true,
+    private val clean: Boolean = true,
+) {
+    private val unk: Int = vocab[unkToken] ?: throw SdkException("tokenizer.json: unk_token is not in the vocabulary")
+    public val clsId: Int = vocab["[CLS]"] ?: unk
+    public val sepId: Int = vocab["[SEP]"] ?: unk
+
+    /** BertNormalizer: clean control characters and whitespace, space out CJK, strip accents, lowercase. */
+    public fun normalize(text: String): String {
+        val sb = StringBuilder()
+        var i = 0
+        while (i < text.length) {
+            val cp = text.codePointAt(i)
+            i += Character.charCount(cp)
+            if (clean) {
+                if (cp == 0 || cp == 0xfffd || (isOther(cp) && cp != 9 && cp != 10 && cp != 13)) continue
+                if (isWhiteSpace(cp)) {
+                    sb.append(' ')
+                    continue
+                }
+            }
+            if (chinese && isCjk(cp)) sb.append(' ').appendCodePoint(cp).append(' ') else sb.appendCodePoint(cp)
+        }
+        var out = sb.toString()
+        if (stripAccents) {
+            val nfd = java.text.Normalizer.normalize(out, java.text.Normalizer.Form.NFD)
+            val kept = StringBuilder()
+            var j = 0
+            while (j < nfd.length) {
+                val cp = nfd.codePointAt(j)
+                j += Character.charCount(cp)
+                if (Character.getType(cp) != Character.NON_SPACING_MARK.toInt()) kept.appendCodePoint(cp)
+            }
+            out = kept.toString()
+        }
+        return if (lowercase) out.lowercase(java.util.Locale.ROOT) else out
+    }
+
+    /** Words: split on whitespace (dropped) and punctuation (kept as single characters). */
+    public fun preTokenize(text: String): List<String> {
+        val words = ArrayList<String>()
+        val cur = StringBuilder()
+        var i = 0
+        while (i < text.length) {
+            val cp = text.codePointAt(i)
+            i += Character.charCount(cp)
+            if (isWhiteSpace(cp) || isBertPunctuation(cp)) {
+                if (cur.isNotEmpty()) words.add(cur.toString())
+                cur.setLength(0)
+                if (!isWhiteSpace(cp)) words.add(String(Character.toChars(cp)))
+            } else {
+                cur.appendCodePoint(cp)
+            }
+        }
+        if (cur.isNotEmpty()) words.add(cur.toString())
+        return words
+    }
+
+    /** Token ids without [CLS]/[SEP]: greedy longest-match-first pieces of each word. */
+    public fun encode(text: String): IntArray {
+        val ids = ArrayList<Int>()
+        for (word in preTokenize(normalize(text))) {
+            val chars = word.codePoints().toArray()
+            if (chars.size > maxChars) {
+                ids.add(unk)
+                continue
+            }
+            val pieces = ArrayList<Int>()
+            var start = 0
+            var bad = false
+            while (start < chars.size) {
+                var end = chars.size
+                var found: Int? = null
+                while (start < end) {
+                    val sub = (if (start > 0) prefix else "") + String(chars, start, end - start)
+                    found = vocab[sub]
+                    if (found != null) break
+                    end -= 1
+                }
+                if (found == null) {
+                    bad = true
+                    break
+                }
+                pieces.add(found)
+                start = end
+            }
+            if (bad) ids.add(unk) else ids.addAll(pieces)
+        }
+        return ids.toIntArray()
+    }
+
+    /** [CLS] ids [SEP], truncated to maxLength (the head is kept, like the tokenizer's LongestFirst). */
+    public fun encodeForClassification(text: String, maxLength: Int): IntArray =
+        intArrayOf(clsId) + encode(text).take(maxOf(0, maxLength - 2)).toIntArray() + intArrayOf(sepId)
+
+    public companion object {
+        private fun isWhiteSpace(cp: Int): Boolean =
+            cp in 9..13 || cp == 0x85 || Character.getType(cp).let {
+                it == Character.SPACE_SEPARATOR.toInt() || it == Character.LINE_SEPARATOR.toInt() ||
+                    it == Character.PARAGRAPH_SEPARATOR.toInt()
+            }
+
+        private fun isOther(cp: Int): Boolean = Character.getType(cp).let {
+            it == Character.CONTROL.toInt() || it == Character.FORMAT.toInt() || it == Character.UNASSIGNED.toInt() ||
+                it == Character.PRIVATE_USE.toInt() || it == Character.SURROGATE.toInt()
+        }
+
+        private fun isBertPunctuation(cp: Int): Boolean {
+            if (cp in 33..47 || cp in 58..64 || cp in 91..96 || cp in 123..126) return true
+            return when (Character.getType(cp).toByte()) {
+                Character.CONNECTOR_PUNCTUATION, Character.DASH_PUNCTUATION, Character.START_PUNCTUATION,
+                Character.END_PUNCTUATION, Character.INITIAL_QUOTE_PUNCTUATION, Character.FINAL_QUOTE_PUNCTUATION,
+                Character.OTHER_PUNCTUATION -> true
+                else -> false
+            }
+        }
+
+        private fun isCjk(cp: Int): Boolean =
+            cp in 0x4E00..0x9FFF || cp in 0x3400..0x4DBF || cp in 0x20000..0x2A6DF || cp in 0x2A700..0x2B73F ||
+                cp in 0x2B740..0x2B81F || cp in 0x2B820..0x2CEAF || cp in 0xF900..0xFAFF || cp in 0x2F800..0x2FA1F
+
+        /** Read a Hugging Face tokenizer.json object (model.type WordPiece, BertNormalizer). */
+        public fun fromJson(root: JSONObject): WordPieceTokenizer {
+            val model = root.getJSONObject("model")
+            if (model.getString("type") != "WordPiece") throw SdkException("tokenizer.json: model.type must be WordPiece")
+            val vocabJson = model.getJSONObject("vocab")
+            val vocab = HashMap<String, Int>()
+            for (k in vocabJson.keys()) vocab[k] = vocabJson.getInt(k)
+            val norm = root.optJSONObject("normalizer")
+            val lower = norm == null || !norm.has("lowercase") || norm.getBoolean("lowercase")
+            val strip = if (norm == null || !norm.has("strip_accents") || norm.isNull("strip_accents")) lower
+            else norm.getBoolean("strip_accents")
+            return WordPieceTokenizer(
+                vocab,
+                unkToken = if (model.has("unk_token")) model.getString("unk_token") else "[UNK]",
+                prefix = if (model.has("continuing_subword_prefix")) model.getString("continuing_subword_prefix") else "##",
+                maxChars = if (model.has("max_input_chars_per_word")) model.getInt("max_input_chars_per_word") else 100,
+                lowercase = lower,
+                stripAccents = strip,
+                chinese = norm == null || !norm.has("handle_chinese_chars") || norm.getBoolean("handle_chinese_chars"),
+                clean = norm == null || !norm.has("clean_text") || norm.getBoolean("clean_text"),
+            )
+        }
+    }
+}
