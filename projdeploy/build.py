@@ -248,6 +248,15 @@ class Builder:
     def pretrain(self) -> CheckpointOut:
         o = self.opts
         if o.big:
+            from .foundation import is_foundation_source
+
+            if is_foundation_source(o.big):  # a pretrained model: HF directory, .gguf file or built-in name
+                from .foundation import resolve_source
+
+                src = resolve_source(o.big)
+                return StageRecord(
+                    "pretrain (given --big)", _dir_fingerprint(src.path), Path(o.big), True, 0.0, "given"
+                )
             big = Path(o.big)
             if not big.is_dir():
                 raise ConfigError("--big", "path", f"{o.big!r} does not exist")

@@ -350,3 +350,34 @@ def test_pycode_cls_is_split_by_file():
     t = get_task("pycode-cls")
     assert t.kind == "cls" and len(t.labels) == 8 and set(np.unique(t.eval.labels)) == set(range(8))
     assert not set(t.train.docs) & set(t.eval.docs)
+
+
+@pytest.mark.slow
+def test_build_from_a_pretrained_hf_model(hf_llama, tmp_path):
+    """build --big <HF dir> --method prune: the later stages read the checkpoint's pretrained tokenizer."""
+    from click.testing import CliRunner
+
+    from projdeploy.cli import cli
+
+    (tmp_path / "code.txt").write_text(TEXT)
+    (tmp_path / "t.yaml").write_text("name: code\ntype: text-lm\nseq_len: 32\ndata:\n  train: code.txt\n")
+    (tmp_path / "tiny.yaml").write_text(
+        "name: tiny\ndescription: one ONNX artifact\nartifacts:\n  - {format: onnx, recipe: fp32}\n"
+        "profiles: [x86-laptop]\nsdk: null\n"
+    )
+    args = [
+        "build",
+        "--task",
+        str(tmp_path / "t.yaml"),
+        "--target",
+        str(tmp_path / "tiny.yaml"),
+        "--big",
+        str(hf_llama),
+    ]
+    args += ["--method", "prune", "--finetune-steps", "2", "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path)]
+    r = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert r.exit_code in (0, 1), r.output
+    out = tmp_path / "code-tiny"
+    m = json.loads((out / "manifest.json").read_text())
+    assert [a["key"] for a in m["artifacts"]] == ["onnx/fp32"]
+    assert json.loads((out / "model" / "projdeploy_tokenizer.json").read_text())["type"] == "hf"

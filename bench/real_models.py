@@ -1,0 +1,380 @@
+"""Pretrained big models -> small task models: SmolLM2-135M on held-out pycode domains, MiniLM-L6 on pycode-cls.
+
+    flock /tmp/projdeploy-heavy.lock .venv/bin/python bench/real_models.py > runs/real_models.log 2>&1
+    .venv/bin/python bench/real_models.py --part lm --domains email --seeds 2 --steps 4   # a quick look
+    .venv/bin/python bench/real_models.py --report-only                                  # tables from results.jsonl
+
+LM part: SmolLM2-135M (``smollm2-135m``) -> a small model with 25% of its
+non-embedding parameters (``--params``), per domain: bits/byte of the big model,
+and after projection / after fine-tuning for ``scratch`` (random init, same
+config), ``truncate``, ``prune`` and ``prune+distill`` (prune, then fine-tuning
+with response distillation from SmolLM2's cached top-k logits). Projections are
+deterministic (prune calibrates on the domain's training pool); seeds vary the
+task's training subset (``--train-rows`` windows drawn from the pool), the
+batch order and, for scratch, the initialisation. Classification part:
+MiniLM-L6 (``minilm-l6``) as the teacher of a small Llama-style classifier
+trained from scratch on ``pycode-cls`` with MiniLM's WordPiece tokenizer:
+plain, feature KD and AFT (teacher features computed once).
+
+Every result is one line of ``--runs``/results.jsonl keyed by its settings, so
+runs resume and never mix settings; the report (mean, 95% t-interval, paired
+differences against ``prune+distill`` / ``none``) is written to
+``bench/results/real_models.md``. CPU seconds are ``time.process_time()``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+LM_METHODS = ("scratch", "truncate", "prune", "prune+distill")
+CLS_TRANSFERS = ("none", "kd", "aft")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--part", choices=("lm", "cls", "all"), default="all")
+    p.add_argument("--domains", default="email,json,xml")
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--params", default="25%")
+    p.add_argument("--seq-len", type=int, default=64)
+    p.add_argument("--pool-rows", type=int, default=16, help="LM: training pool per domain (calibration + teacher)")
+    p.add_argument("--train-rows", type=int, default=8, help="LM: training windows per seed, drawn from the pool")
+    p.add_argument("--eval-rows", type=int, default=8, help="LM: val rows and test rows (each)")
+    p.add_argument("--steps", type=int, default=6)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--topk", type=int, default=32)
+    p.add_argument("--cls-steps", type=int, default=40)
+    p.add_argument("--cls-seq-len", type=int, default=64)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--runs", default="runs/real_models")
+    p.add_argument("--report", default="bench/results/real_models.md")
+    p.add_argument("--report-only", action="store_true")
+    return p.parse_args(argv)
+
+
+class Results:
+    """results.jsonl: one line per (settings, part, domain, method, seed)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.rows = [json.loads(x) for x in path.read_text().splitlines()] if path.is_file() else []
+
+    def get(self, **key):
+        return next((r for r in self.rows if all(r.get(k) == v for k, v in key.items())), None)
+
+    def add(self, row: dict) -> dict:
+        self.rows.append(row)
+        with self.path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(json.dumps({k: v for k, v in row.items() if k != "settings"}), flush=True)
+        return row
+
+
+def lm_settings(a) -> str:
+    return f"lm-{a.params}-s{a.seq_len}-p{a.pool_rows}-r{a.train_rows}-e{a.eval_rows}-st{a.steps}-b{a.batch_size}-lr{a.lr}-k{a.topk}"
+
+
+def cls_settings(a) -> str:
+    return f"cls-s{a.cls_seq_len}-st{a.cls_steps}"
+
+
+def domain_task(domain: str, a, tokenizer):
+    """The domain re-tokenized with the big model's tokenizer: a training pool and val+test eval rows."""
+    from projdeploy.tasks.hf_tokenizer import fit_task
+    from projdeploy.tasks.pycode import pycode
+
+    task = fit_task(pycode(domain, seq_len=a.seq_len), tokenizer)
+    pool = np.sort(np.random.default_rng(1234).permutation(len(task.train))[: a.pool_rows])
+    ev = np.arange(min(len(task.eval), 2 * a.eval_rows))
+    return dataclasses.replace(task, train=task.train.subset(pool), eval=task.eval.subset(ev))
+
+
+def test_metric(model, task) -> float:
+    from projdeploy.tasks.metrics import evaluate
+    from projdeploy.train.finetune import split_eval
+
+    return evaluate(model, split_eval(task, "test"))["value"]
+
+
+def timed(fn):
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - t0, time.process_time() - c0
+
+
+def lm_projections(big, task, a) -> dict:
+    """method -> (small model, after-projection test metric, cpu s) for the deterministic projections."""
+    from projdeploy.project.prune import prune
+    from projdeploy.project.sizing import small_config
+    from projdeploy.project.truncate import truncate_model
+
+    cfg = small_config(big.config, None, a.params)
+    out = {}
+    (m, _), _, cpu = timed(lambda: prune(big, task, cfg, calibration=a.pool_rows))
+    out["prune"] = (m, test_metric(m, task), cpu)
+    m, _, cpu = timed(lambda: truncate_model(big, cfg))
+    out["truncate"] = (m, test_metric(m, task), cpu)
+    return out
+
+
+def lm_run(big, task, method, seed, a, proj, topk) -> dict:
+    from projdeploy.models import build_model
+    from projdeploy.train.finetune import FinetuneConfig, finetune
+    from projdeploy.transfer.distill import distill_loss
+
+    if method == "scratch":
+        model = build_model(proj["prune"][0].config, seed=seed)
+        after_proj, proj_cpu = test_metric(model, task), 0.0
+    else:
+        model, after_proj, proj_cpu = proj[method.split("+")[0]]
+    idx = np.sort(np.random.default_rng(seed).permutation(len(task.train))[: a.train_rows])
+    sub = dataclasses.replace(task, train=task.train.subset(idx))
+    extra = {}
+    if method.endswith("+distill"):
+        extra = dict(
+            extra_loss=distill_loss(1.0, 2.0), extra_data={"distill_idx": topk[0][idx], "distill_val": topk[1][idx]}
+        )
+    cfg = FinetuneConfig(
+        steps=a.steps, batch_size=a.batch_size, lr=a.lr, eval_every=max(1, a.steps // 2), patience=2, seed=seed
+    )
+    (_, info), wall, cpu = timed(lambda: finetune(model, sub, "none", (), None, cfg, progress=False, **extra))
+    tokens = a.steps * a.batch_size * a.seq_len
+    return {
+        "after_projection": after_proj,
+        "after_finetune": info["test"],
+        "val": info["val"],
+        "best_step": info["best_step"],
+        "train_tokens": tokens,
+        "projection_cpu_s": proj_cpu,
+        "finetune_cpu_s": cpu,
+        "finetune_wall_s": wall,
+    }
+
+
+def run_lm(a, res: Results) -> None:
+    """Seed-major: every domain and method for seed 0, then seed 1, ... (a cut-off run leaves whole seeds)."""
+    from projdeploy.foundation import load_big
+    from projdeploy.transfer.distill import teacher_topk
+
+    big = load_big("smollm2-135m")
+    settings = lm_settings(a)
+    domains = [d for d in a.domains.split(",") if d]
+    state = {}
+    for seed in range(a.seeds):
+        for domain in domains:
+            key = {"settings": settings, "part": "lm", "domain": domain}
+            todo = [m for m in LM_METHODS if res.get(**key, method=m, seed=seed) is None]
+            if not todo and res.get(**key, method="big") is not None:
+                continue
+            if domain not in state:
+                task = domain_task(domain, a, big.tokenizer)
+                (proj, wall, cpu) = timed(lambda task=task: lm_projections(big.module, task, a))
+                topk, _, tk_cpu = timed(lambda task=task: teacher_topk(big.module, task.train.tokens[:, :-1], a.topk))
+                state[domain] = (task, proj, topk)
+                if res.get(**key, method="big") is None:
+                    value, _, big_cpu = timed(lambda task=task: test_metric(big.module, task))
+                    res.add(
+                        {
+                            **key,
+                            "method": "big",
+                            "seed": None,
+                            "value": value,
+                            "eval_cpu_s": big_cpu,
+                            "projection_cpu_s": {m: proj[m][2] for m in proj},
+                            "teacher_topk_cpu_s": tk_cpu,
+                            "pool_rows": len(task.train),
+                            "eval_rows": len(task.eval),
+                        }
+                    )
+            task, proj, topk = state[domain]
+            for method in todo:
+                res.add(
+                    {**key, "method": method, "seed": seed, **lm_run(big.module, task, method, seed, a, proj, topk)}
+                )
+
+
+def run_cls(a, res: Results) -> None:
+    from projdeploy.foundation import load_big
+    from projdeploy.models import ModelConfig, build_model
+    from projdeploy.tasks.hf_tokenizer import fit_task
+    from projdeploy.tasks.pycode_cls import pycode_cls
+    from projdeploy.train.finetune import FinetuneConfig, finetune
+
+    big = load_big("minilm-l6")
+    task = fit_task(pycode_cls(seq_len=a.cls_seq_len), big.tokenizer)
+    settings = cls_settings(a)
+    cfg = ModelConfig(
+        vocab_size=big.tokenizer.vocab_size,
+        hidden_size=128,
+        intermediate_size=384,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=a.cls_seq_len,
+        pad_token_id=big.tokenizer.pad_id,
+        num_labels=task.num_labels,
+        id2label=dict(enumerate(task.labels)),
+    )
+    feature_cache = Path(a.runs, "features")
+    key = {"settings": settings, "part": "cls", "domain": "pycode-cls"}
+    if res.get(**key, method="big") is None:
+        res.add({**key, "method": "big", "seed": None, **probe(big, task, feature_cache)})
+    for seed in range(a.seeds):
+        for transfer in CLS_TRANSFERS:
+            if res.get(**key, method=transfer, seed=seed) is not None:
+                continue
+            teachers = [] if transfer == "none" else ["minilm-l6"]
+            fcfg = FinetuneConfig(steps=a.cls_steps, batch_size=32, lr=3e-3, eval_every=10, patience=3, seed=seed)
+            model = build_model(cfg, seed=seed)
+            (_, info), wall, cpu = timed(
+                lambda m=model, t=transfer, te=teachers, c=fcfg: finetune(
+                    m, task, t, te, None, c, feature_cache=feature_cache, progress=False
+                )
+            )
+            res.add(
+                {
+                    **key,
+                    "method": transfer,
+                    "seed": seed,
+                    "after_finetune": info["test"],
+                    "val": info["val"],
+                    "best_step": info["best_step"],
+                    "finetune_cpu_s": cpu,
+                    "finetune_wall_s": wall,
+                    "train_rows": info["train_rows"],
+                }
+            )
+
+
+def probe(big, task, cache) -> dict:
+    """The big model's own metric on the classification task: a logistic-regression probe on its features."""
+    from sklearn.linear_model import LogisticRegression
+
+    from projdeploy.train.finetune import split_eval
+    from projdeploy.transfer.features import teacher_features
+
+    (tr, te), _, cpu = timed(
+        lambda: (
+            teacher_features(["minilm-l6"], task, task.train.tokens, cache),
+            teacher_features(["minilm-l6"], task, split_eval(task, "test").eval.tokens, cache),
+        )
+    )
+    clf = LogisticRegression(max_iter=2000).fit(tr, task.train.labels)
+    acc = float((clf.predict(te) == split_eval(task, "test").eval.labels).mean())
+    return {"value": acc, "features_cpu_s": cpu, "train_rows": len(task.train)}
+
+
+def ci(values) -> tuple[float, float, int]:
+    """(mean, 95% t-interval half-width, n)."""
+    from scipy import stats
+
+    v = np.asarray([x for x in values if x is not None], dtype=float)
+    if len(v) < 2:
+        return (float(v.mean()) if len(v) else float("nan")), float("nan"), len(v)
+    return float(v.mean()), float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))), len(v)
+
+
+def fmt(m, h, digits=3) -> str:
+    return f"{m:.{digits}f}" if np.isnan(h) else f"{m:.{digits}f} ± {h:.{digits}f}"
+
+
+def paired(rows, method, ref, field="after_finetune"):
+    by = {r["seed"]: r[field] for r in rows if r["method"] == ref}
+    return ci([r[field] - by[r["seed"]] for r in rows if r["method"] == method and r["seed"] in by])
+
+
+def lm_section(rows, domain) -> list[str]:
+    big = next((r for r in rows if r["method"] == "big"), None)
+    out = [f"### pycode:{domain} (bits/byte on held-out files, lower is better)", ""]
+    if big:
+        out.append(
+            f"SmolLM2-135M itself: **{big['value']:.3f}** bits/byte ({big['eval_rows'] // 2} test windows); "
+            f"projection CPU s: {', '.join(f'{k} {v:.0f}' for k, v in big['projection_cpu_s'].items())}; "
+            f"teacher top-k over the {big['pool_rows']}-window pool: {big['teacher_topk_cpu_s']:.0f} CPU s."
+        )
+        out.append("")
+    out += [
+        "| method | seeds | after projection | after fine-tuning | vs prune+distill (paired) | fine-tune CPU s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for m in LM_METHODS:
+        rs = [r for r in rows if r["method"] == m]
+        if not rs:
+            continue
+        p, f = ci([r["after_projection"] for r in rs]), ci([r["after_finetune"] for r in rs])
+        d = paired(rows, m, "prune+distill") if m != "prune+distill" else (np.nan, np.nan, 0)
+        c = ci([r["finetune_cpu_s"] for r in rs])
+        diff = "-" if m == "prune+distill" else f"{d[0]:+.3f} ± {d[1]:.3f}"
+        out.append(f"| {m} | {len(rs)} | {fmt(*p[:2])} | {fmt(*f[:2])} | {diff} | {c[0]:.0f} |")
+    return out + [""]
+
+
+def cls_section(rows) -> list[str]:
+    big = next((r for r in rows if r["method"] == "big"), None)
+    out = ["### pycode-cls (accuracy on held-out files, higher is better)", ""]
+    if big:
+        out += [
+            f"MiniLM-L6 itself (logistic-regression probe on its mean-pooled features, {big['train_rows']} training "
+            f"snippets): **{big['value']:.3f}**; features {big['features_cpu_s']:.0f} CPU s.",
+            "",
+        ]
+    out += ["| transfer | seeds | test accuracy | vs none (paired) | fine-tune CPU s |", "|---|---|---|---|---|"]
+    for m in CLS_TRANSFERS:
+        rs = [r for r in rows if r["method"] == m]
+        if rs:
+            f, c = ci([r["after_finetune"] for r in rs]), ci([r["finetune_cpu_s"] for r in rs])
+            d = "-" if m == "none" else "{:+.3f} ± {:.3f}".format(*paired(rows, m, "none")[:2])
+            out.append(f"| {m} | {len(rs)} | {fmt(*f[:2])} | {d} | {c[0]:.0f} |")
+    return out + [""]
+
+
+def report(a, res: Results) -> str:
+    lm = [r for r in res.rows if r.get("settings") == lm_settings(a)]
+    cl = [r for r in res.rows if r.get("settings") == cls_settings(a)]
+    cpu = sum(
+        (r.get("finetune_cpu_s") or 0)
+        + (r.get("eval_cpu_s") or 0)
+        + (r.get("teacher_topk_cpu_s") or 0)
+        + (r.get("features_cpu_s") or 0)
+        + sum((r.get("projection_cpu_s") or {}).values() if r["method"] == "big" else [0])
+        for r in lm + cl
+    )
+    lines = [
+        "# Pretrained big models -> small task models (bench/real_models.py)",
+        "",
+        f"Settings: LM `{lm_settings(a)}`, classification `{cls_settings(a)}`; CPU time of the recorded work "
+        f"{cpu / 60:.1f} min (torch threads {a.threads}; loading/converting the big models not counted).",
+        "",
+    ]
+    for d in dict.fromkeys(r["domain"] for r in lm):
+        lines += lm_section([r for r in lm if r["domain"] == d], d)
+    if cl:
+        lines += cls_section(cl)
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    torch.set_num_threads(a.threads)
+    res = Results(Path(a.runs, "results.jsonl"))
+    if not a.report_only:
+        if a.part in ("cls", "all"):  # the cheap part first
+            run_cls(a, res)
+        if a.part in ("lm", "all"):
+            run_lm(a, res)
+    text = report(a, res)
+    Path(a.report).write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
