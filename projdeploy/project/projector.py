@@ -281,9 +281,7 @@ def pretrain_projector(
     (what the small dense model spends in ``small_steps`` steps), counting M1's forward, the
     generated models' forward and the weight generation itself.
     """
-    from ..models.checkpoint import WEIGHTS
     from ..tasks import get_task
-    from ..tasks.tokenizers import save_tokenizer
     from ..train.hooks import Checkpoints, ProgressBar
     from ..train.loop import Throughput, TrainConfig, train_loop
     from ..train.presets import get_preset
@@ -323,27 +321,18 @@ def pretrain_projector(
         warmup_steps=min(pre.warmup_steps, max(1, steps // 10)),
     )
 
-    def save(directory: Path):
-        from safetensors.torch import save_file
-
-        big_cfg.save(directory)
-        save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(directory / WEIGHTS))
-        save_file({"task_emb": model.op.task_emb.detach().contiguous()}, str(directory / EMB_FILE))
-        (directory / TASKS_FILE).write_text(json.dumps(tasks, indent=1))
-        meta = {
-            "kind": KIND,
-            "data": data,
-            "preset": pre.to_dict(),
-            "projector": pcfg.to_dict(),
-            "small_config": small_cfg.to_hf_dict(),
-            "tasks": tasks,
-            "flops_per_token": fpt,
-            "seq_len": T,
-            "steps": steps,
-        }
-        (directory / "projdeploy.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
-        save_tokenizer(tok, directory)
-
+    meta = {
+        "kind": KIND,
+        "data": data,
+        "preset": pre.to_dict(),
+        "projector": pcfg.to_dict(),
+        "small_config": small_cfg.to_hf_dict(),
+        "tasks": tasks,
+        "flops_per_token": fpt,
+        "seq_len": T,
+        "steps": steps,
+    }
+    save = _projector_saver(model, big_cfg, tasks, meta, tok)
     identity = {"model": big_cfg.to_hf_dict(), "projector": pcfg.to_dict(), "data": data, "tasks": tasks}
     hooks = [Checkpoints(out, save, identity=identity, resume=resume), *([ProgressBar(fpt)] if progress else [])]
     result = train_loop(
@@ -360,6 +349,24 @@ def pretrain_projector(
         "final_loss": result.losses[-1],
         "tokens_per_s": result.tokens / max(result.seconds, 1e-9),
     }
+
+
+def _projector_saver(model: ProjectorModel, big_cfg, tasks: list[str], meta: dict, tok):
+    """``save(directory)``: a kind="projector" checkpoint (M1 + operator weights, task embeddings, tasks, meta)."""
+    from ..models.checkpoint import WEIGHTS
+    from ..tasks.tokenizers import save_tokenizer
+
+    def save(directory: Path):
+        from safetensors.torch import save_file
+
+        big_cfg.save(directory)
+        save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(directory / WEIGHTS))
+        save_file({"task_emb": model.op.task_emb.detach().contiguous()}, str(directory / EMB_FILE))
+        (directory / TASKS_FILE).write_text(json.dumps(tasks, indent=1))
+        (directory / "projdeploy.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+        save_tokenizer(tok, directory)
+
+    return save
 
 
 def load_projector(directory: str | Path) -> ProjectorModel:

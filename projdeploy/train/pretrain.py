@@ -88,9 +88,7 @@ def pretrain(
         return pretrain_projector(
             data=data, preset=preset, out=out, resume=resume, steps=steps, seed=seed, progress=progress
         )
-    from ..models.checkpoint import write_model_files
     from ..tasks import get_task
-    from ..tasks.tokenizers import save_tokenizer
     from .distributed import init_distributed, measure_peak_flops, wrap_model
 
     rank, world, device = init_distributed()
@@ -105,15 +103,7 @@ def pretrain(
     T, B = task.seq_len, p.batch_size
     budget = float(flops) if flops else flop_budget(task, p)
     n_steps = steps or max(1, int(budget // (3.0 * fpt * B * T)))
-    tcfg = TrainConfig(
-        steps=n_steps,
-        batch_size=B,
-        lr=lr or p.lr,
-        warmup_steps=min(p.warmup_steps, n_steps // 10),
-        seed=seed,
-        eval_every=eval_every if eval_every is not None else max(1, n_steps // 4),
-        ckpt_every=ckpt_every if ckpt_every is not None else max(1, n_steps // 4),
-    )
+    tcfg = _train_config(p, n_steps, seed, lr, eval_every, ckpt_every)
     train_data = {"tokens": task.train.tokens}
     ev_rows = task.eval.subset(np.arange(min(len(task.eval), p.eval_rows)))
     identity = {
@@ -123,18 +113,11 @@ def pretrain(
         "model": cfg.to_dict() if hasattr(cfg, "num_experts") else cfg.to_hf_dict(),
         "init": str(init) if init else None,
     }
-    clustering = None
-    if model in ("pn", "hard-moe"):
-        clustering = _clusters(task, p, embedding, seed, out if resume else None)
-        from ..tasks.clustering import row_clusters
-
-        train_data["expert"] = row_clusters(clustering, task, task.train)
-        ev_expert = row_clusters(clustering, task, ev_rows)
+    clustering, experts, loss_fn = _routing(model, task, p, embedding, seed, out if resume else None, ev_rows)
+    ev_expert = experts and experts[1]
+    if clustering is not None:
+        train_data["expert"] = experts[0]
         identity["embedding"] = dataclasses.asdict(clustering.spec)
-        loss_fn = _pn_loss
-    else:
-        ev_expert = None
-        from .losses import lm_loss as loss_fn
     net.to(device)
     ddp = wrap_model(net, strategy, device)
 
@@ -152,6 +135,65 @@ def pretrain(
         "flops_per_token": fpt,
     }
 
+    save = _saver(net, cfg, clustering, meta, task)
+    peak = measure_peak_flops() * world if progress and rank == 0 else 0.0
+    carried = init if init and Path(init, "optimizer.safetensors").is_file() else None
+    hooks = [
+        Evaluate(eval_fn),
+        Checkpoints(out, save, identity=identity, resume=resume, init_optimizer_from=carried),
+        *([ProgressBar(fpt, peak)] if progress else []),
+    ]
+    res = train_loop(net, train_data, loss_fn, tcfg, hooks=hooks, throughput=Throughput(T, fpt), ddp_model=ddp)
+    final = res.evals[-1] if res.evals else eval_fn()
+    return {**meta, "out": str(out), **_summary(res, final), "params": _count(net, cfg)}
+
+
+def _train_config(p: PretrainPreset, n_steps: int, seed: int, lr, eval_every, ckpt_every) -> TrainConfig:
+    """The loop's config: the preset's batch and schedule; eval and checkpoints 4 times a run unless given."""
+    every = max(1, n_steps // 4)
+    return TrainConfig(
+        steps=n_steps,
+        batch_size=p.batch_size,
+        lr=lr or p.lr,
+        warmup_steps=min(p.warmup_steps, n_steps // 10),
+        seed=seed,
+        eval_every=eval_every if eval_every is not None else every,
+        ckpt_every=ckpt_every if ckpt_every is not None else every,
+    )
+
+
+def _summary(res, final: dict) -> dict:
+    return {
+        "train_loss": res.losses[-1] if res.losses else None,
+        "eval": final,
+        "tokens": res.tokens,
+        "flops": res.flops,
+        "seconds": res.seconds,
+        "tokens_per_s": res.tokens / max(res.seconds, 1e-9),
+        "losses": res.losses,
+        "evals": res.evals,
+    }
+
+
+def _routing(model: str, task, p: PretrainPreset, embedding: str, seed: int, resume_dir, ev_rows):
+    """(clustering, (train rows' experts, eval rows' experts), loss) of a model kind: PN kinds route each row to
+    its cluster's expert; dense kinds have neither."""
+    if model not in ("pn", "hard-moe"):
+        from .losses import lm_loss
+
+        return None, None, lm_loss
+    from ..tasks.clustering import row_clusters
+
+    clustering = _clusters(task, p, embedding, seed, resume_dir)
+    experts = row_clusters(clustering, task, task.train), row_clusters(clustering, task, ev_rows)
+    return clustering, experts, _pn_loss
+
+
+def _saver(net, cfg, clustering, meta: dict, task):
+    """``save(directory, full_state=None)``: the checkpoint files of a pretrained model (PN or dense)."""
+    from ..models.checkpoint import write_model_files
+    from ..tasks.tokenizers import save_tokenizer
+
     def save(directory: Path, full_state: dict | None = None):
         src = net if full_state is None else _plain(cfg, full_state)  # FSDP: the gathered full tensors
         if clustering is not None:
@@ -166,28 +208,7 @@ def pretrain(
             write_model_files(directory, src, {**meta, "task": task.name, "task_kind": "lm", "metric": task.metric})
         save_tokenizer(task.tokenizer, directory)
 
-    peak = measure_peak_flops() * world if progress and rank == 0 else 0.0
-    carried = init if init and Path(init, "optimizer.safetensors").is_file() else None
-    hooks = [
-        Evaluate(eval_fn),
-        Checkpoints(out, save, identity=identity, resume=resume, init_optimizer_from=carried),
-        *([ProgressBar(fpt, peak)] if progress else []),
-    ]
-    res = train_loop(net, train_data, loss_fn, tcfg, hooks=hooks, throughput=Throughput(T, fpt), ddp_model=ddp)
-    final = res.evals[-1] if res.evals else generic_eval(net, task, ev_rows, ev_expert)
-    return {
-        **meta,
-        "out": str(out),
-        "train_loss": res.losses[-1] if res.losses else None,
-        "eval": final,
-        "tokens": res.tokens,
-        "flops": res.flops,
-        "seconds": res.seconds,
-        "tokens_per_s": res.tokens / max(res.seconds, 1e-9),
-        "params": _count(net, cfg),
-        "losses": res.losses,
-        "evals": res.evals,
-    }
+    return save
 
 
 def _pn_loss(model, batch):
