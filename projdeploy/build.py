@@ -215,6 +215,16 @@ class Builder:
         self.source_root = source_root()
         self.t_start = time.perf_counter()
         self.cache = StageCache(opts.cache_root, echo)
+        self._validate_arguments()
+
+    def _validate_arguments(self) -> None:
+        """Every argument that a later stage reads is checked now, before any stage runs."""
+        from .check.budgets import load_budget
+        from .check.profiles import get_profile
+
+        for p in self.profiles:
+            get_profile(p)
+        load_budget(self.task, self.opts.budget)
 
     # --- the cache ----------------------------------------------------------------------
     def stage(self, name: str, material: dict, run, label: str | None = None) -> StageRecord:
@@ -445,9 +455,11 @@ class Builder:
                         "recipe": m["recipe"],
                     }
                 )
-            for f in ("report.json", "report.html"):
-                if (chk.path / f).is_file():
-                    shutil.copy2(chk.path / f, tmp / f)
+            if self.task.data_files:  # what a user task trained on: resolved paths and sha256
+                report["data_files"] = self.task.data_files
+            (tmp / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+            if (chk.path / "report.html").is_file():
+                shutil.copy2(chk.path / "report.html", tmp / "report.html")
             for f in chk.path.glob("*.png"):
                 shutil.copy2(f, tmp / f.name)
             if sdk is not None:
@@ -457,6 +469,7 @@ class Builder:
                 "task": self.task.name,
                 "target": self.target.name,
                 "target_source": self.target.source,
+                "data_files": self.task.data_files,
                 "profiles": list(self.profiles),
                 "options": dataclasses.asdict(self.opts),
                 "artifacts": entries,

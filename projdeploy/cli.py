@@ -4,8 +4,11 @@
 
 Each subcommand lives in ``projdeploy/commands/<name>.py`` as a click command
 named ``cli`` and is imported only when used, so ``projdeploy --help`` stays
-fast. User errors (:class:`ProjdeployError`) print one clear line to stderr
-and exit non-zero, without a traceback.
+fast. :meth:`LazyGroup.invoke` is the single error boundary: an expected
+failure (:class:`ProjdeployError`, or the file system refusing a path)
+prints one line naming the file, the field and what is allowed, and exits 2;
+anything unexpected prints one line plus the path of a file holding the full
+traceback, and exits 1.
 """
 
 from __future__ import annotations
@@ -62,9 +65,40 @@ class LazyGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
+            raise
         except ProjdeployError as e:
-            click.echo(f"error: {e}", err=True)
+            click.echo(f"error: {_one_line(e)}", err=True)
             ctx.exit(e.exit_code)
+        except OSError as e:  # the file system refused: a path the user chose (missing, read-only, full)
+            where = f"{e.filename}: " if e.filename else ""
+            click.echo(f"error: {where}{e.strerror or e}", err=True)
+            ctx.exit(2)
+        except Exception as e:
+            path = _write_traceback()
+            click.echo(
+                f"error: unexpected {type(e).__name__}: {_one_line(e)[:300]} (a bug in projdeploy; "
+                f"full traceback: {path})",
+                err=True,
+            )
+            ctx.exit(1)
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+def _write_traceback() -> str:
+    """Write the current exception's traceback to a file and return its path (the error boundary's record)."""
+    import tempfile
+    import time
+    import traceback
+
+    text = f"projdeploy {' '.join(sys.argv[1:])}\n{time.strftime('%Y-%m-%dT%H:%M:%S')}\n" + traceback.format_exc()
+    fd, path = tempfile.mkstemp(prefix="projdeploy-traceback-", suffix=".txt")
+    with open(fd, "w") as f:
+        f.write(text)
+    return path
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

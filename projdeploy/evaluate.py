@@ -5,11 +5,11 @@ projdeploy eval --checkpoint runs/digits-tiny --task digits:0-4
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from .errors import CheckpointError
 from .fsutil import atomic_write_json
+from .layout import eval_file
 
 
 def evaluate_checkpoint(checkpoint: str | Path, task_name: str, out: str | Path | None = None) -> dict:
@@ -38,7 +38,7 @@ def evaluate_checkpoint(checkpoint: str | Path, task_name: str, out: str | Path 
     res.update(
         task=task.name, checkpoint=str(checkpoint), baseline={"name": bname, "value": bval}, beats_baseline=bool(beats)
     )
-    path = Path(out) if out else Path(checkpoint) / f"eval-{re.sub(r'[^A-Za-z0-9_.-]', '_', task.name)}.json"
+    path = Path(out) if out else eval_file(checkpoint, task.name, task.source)
     res["path"] = str(path)
     atomic_write_json(path, res)
     return res

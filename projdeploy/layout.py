@@ -191,6 +191,20 @@ def check_write(final: str | Path, root: str | Path | None = None, what: str = "
     return final
 
 
+def probe_writable(path: str | Path, what: str = "--out") -> None:
+    """Fail now, not after minutes of work, if ``path`` cannot be created (read-only, under /proc, a file)."""
+    import tempfile
+
+    p = Path(os.path.abspath(path))
+    base = next(q for q in [p, *p.parents] if q.exists())
+    if not base.is_dir():
+        raise UnsafePathError(f"{what} {p}: {base} is a file, not a directory")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".projdeploy-probe-", dir=base))
+    except OSError as e:
+        raise UnsafePathError(f"{what} {p}: cannot write in {base} ({e.strerror or e})") from None
+
+
 def mark(directory: str | Path) -> None:
     """Record that projdeploy made ``directory`` (so a later run may replace it)."""
     (Path(directory) / MARKER).write_text(MARKER_TEXT)
@@ -207,6 +221,13 @@ def build_dir(out: str | Path, task_name: str, task_source: str, target_name: st
     task = safe_component(task_name, task_source, "name")
     target = safe_component(target_name, target_source, "name")
     return child(out, f"{task}-{target}", f"{task_source} + {target_source}", "name")
+
+
+def eval_file(checkpoint: str | Path, task_name: str, task_source: str) -> Path:
+    """``<checkpoint>/eval-<task>.json``: where ``projdeploy eval`` writes by default (same naming as build_dir)."""
+    if task_source == "built-in":
+        task_name = task_name.replace(":", "_").replace(",", "_")
+    return child(checkpoint, f"eval-{safe_component(task_name, task_source, 'name')}.json", task_source, "name")
 
 
 def artifact_dir_name(key: str, source: str, field: str = "artifacts") -> str:
@@ -232,8 +253,10 @@ def overwrite_option(command=None, *, out_is_parent: bool = False):
     @functools.wraps(command)
     def wrapped(*args, overwrite: bool, **kwargs):
         with overwriting(overwrite):
-            if kwargs.get("out") and not out_is_parent:
-                check_write(kwargs["out"], what="--out")
+            if kwargs.get("out"):
+                if not out_is_parent:
+                    check_write(kwargs["out"], what="--out")
+                probe_writable(kwargs["out"])
             return command(*args, **kwargs)
 
     return click.option(

@@ -143,7 +143,7 @@ def _load(artifact_dir, task):
     d = Path(artifact_dir)
     if not d.is_dir():
         raise ConfigError(str(d), "(artifact)", "artifact directory does not exist")
-    art = Artifact.read(d)
+    art = Artifact.read(d, verify=True)  # a tampered or corrupted artifact is refused before measuring
     task = get_task(task) if isinstance(task, str) else task
     task = task_for_checkpoint(task, d)  # a pretrained model's tokenizer re-tokenizes
     if art.model.get("task") not in (None, task.name):

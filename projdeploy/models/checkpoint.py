@@ -12,11 +12,12 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from ..errors import CheckpointError
 from .config import ModelConfig
 from .llama import build_model
+from .weights import load_weights, read_safetensors
 
 WEIGHTS = "model.safetensors"
 META = "projdeploy.json"
@@ -48,7 +49,7 @@ def load_state(directory: str | Path) -> dict[str, torch.Tensor]:
     p = Path(directory, WEIGHTS)
     if not p.is_file():
         raise CheckpointError(f"{directory}: not a checkpoint (no {WEIGHTS})")
-    return load_file(str(p))
+    return read_safetensors(p)
 
 
 def load_model(directory: str | Path) -> torch.nn.Module:
@@ -57,13 +58,8 @@ def load_model(directory: str | Path) -> torch.nn.Module:
     if not directory.is_dir():
         raise CheckpointError(f"checkpoint directory {str(directory)!r} does not exist")
     cfg = ModelConfig.load(directory)
-    model = build_model(cfg)
     sd = load_state(directory)
-    missing, unexpected = model.load_state_dict(sd, strict=False)
-    missing = [k for k in missing if not (k == "lm_head.weight" and cfg.tie_word_embeddings)]
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{directory}/{WEIGHTS}: weights do not match config.json "
-            f"(missing {missing[:5]}, unexpected {unexpected[:5]})"
-        )
+    model = build_model(cfg)
+    tied = ("lm_head.weight",) if cfg.tie_word_embeddings else ()
+    load_weights(model, sd, f"{directory}/{WEIGHTS}", allow_missing=tied)
     return model.eval()

@@ -130,6 +130,9 @@ class ModelConfig:
 
     @classmethod
     def from_hf_dict(cls, d: dict, source: str = "config.json") -> ModelConfig:
+        from .weights import check_config_dict, check_size
+
+        check_config_dict(d, source)
         if d.get("model_type") != "llama":
             raise CheckpointError(
                 f"{source}: model_type {d.get('model_type')!r} is not supported here; "
@@ -147,7 +150,12 @@ class ModelConfig:
             for f in dataclasses.fields(cls)
             if f.name in d and f.name not in ("num_labels", "id2label")
         }
-        return cls(**kw, num_labels=len(id2label) if is_cls else 0, id2label=id2label)
+        try:
+            cfg = cls(**kw, num_labels=len(id2label) if is_cls else 0, id2label=id2label)
+        except ConfigError as e:
+            raise ConfigError(source, e.field, e.problem) from None
+        check_size(cfg.num_parameters(), source)
+        return cfg
 
     def save(self, directory: str | Path) -> None:
         Path(directory, "config.json").write_text(json.dumps(self.to_hf_dict(), indent=2, sort_keys=True))

@@ -236,13 +236,18 @@ def write_general_files(directory: str | Path, model: GeneralLM, meta: dict | No
 
 def load_any_lm(directory: str | Path) -> tuple[GeneralLM, dict]:
     """A small/dense (HF Llama) or general checkpoint as a ``GeneralLM`` (+ its optimizer tensors if present)."""
-    from safetensors.torch import load_file
+    from .weights import load_weights, read_safetensors
 
     directory = Path(directory)
     path = directory / "config.json"
     if not path.is_file():
         raise CheckpointError(f"{directory}: not a checkpoint (no config.json)")
-    d = json.loads(path.read_text())
+    try:
+        d = json.loads(path.read_text())
+    except ValueError as e:
+        raise CheckpointError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(d, dict):
+        raise CheckpointError(f"{path}: must be a JSON object")
     if d.get("projdeploy_kind") == "pn":
         raise CheckpointError(
             f"{directory}: a Projected Network checkpoint cannot be grown directly; grow a dense "
@@ -253,12 +258,8 @@ def load_any_lm(directory: str | Path) -> tuple[GeneralLM, dict]:
         if d.get("projdeploy_kind") == KIND
         else GeneralConfig.from_model_config(ModelConfig.from_hf_dict(d, str(path)))
     )
+    sd = read_safetensors(directory / "model.safetensors")
     model = GeneralLM(cfg)
-    sd = load_file(str(directory / "model.safetensors"))
-    missing, unexpected = model.load_state_dict(sd, strict=False)
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{directory}: weights do not match config.json (missing {missing[:3]}, unexpected {unexpected[:3]})"
-        )
+    load_weights(model, sd, str(directory / "model.safetensors"))
     opt = directory / "optimizer.safetensors"
-    return model.eval(), (load_file(str(opt)) if opt.is_file() else {})
+    return model.eval(), (read_safetensors(opt) if opt.is_file() else {})

@@ -67,8 +67,17 @@ class PNConfig:
                 f"{source}: not a Projected Network config (projdeploy_kind "
                 f"{d.get('projdeploy_kind')!r}, expected 'pn')"
             )
-        small = ModelConfig.from_hf_dict(d["small"], source)
-        return cls(small, d["num_experts"], d["basis_size"], d["code_size"], d.get("kind", "pn"), d.get("version", 1))
+        from ..errors import ConfigError
+        from .weights import check_size
+
+        small = ModelConfig.from_hf_dict(d.get("small"), source)
+        for name in ("num_experts", "basis_size", "code_size"):
+            v = d.get(name)
+            if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 4096:
+                raise ConfigError(source, name, f"got {v!r}; allowed: an integer from 1 to 4096")
+        cfg = cls(small, d["num_experts"], d["basis_size"], d["code_size"], d.get("kind", "pn"), d.get("version", 1))
+        check_size(cfg.num_parameters(), source)
+        return cfg
 
     def generation_flops(self, n_experts: int) -> int:
         """Forward FLOPs to generate the MLP weights of ``n_experts`` experts (all layers)."""
@@ -240,21 +249,23 @@ def write_pn_files(directory: str | Path, model: ProjectedLM) -> None:
 
 
 def load_pn(directory: str | Path) -> ProjectedLM:
-    from safetensors.torch import load_file
+    from .weights import load_weights, read_safetensors
 
     directory = Path(directory)
     path = directory / "config.json"
     if not path.is_file():
         raise CheckpointError(f"{directory}: not a checkpoint (no config.json)")
-    cfg = PNConfig.from_dict(json.loads(path.read_text()), str(path))
-    model = ProjectedLM(cfg)
+    try:
+        d = json.loads(path.read_text())
+    except ValueError as e:
+        raise CheckpointError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(d, dict):
+        raise CheckpointError(f"{path}: must be a JSON object")
+    cfg = PNConfig.from_dict(d, str(path))
     wpath = directory / "model.safetensors"
     if not wpath.is_file():
         raise CheckpointError(f"{directory}: not a checkpoint (no model.safetensors)")
-    missing, unexpected = model.load_state_dict(load_file(str(wpath)), strict=False)
-    missing = [k for k in missing if not (k == "lm_head.weight" and cfg.small.tie_word_embeddings)]
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{wpath}: weights do not match config.json (missing {missing[:5]}, unexpected {unexpected[:5]})"
-        )
+    sd = read_safetensors(wpath)
+    model = ProjectedLM(cfg)
+    load_weights(model, sd, str(wpath), allow_missing=("lm_head.weight",) if cfg.small.tie_word_embeddings else ())
     return model.eval()

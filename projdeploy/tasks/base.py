@@ -68,6 +68,8 @@ class Task:
     budget: dict = field(default_factory=lambda: dict(DEFAULT_BUDGET))
     image_shape: tuple[int, int] | None = None
     source: str = "built-in"
+    # user tasks: {"data.train": {"path": resolved path, "sha256": digest}, ...} (what was trained on)
+    data_files: dict = field(default_factory=dict)
 
     def __post_init__(self):
         from ..errors import ConfigError
@@ -125,6 +127,7 @@ class Task:
             "labels": self.labels,
             "budget": self.budget,
             "source": self.source,
+            "data_files": self.data_files,
         }
 
 

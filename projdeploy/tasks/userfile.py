@@ -23,6 +23,8 @@ Every error names the file, the field and what is allowed.
 from __future__ import annotations
 
 import csv
+import dataclasses
+import hashlib
 import json
 from pathlib import Path
 
@@ -74,6 +76,9 @@ def load_task_file(path: str | Path) -> Task:
     if "budget" in spec:
         if not isinstance(spec["budget"], dict) or set(spec["budget"]) - set(DEFAULT_BUDGET):
             raise ConfigError(src, "budget", "a mapping with fields " + ", ".join(sorted(DEFAULT_BUDGET)))
+        from ..check.budgets import validate_budget
+
+        validate_budget(spec["budget"], f"{src}: budget")
         budget.update(spec["budget"])
 
     def resolve(key):
@@ -86,6 +91,7 @@ def load_task_file(path: str | Path) -> Task:
     eval_p = resolve("eval") if data.get("eval") else None
     is_cls = ttype.endswith("cls")
     ctx = dict(
+        eval_p=eval_p,
         src=src,
         fmt=fmt,
         text_field=data.get("text_field", "text"),
@@ -96,13 +102,14 @@ def load_task_file(path: str | Path) -> Task:
         if fmt not in ("npz", "png-folder"):
             raise ConfigError(src, "data.format", f"image tasks read npz or png-folder, got {fmt!r}")
         levels = _int(spec, "levels", 17, src, 2, 256)
-        return _image_task(name, ttype, train_p, eval_p, frac, levels, budget, ctx)
+        task = _image_task(name, ttype, train_p, eval_p, frac, levels, budget, ctx)
+        return dataclasses.replace(task, data_files=data_files(train_p, eval_p))
     if fmt in ("npz", "png-folder"):
         raise ConfigError(src, "data.format", f"text tasks read text, jsonl, csv or hf-dataset, got {fmt!r}")
     tok_name = spec.get("tokenizer", "byte")
     if tok_name not in ("byte", "bpe"):
         raise ConfigError(src, "tokenizer", f"got {tok_name!r}; allowed: byte, bpe")
-    return _text_task(
+    task = _text_task(
         name,
         ttype,
         train_p,
@@ -114,23 +121,57 @@ def load_task_file(path: str | Path) -> Task:
         budget,
         ctx,
     )
+    return dataclasses.replace(task, data_files=data_files(train_p, eval_p))
+
+
+def data_files(train_p: Path, eval_p: Path | None) -> dict:
+    """Resolved path and sha256 of each data file (a folder: sha256 over its files' relative paths and digests)."""
+    from ..fsutil import sha256_file
+
+    def digest(p: Path) -> str:
+        if p.is_file():
+            return sha256_file(p)
+        h = hashlib.sha256()
+        for f in sorted(q for q in p.rglob("*") if q.is_file()):
+            h.update(f"{f.relative_to(p).as_posix()}\0{sha256_file(f)}\n".encode())
+        return h.hexdigest()
+
+    out = {"data.train": {"path": str(train_p.resolve()), "sha256": digest(train_p)}}
+    if eval_p is not None:
+        out["data.eval"] = {"path": str(eval_p.resolve()), "sha256": digest(eval_p)}
+    return out
 
 
 def _int(spec, key, default, src, lo, hi):
     v = spec.get(key, default)
     if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-        raise ConfigError(src, key, f"got {v!r}; allowed: an integer from {lo} to {hi}")
+        raise ConfigError(src, key, f"got {v!r:.60}; allowed: an integer from {lo} to {hi}")
     return v
 
 
 # --- reading records -----------------------------------------------------------------
 def _records(p: Path, ctx) -> list[tuple[str, object]]:
     """(text, label) records from a text/jsonl/csv/hf-dataset file."""
-    fmt, tf, lf, cls_, src = ctx["fmt"], ctx["text_field"], ctx["label_field"], ctx["is_cls"], ctx["src"]
+    fmt, src = ctx["fmt"], ctx["src"]
+    field = _field(p, ctx)
+    if p.is_dir() and fmt != "hf-dataset":
+        raise ConfigError(src, field, f"{p} is a directory; format {fmt} reads a file")
+    try:
+        return _rows_to_records(_rows(p, ctx), p, ctx)
+    except UnicodeDecodeError as e:
+        raise ConfigError(src, field, f"{p} is not UTF-8 text (byte {e.start})") from None
+
+
+def _field(p: Path, ctx) -> str:
+    return "data.eval" if ctx.get("eval_p") is not None and p == ctx["eval_p"] else "data.train"
+
+
+def _rows(p: Path, ctx) -> list:
+    fmt, cls_, src = ctx["fmt"], ctx["is_cls"], ctx["src"]
     if fmt == "text":
         if cls_:
             raise ConfigError(src, "data.format", "classification needs jsonl, csv or hf-dataset (text + label)")
-        return [(t, None) for t in p.read_text(encoding="utf-8").split("\n\n") if t.strip()]
+        return [{"text": t} for t in p.read_text(encoding="utf-8").split("\n\n") if t.strip()]
     rows = []
     if fmt == "jsonl":
         for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
@@ -149,13 +190,28 @@ def _records(p: Path, ctx) -> list[tuple[str, object]]:
             raise DataError(f"{src}: data.format hf-dataset needs the 'datasets' package") from None
         ds = datasets.load_from_disk(str(p)) if p.is_dir() else datasets.Dataset.from_parquet(str(p))
         rows = list(ds)
+    return rows
+
+
+def _rows_to_records(rows: list, p: Path, ctx) -> list[tuple[str, object]]:
+    tf, lf, cls_, src = ctx["text_field"], ctx["label_field"], ctx["is_cls"], ctx["src"]
+    if ctx["fmt"] == "text":
+        tf = "text"
     out = []
     for n, r in enumerate(rows, 1):
         if not isinstance(r, dict) or tf not in r:
             raise ConfigError(src, "data.text_field", f"record {n} of {p.name} has no field {tf!r}")
+        if not isinstance(r[tf], str):
+            raise ConfigError(
+                src, "data.text_field", f"record {n} of {p.name}: {tf!r} is a {type(r[tf]).__name__}; allowed: a string"
+            )
         if cls_ and lf not in r:
             raise ConfigError(src, "data.label_field", f"record {n} of {p.name} has no field {lf!r}")
-        out.append((str(r[tf]), str(r[lf]) if cls_ else None))
+        if cls_ and (isinstance(r[lf], (bool, float)) or not isinstance(r[lf], (str, int))):
+            raise ConfigError(
+                src, "data.label_field", f"record {n} of {p.name}: label {r[lf]!r:.40}; allowed: a string or integer"
+            )
+        out.append((r[tf], str(r[lf]) if cls_ else None))
     if not out:
         raise DataError(f"{p}: no records")
     return out
@@ -225,22 +281,52 @@ def _text_task(name, ttype, train_p, eval_p, frac, seq_len, tok_name, bpe_vocab,
     )
 
 
-def _images(p: Path, fmt: str, src: str):
+def _images(p: Path, fmt: str, src: str, field: str = "data.train"):
     if fmt == "npz":
+        imgs, labels = _npz(p, src, field)
+    else:
+        imgs, labels = _png_folder(p, src, field)
+    if not np.isfinite(imgs).all() or (imgs < 0).any():
+        raise ConfigError(src, field, f"{p}: pixel values must be finite and >= 0 (found NaN, inf or negatives)")
+    return imgs, labels
+
+
+def _npz(p: Path, src: str, field: str):
+    import zipfile
+
+    if p.is_dir():
+        raise ConfigError(src, field, f"{p} is a directory; format npz reads a file")
+    try:
         with np.load(p, allow_pickle=False) as z:
             if "images" not in z:
-                raise ConfigError(
-                    src, "data.train", f"{p.name} must hold an 'images' array (N,H,W) and optional 'labels'"
-                )
-            imgs = z["images"].astype(np.float64)
-            labels = [str(x) for x in z["labels"]] if "labels" in z else [None] * len(imgs)
-        return imgs, labels
-    from PIL import Image
+                raise ConfigError(src, field, f"{p.name} must hold an 'images' array (N,H,W) and optional 'labels'")
+            raw = z["images"]
+            lab = z["labels"] if "labels" in z else None
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+        raise ConfigError(src, field, f"{p}: not a readable NPZ of numeric arrays ({str(e)[:120]})") from None
+    if raw.dtype.kind not in "biuf":
+        raise ConfigError(src, field, f"{p.name}: 'images' has dtype {raw.dtype}; allowed: integers or floats")
+    if lab is not None and (lab.ndim != 1 or len(lab) != len(raw) or lab.dtype.kind not in "biuU"):
+        raise ConfigError(
+            src, field, f"{p.name}: 'labels' must be {len(raw)} integers or strings (one per image), got {lab.shape}"
+        )
+    imgs = raw.astype(np.float64)
+    return imgs, ([str(x) for x in lab] if lab is not None else [None] * len(imgs))
 
+
+def _png_folder(p: Path, src: str, field: str):
+    from PIL import Image, UnidentifiedImageError
+
+    if not p.is_dir():
+        raise ConfigError(src, field, f"{p} is not a directory; format png-folder reads <dir>/<class>/*.png")
     imgs, labels = [], []
     for cls_dir in sorted(d for d in p.iterdir() if d.is_dir()):
         for f in sorted(cls_dir.glob("*.png")):
-            imgs.append(np.asarray(Image.open(f).convert("L"), dtype=np.float64))
+            try:
+                with Image.open(f) as im:
+                    imgs.append(np.asarray(im.convert("L"), dtype=np.float64))
+            except (UnidentifiedImageError, OSError, ValueError) as e:
+                raise ConfigError(src, field, f"{f}: not a readable PNG ({str(e)[:120]})") from None
             labels.append(cls_dir.name)
     if not imgs:
         raise DataError(f"{p}: no PNG files in class subfolders (expected {p}/<class>/*.png)")
@@ -255,7 +341,7 @@ def _image_task(name, ttype, train_p, eval_p, frac, levels, budget, ctx):
     if imgs.ndim != 3:
         raise DataError(f"{train_p}: images must be (N, H, W) grayscale, got shape {imgs.shape}")
     if eval_p is not None:
-        e_imgs, e_labels = _images(eval_p, ctx["fmt"], src)
+        e_imgs, e_labels = _images(eval_p, ctx["fmt"], src, "data.eval")
     else:
         mask = np.array([is_eval_key(f"{i}", frac) for i in range(len(imgs))])
         e_imgs, e_labels = imgs[mask], [lab for lab, m in zip(labels, mask) if m]
