@@ -30,6 +30,11 @@ from .fsutil import atomic_dir, sha256_file
 from .layout import artifact_dir_name, build_dir, check_write
 from .targets import ArtifactSpec
 
+NONDETERMINISTIC = {
+    "manifest.json": "stage timings, cache hits and the paths given on the command line",
+    "report.json": "latency and memory measured on this host vary from run to run",
+    "report.html": "renders report.json",
+}
 STAGES = ("pretrain", "project", "finetune", "export", "check", "sdk")
 CACHE_VERSION = 2
 
@@ -460,7 +465,8 @@ class Builder:
             (tmp / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
             if (chk.path / "report.html").is_file():
                 shutil.copy2(chk.path / "report.html", tmp / "report.html")
-            for f in chk.path.glob("*.png"):
+            figures = sorted(chk.path.glob("*.png"))
+            for f in figures:
                 shutil.copy2(f, tmp / f.name)
             if sdk is not None:
                 shutil.copytree(sdk.path, tmp / "sdk")
@@ -473,6 +479,12 @@ class Builder:
                 "profiles": list(self.profiles),
                 "options": dataclasses.asdict(self.opts),
                 "artifacts": entries,
+                # Everything else is byte-identical when the same build runs twice from empty caches
+                # (tests/test_build_reliability.py); these files are not, and this is why.
+                "nondeterministic": {
+                    **NONDETERMINISTIC,
+                    **{f.name: "a figure of the host measurements in report.json" for f in figures},
+                },
                 "stages": [
                     {"stage": r.name, "key": r.key, "cached": r.cached, "seconds": round(r.seconds, 3)}
                     for r in self.records

@@ -17,6 +17,19 @@ file and the field. A usable name is a single path component of at most
 
 Letters outside ASCII are allowed.
 
+Where files go (every location projdeploy decides):
+
+- ``--out`` of ``train``/``pretrain``/``grow``/``project``/``finetune``/``export``/``sdk``: the
+  folder itself, as given (checked by :func:`overwrite_option` before the command runs);
+- ``build``: ``--out/<task>-<target>/`` (:func:`build_dir`) with ``artifacts/<format>-<recipe>/``
+  (:func:`artifact_dir_name`), ``model/``, ``sdk/``, ``report.*``, ``manifest.json``;
+- the stage cache: ``<cache>/<stage>/<key>/`` (:meth:`projdeploy.cache.StageCache.path`);
+- ``eval`` without ``--out``: ``<checkpoint>/eval-<task>.json`` (:func:`eval_file`);
+- inside an artifact or checkpoint: fixed file names chosen by the code, and the files an artifact's
+  manifest lists, each checked by :func:`inside_manifest` when read;
+- inside a generated SDK: paths derived from ASCII identifiers (``projdeploy.sdk.spec.identifier``),
+  each checked by :func:`contained` when written.
+
 Every directory that projdeploy replaces goes through :func:`check_write` (via
 :func:`projdeploy.fsutil.atomic_dir`): the path is resolved, symlinks included,
 and must not be a symlink itself nor pass through one below its root; an

@@ -63,6 +63,7 @@ def _verify(artifact: Path) -> dict:
 def generate(artifact_dir: str | Path, target: str, out_dir: str | Path) -> Path:
     """Write the SDK package for ``target`` around the artifact into ``out_dir`` (replaced)."""
     from ..fsutil import atomic_dir
+    from ..layout import contained
 
     artifact = Path(artifact_dir)
     if target not in TARGETS:
@@ -72,7 +73,7 @@ def generate(artifact_dir: str | Path, target: str, out_dir: str | Path) -> Path
     files = generated_files(spec)
     with atomic_dir(out_dir) as tmp:
         for rel, text in files.items():
-            p = tmp / rel
+            p = contained(tmp / rel, tmp)  # file names derive from the task name: never outside the package
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text(text)
         res = tmp / resource_dir(spec)
