@@ -132,12 +132,14 @@ class ModelConfig:
     def from_hf_dict(cls, d: dict, source: str = "config.json") -> ModelConfig:
         from .weights import check_config_dict, check_size
 
-        check_config_dict(d, source)
+        if not isinstance(d, dict):
+            raise ConfigError(source, "<document>", f"must be a JSON object, got {type(d).__name__}")
         if d.get("model_type") != "llama":
             raise CheckpointError(
                 f"{source}: model_type {d.get('model_type')!r} is not supported here; "
                 "projdeploy small models are 'llama'"
             )
+        check_config_dict(d, source)
         if d.get("hidden_act", "silu") != "silu" or d.get("attention_bias") or d.get("mlp_bias"):
             raise CheckpointError(f"{source}: only silu activations without biases are supported")
         if d.get("rope_scaling"):

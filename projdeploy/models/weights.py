@@ -85,13 +85,13 @@ def read_safetensors(path: str | Path) -> dict:
     size = p.stat().st_size
     with open(p, "rb") as f:
         head = f.read(9)
-    if head[:2] == b"PK" or head[:1] == b"\x80":
-        raise CheckpointError(
-            f"{p}: is a pickle / torch.save file; projdeploy never loads pickle (it can run code). "
-            "Save the weights with safetensors (safetensors.torch.save_file)"
-        )
     n = int.from_bytes(head[:8], "little") if len(head) == 9 else 0
     if n <= 0 or 8 + n > size or head[8:9] != b"{":
+        if head[:2] == b"PK" or head[:1] == b"\x80":  # zip (torch.save) or pickle protocol 2+
+            raise CheckpointError(
+                f"{p}: is a pickle / torch.save file; projdeploy never loads pickle (it can run code). "
+                "Save the weights with safetensors (safetensors.torch.save_file)"
+            )
         raise CheckpointError(f"{p}: not a safetensors file (truncated, empty or another format)")
     try:
         return load_file(str(p))
