@@ -45,7 +45,7 @@ def test_pn_checkpoint_contents_and_clear_resume_error(tmp_path):
         "projdeploy.json",
     } <= names
     assert res["eval"]["metric"] == "bits_per_dim" and res["flops"] > 0 and len(res["evals"]) == 2
-    assert json.loads((out / "config.json").read_text())["num_experts"] == 4
+    assert json.loads((out / "config.json").read_text())["num_experts"] == 8
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     with pytest.raises(CheckpointError, match="configuration differs"):
         pretrain("pn", "digits", "tiny", out, steps=6, progress=False, resume=True, lr=1e-3)

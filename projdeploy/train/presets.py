@@ -4,7 +4,9 @@
 
 A preset gives the small (shipped) architecture, the Projected Network's
 ``k`` experts / ``h`` basis matrices / ``m`` code size, the wider dense "big"
-source model, and a pretraining budget in FLOPs. Every model kind trained
+source model, and a pretraining budget in FLOPs. Every preset has fewer basis
+matrices than experts (``h = k/2``): the shared-basis regime that is the point of
+PN (``h = k`` is a hard mixture with its own MLP per expert). Every model kind trained
 from one preset gets the same budget: its step count is the budget divided by
 its own FLOPs per step, so SLM, PN, hard mixture and the big dense model are
 compared at equal pretraining cost.
@@ -46,8 +48,8 @@ PRESETS: dict[str, PretrainPreset] = {
         PretrainPreset(
             "tiny",
             "tiny",
-            num_experts=4,
-            basis_size=8,
+            num_experts=8,
+            basis_size=4,
             code_size=4,
             big=dict(hidden_size=128, intermediate_size=384, num_attention_heads=8, num_key_value_heads=4),
             small_steps=400,
@@ -55,8 +57,8 @@ PRESETS: dict[str, PretrainPreset] = {
         PretrainPreset(
             "small",
             "small",
-            num_experts=8,
-            basis_size=16,
+            num_experts=16,
+            basis_size=8,
             code_size=8,
             big=dict(hidden_size=256, intermediate_size=768, num_attention_heads=8, num_key_value_heads=4),
             small_steps=1500,
@@ -65,8 +67,8 @@ PRESETS: dict[str, PretrainPreset] = {
         PretrainPreset(
             "base",
             "base",
-            num_experts=16,
-            basis_size=32,
+            num_experts=32,
+            basis_size=16,
             code_size=16,
             big=dict(hidden_size=512, intermediate_size=1536, num_attention_heads=16, num_key_value_heads=8),
             small_steps=4000,
