@@ -173,7 +173,10 @@ def test_uncosted_op_reaches_the_report_estimate():
         cost.uncosted,
         cost.live_peak_bytes,
     )
-    est = _estimate(get_profile("galaxy-s24"), g, {"model": {"task_kind": "cls"}}, "onnxruntime-cpu", 0.0)
+    from types import SimpleNamespace
+
+    art = SimpleNamespace(model={"task_kind": "cls"})  # the artifact fields _estimate reads
+    est = _estimate(get_profile("galaxy-s24"), g, art, "onnxruntime-cpu", 0.0)
     assert est["uncosted_op_types"] == ["FancyOp"] and est["unit"] == "cpu"
     assert g.summary()["uncosted"] == {"FancyOp": 1}
     assert any(p["runtime"] == "qnn-npu" for p in est["planned"])
