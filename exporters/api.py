@@ -55,13 +55,36 @@ def torch_caller(programs):
 
 
 def simulated_caller(src, task, fmt, recipe):
-    """``call`` over the format's PyTorch simulation of a recipe whose runtime cannot run here."""
+    """(``call``, simulated model) over the format's PyTorch simulation of a recipe whose runtime cannot
+    run here."""
     from dataclasses import replace
 
     from .programs import programs_for
 
     sim = replace(src, model=fmt.simulate(src.model, recipe))
-    return torch_caller(programs_for(sim, task, kv_cache=fmt.kv_cache, dynamic=False))
+    return torch_caller(programs_for(sim, task, kv_cache=fmt.kv_cache, dynamic=False)), sim.model
+
+
+def localizer(fmt, art, src, sim_model=None):
+    """``localize(inputs) -> Divergence | None`` for a failed validation (exporters/localize.py): on the
+    simulation where the runtime cannot run here, else the format's own (None where its runtime exposes
+    no intermediate values)."""
+    from .localize import localize_torch
+
+    if sim_model is not None:
+        return lambda inputs: localize_torch(src.model, sim_model, inputs, art.recipe)
+    return fmt.localizer(art, src.model)
+
+
+def vectors_atol(recipe, cases) -> float:
+    """Replay tolerance stored with the test vectors: the recipe's float bound on the stored outputs (at
+    least 1e-4, as another runtime of the same precision replays them), 0.05 for quantized recipes."""
+    import numpy as np
+
+    if recipe.tolerance is None:
+        return 0.05
+    scale = max((float(np.max(np.abs(c["outputs"]["logits"]))) for c in cases), default=0.0)
+    return max(1e-4, recipe.tolerance.bound(scale))
 
 
 def unvalidated_cases(call, names, task) -> list:
@@ -81,7 +104,7 @@ def check_artifact_figures(fmt, art, src, task, validate: bool, max_rows) -> tup
     from .validate import validate as run_validation
 
     gap = fmt.host_gap(art.recipe)
-    call = simulated_caller(src, task, fmt, art.recipe) if gap else fmt.runner(art).run
+    call, sim_model = simulated_caller(src, task, fmt, art.recipe) if gap else (fmt.runner(art).run, None)
     names = list(art.programs)
     figures = dict(art.validation)
     if gap:
@@ -89,7 +112,8 @@ def check_artifact_figures(fmt, art, src, task, validate: bool, max_rows) -> tup
     if not validate:
         figures.update({"skipped": "validate=False", "passed": None})
         return figures, unvalidated_cases(call, names, task), bool(gap)
-    fig, cases = run_validation(call, names, src.model, task, art.recipe, max_rows, bool(gap))
+    loc = localizer(fmt, art, src, sim_model)
+    fig, cases = run_validation(call, names, src.model, task, art.recipe, max_rows, bool(gap), loc)
     figures.update(fig)
     figures.update(fmt.extra_validation(art, call, task))
     return figures, cases, bool(gap)
@@ -121,7 +145,7 @@ def export_checkpoint(checkpoint_dir, format: str, recipe, task, out_dir, valida
         save_tokenizer(task.tokenizer, tmp)
         figures, cases, simulated = check_artifact_figures(fmt, art, src, task, validate, max_rows)
         vectors = {"program": "prefill" if "prefill" in art.programs else "forward", "cases": cases}
-        vectors.update(atol=rec.atol if rec.atol is not None else 0.05, simulated=simulated)
+        vectors.update(atol=vectors_atol(rec, cases), simulated=simulated)
         atomic_write_json(tmp / VECTORS, vectors)
         write_manifest(
             tmp,

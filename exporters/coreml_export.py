@@ -20,12 +20,13 @@ from .base import Artifact, ExportError, TensorSpec
 from .config import HandlerTable
 from .format import Format
 from .recipes import CoreMLInt4Block, CoreMLInt8Linear, CoreMLPalettize, CoreMLRecipe
+from .tolerance import FP16
 
 
 def _recipes() -> list:
     R = CoreMLRecipe
     return [
-        R("fp16", "coreml", description="float16 compute and weights", atol=5e-2),
+        R("fp16", "coreml", description="float16 compute and weights", **FP16.as_fields()),
         R(
             "int8-linear",
             "coreml",

@@ -17,6 +17,7 @@ from .base import Artifact, ExportError
 from .et_backends import get_backend
 from .format import Format
 from .recipes import ExecuTorchRecipe, PT2EInt8Dynamic, Torchao8da4w
+from .tolerance import FP16, FP32
 
 MAIN_FILE = "model.pte"
 
@@ -24,7 +25,7 @@ MAIN_FILE = "model.pte"
 def _recipes() -> list:
     R = ExecuTorchRecipe
     return [
-        R("xnnpack-fp32", "executorch", description="XNNPACK delegate, float32", atol=1e-4),
+        R("xnnpack-fp32", "executorch", description="XNNPACK delegate, float32", **FP32.as_fields()),
         R(
             "xnnpack-int8",
             "executorch",
@@ -44,21 +45,21 @@ def _recipes() -> list:
             "executorch",
             description="Core ML delegate (fp16 compute); runs only on Apple devices",
             backend="coreml",
-            atol=5e-2,
+            **FP16.as_fields(),
         ),
         R(
             "qnn",
             "executorch",
             description="Qualcomm QNN delegate; needs the Qualcomm AI Engine SDK",
             backend="qnn",
-            atol=5e-2,
+            **FP16.as_fields(),
         ),
         R(
             "portable",
             "executorch",
             description="no delegate: portable kernels (fallback for any CPU)",
             backend="portable",
-            atol=1e-4,
+            **FP32.as_fields(),
         ),
     ]
 

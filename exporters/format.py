@@ -126,6 +126,11 @@ class Format(ABC):
     @abstractmethod
     def open_runner(self, artifact: Artifact, threads: int) -> Runner: ...
 
+    def localizer(self, artifact: Artifact, model):
+        """``localize(inputs) -> Divergence | None`` comparing ``model``'s module outputs with the artifact's
+        intermediate values in its runtime (exporters/localize.py); None where the runtime exposes none."""
+        return None
+
     def simulate(self, model, recipe: Recipe):
         """A PyTorch module computing what ``recipe``'s runtime computes (for runtimes that cannot run here)."""
         raise ExportError(f"{self.name}/{recipe.name} runs on this machine; there is nothing to simulate")

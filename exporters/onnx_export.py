@@ -15,7 +15,8 @@ from pathlib import Path
 
 from .base import Artifact, ExportError, ParityError, TensorSpec
 from .format import Format, installed
-from .recipes import ONNXRecipe, OrtInt8Dynamic, OrtInt8Static
+from .recipes import ONNXRecipe, OrtInt8Dynamic, OrtInt8Static, OrtWeightOnly
+from .tolerance import FP32
 
 MAIN_FILE = "model.onnx"
 ORT_FILE = "model.ort"
@@ -24,21 +25,41 @@ ORT_FILE = "model.ort"
 def _recipes() -> list:
     R = ONNXRecipe
     return [
-        R("fp32", "onnx", description="torch.onnx dynamo export, float32", atol=1e-4),
+        R("fp32", "onnx", description="torch.onnx dynamo export, float32", **FP32.as_fields()),
         R(
             "fp32-ort",
             "onnx",
             description="fp32 plus model.ort (onnxruntime mobile format)",
-            atol=1e-4,
+            **FP32.as_fields(),
             ort_format=True,
         ),
-        R("optimum-fp32", "onnx", description="optimum (Hugging Face) export, float32", atol=1e-4, exporter="optimum"),
+        R(
+            "optimum-fp32",
+            "onnx",
+            description="optimum (Hugging Face) export, float32",
+            **FP32.as_fields(),
+            exporter="optimum",
+        ),
         R(
             "int8-dynamic",
             "onnx",
             description="onnxruntime dynamic int8 (int8 weights, dynamic activations)",
             quantization=OrtInt8Dynamic(),
             sqnr_floor_db=20.0,
+        ),
+        R(
+            "int8-weight-only",
+            "onnx",
+            description="onnxruntime MatMulNBits int8 weights (scale per 32 inputs), int8 embeddings, float activations",
+            quantization=OrtWeightOnly(bits=8, block_size=32, embeddings="int8"),
+            sqnr_floor_db=20.0,
+        ),
+        R(
+            "int4-weight-only",
+            "onnx",
+            description="onnxruntime MatMulNBits int4 weights (HQQ, block 32), int8 embeddings, float activations",
+            quantization=OrtWeightOnly(bits=4, block_size=32, algorithm="hqq", embeddings="int8"),
+            sqnr_floor_db=12.0,
         ),
         R(
             "int8-static",
@@ -70,21 +91,24 @@ def _dynamo_export(program, path: Path, opset: int) -> None:
 
 
 def strip_debug_metadata(path: Path) -> int:
-    """Drop per-node debug metadata (torch.onnx stores stack traces and FX names on every node: about a
-    third of a small int8 model's bytes, and source paths nobody should ship). Returns bytes saved."""
+    """Drop per-node debug metadata (torch.onnx stores stack traces, FX names and class paths on every
+    node: about a third of a small int8 model's bytes, and source paths nobody should ship). Keeps each
+    node's module scope (``pkg.torch.onnx.name_scopes``, module names only), which
+    exporters/localize.py reads to find where an error starts. Returns bytes saved."""
     import onnx
+
+    from .localize import SCOPES_KEY
 
     model = onnx.load(str(path))
     before = model.ByteSize()
     graphs = [model.graph] + [a.g for n in model.graph.node for a in n.attribute if a.type == a.GRAPH]
-    for g in graphs:
-        for n in g.node:
-            del n.metadata_props[:]
-            n.doc_string = ""
-    for f in model.functions:
-        for n in f.node:
-            del n.metadata_props[:]
-            n.doc_string = ""
+    nodes = [n for g in graphs for n in g.node] + [n for f in model.functions for n in f.node]
+    for n in nodes:
+        keep = [(p.key, p.value) for p in n.metadata_props if p.key == SCOPES_KEY]
+        del n.metadata_props[:]
+        for k, v in keep:
+            n.metadata_props.add(key=k, value=v)
+        n.doc_string = ""
     onnx.save(model, str(path))
     return before - model.ByteSize()
 
@@ -237,6 +261,12 @@ class ONNXFormat(
 
     def extra_validation(self, artifact, call, task) -> dict:
         return {"ort": ort_parity(artifact.path, call, task)} if artifact.recipe.ort_format else {}
+
+    def localizer(self, artifact, model):
+        """Module outputs against the artifact's own intermediate values in onnxruntime."""
+        from .localize import localize_onnx
+
+        return lambda inputs: localize_onnx(artifact.main_path, model, inputs, artifact.recipe)
 
     def host_gap(self, recipe):
         return None if installed("onnxruntime") else "onnxruntime is not installed on this machine"

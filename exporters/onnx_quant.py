@@ -1,10 +1,19 @@
-"""onnxruntime int8 quantization for the ONNX exporter, keyed by config type: dynamic, and static QDQ.
+"""onnxruntime quantization for the ONNX exporter, keyed by config type.
 
     python -c "from exporters.onnx_quant import QUANTIZERS; print(QUANTIZERS.handlers)"
 
-Both quantize the MatMul/Gemm weights to int8 per output channel; static
-QDQ also fixes activation ranges from ``calibration`` (train-split rows of the
-task, never eval rows) with min/max calibration.
+- ``OrtInt8Dynamic``: ``quantize_dynamic``, int8 MatMul/Gemm weights per output channel, activations
+  quantized at run time with one scale per tensor (the largest token of a sequence sets it);
+- ``OrtInt8Static``: ``quantize_static`` QDQ, activation ranges calibrated on ``calibration`` (train-split
+  rows of the task, never eval rows);
+- ``OrtWeightOnly``: ``MatMulNBitsQuantizer`` (RTN or HQQ), 8/4-bit weights with one scale per block,
+  float activations: onnxruntime's own LLM path. The token embedding (Gather) is quantized in a separate
+  pass (int8 per tensor, or int4 blocks).
+
+Only fully connected layers are quantized (ORT's and Optimum's guidance for transformers: LayerNorm,
+GELU, Softmax and residual adds stay float; attention's activation x activation MatMuls stay float,
+``MatMulConstBOnly``). ``keep_float`` patterns keep chosen modules' matmuls float (e.g. ``*lm_head``),
+matched on the module scope torch.onnx records on each node.
 """
 
 from __future__ import annotations
@@ -13,9 +22,10 @@ import tempfile
 from pathlib import Path
 
 from .config import HandlerTable
-from .recipes import OrtInt8Dynamic, OrtInt8Static
+from .recipes import OrtInt8Dynamic, OrtInt8Static, OrtWeightOnly
 
 QUANTIZERS = HandlerTable("ONNX quantization config")
+CALIBRATION = {"minmax": "MinMax", "percentile": "Percentile", "entropy": "Entropy"}
 
 
 class _Reader:
@@ -49,13 +59,84 @@ def _preprocess(src: Path, dst: Path) -> Path:
         return src
 
 
+def scoped_nodes(path: Path, patterns: tuple, ops=("MatMul", "Gemm")) -> list[str]:
+    """Names of the ``ops`` nodes whose module scope matches one of ``patterns`` (fnmatch)."""
+    import ast
+    from fnmatch import fnmatch
+
+    import onnx
+
+    from .localize import SCOPES_KEY
+
+    if not patterns:
+        return []
+    out = []
+    for node in onnx.load(str(path), load_external_data=False).graph.node:
+        meta = {p.key: p.value for p in node.metadata_props}
+        if node.op_type not in ops or SCOPES_KEY not in meta:
+            continue
+        if any(fnmatch(s, pat) for s in ast.literal_eval(meta[SCOPES_KEY]) for pat in patterns):
+            out.append(node.name)
+    return out
+
+
 @QUANTIZERS.register(OrtInt8Dynamic)
 def _dynamic(config, src: Path, out_path: Path, float_path: Path, recipe, calibration) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(
-        str(src), str(out_path), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul", "Gemm"]
+        str(src),
+        str(out_path),
+        weight_type=QuantType.QInt8,
+        per_channel=config.per_channel,
+        op_types_to_quantize=["MatMul", "Gemm"],
+        nodes_to_exclude=scoped_nodes(src, config.keep_float),
+        extra_options={"MatMulConstBOnly": True},
     )
+
+
+@QUANTIZERS.register(OrtWeightOnly)
+def _weight_only(config, src: Path, out_path: Path, float_path: Path, recipe, calibration) -> None:
+    import onnx
+    from onnxruntime.quantization import matmul_nbits_quantizer as nbits
+
+    if config.algorithm == "hqq":
+        algo = nbits.HQQWeightOnlyQuantConfig(block_size=config.block_size, bits=config.bits)
+    else:
+        algo = nbits.DefaultWeightOnlyQuantConfig(
+            block_size=config.block_size,
+            is_symmetric=True,
+            accuracy_level=config.accuracy_level or None,
+            bits=config.bits,
+            op_types_to_quantize=("MatMul",),
+            quant_axes=(("MatMul", 0),),
+        )
+    skip = scoped_nodes(src, config.keep_float)
+    q = nbits.MatMulNBitsQuantizer(onnx.load(str(src)), nodes_to_exclude=skip, algo_config=algo)
+    q.process()
+    q.model.save_model_to_file(str(out_path), False)
+    _embeddings(config, Path(out_path))
+
+
+def _embeddings(config, path: Path) -> None:
+    """Quantize the Gather (embedding) tables of ``path`` in place, in their own pass."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization import matmul_nbits_quantizer as nbits
+
+    if config.embeddings == "float":
+        return
+    tmp = path.with_suffix(".emb.onnx")
+    if config.embeddings == "int8":
+        quantize_dynamic(str(path), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=["Gather"])
+    else:
+        algo = nbits.DefaultWeightOnlyQuantConfig(
+            block_size=32, is_symmetric=True, bits=4, op_types_to_quantize=("Gather",), quant_axes=(("Gather", 1),)
+        )
+        q = nbits.MatMulNBitsQuantizer(onnx.load(str(path)), algo_config=algo)
+        q.process()
+        q.model.save_model_to_file(str(tmp), False)
+    tmp.replace(path)
 
 
 @QUANTIZERS.register(OrtInt8Static)
@@ -73,17 +154,19 @@ def _static(config, src: Path, out_path: Path, float_path: Path, recipe, calibra
         str(out_path),
         _Reader(names, list(calibration)),
         quant_format=QuantFormat.QDQ,
-        per_channel=True,
         activation_type=QuantType.QInt8,
         weight_type=QuantType.QInt8,
         op_types_to_quantize=["MatMul", "Gemm"],
-        calibrate_method=CalibrationMethod.MinMax,
-        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+        nodes_to_exclude=scoped_nodes(src, config.keep_float),
+        per_channel=config.per_channel,
+        calibrate_method=getattr(CalibrationMethod, CALIBRATION[config.calibration_method]),
+        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "MatMulConstBOnly": True},
     )
 
 
 def quantize(float_path: Path, out_path: Path, recipe, calibration=None) -> None:
     """Quantize ``float_path`` into ``out_path`` with the handler of ``recipe.quantization``'s type."""
     with tempfile.TemporaryDirectory(dir=Path(out_path).parent) as td:
-        pre = _preprocess(Path(float_path), Path(td) / "pre.onnx")
+        weight_only = isinstance(recipe.quantization, OrtWeightOnly)  # MatMulNBits needs no pre-processing
+        pre = Path(float_path) if weight_only else _preprocess(Path(float_path), Path(td) / "pre.onnx")
         QUANTIZERS(recipe.quantization, pre, Path(out_path), Path(float_path), recipe, calibration)

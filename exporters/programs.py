@@ -152,7 +152,9 @@ def programs_for(src, task, kv_cache: bool, dynamic: bool = False) -> list[Progr
     ex = task.example_inputs(batch=2)
     cfg = src.hf_config
     if src.kind == "cls":
-        progs = [forward_program(src.model, "cls", task.seq_len, ex, len(cfg.get("id2label") or {}), dynamic)]
+        from .hf_models import num_labels
+
+        progs = [forward_program(src.model, "cls", task.seq_len, ex, num_labels(cfg), dynamic)]
     elif kv_cache and src.native:
         progs = kv_cache_programs(src.model, task.seq_len, ex)
     else:

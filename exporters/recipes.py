@@ -95,21 +95,72 @@ class ONNXQuant(Config):
         return _precision("int8-dynamic", 1.0, 4.0, "int8"), f"{self.label} quantization (fp32 activations between ops)"
 
 
+def _patterns(config, field: str = "keep_float") -> None:
+    """Tuple fields come back from JSON as lists: store them as tuples (frozen, comparable)."""
+    object.__setattr__(config, field, tuple(getattr(config, field)))
+
+
 @dataclass(frozen=True)
 class OrtInt8Dynamic(ONNXQuant):
-    """``quantize_dynamic``: int8 per-channel MatMul/Gemm weights, dynamic activations."""
+    """``quantize_dynamic``: int8 MatMul/Gemm weights (per output channel), activations quantized at run time
+    with one scale per tensor. ``keep_float``: module-path patterns (fnmatch) whose matmuls stay float."""
 
+    per_channel: bool = True
+    keep_float: tuple = ()
     label: ClassVar[str] = "int8-dynamic"
+
+    def __post_init__(self):
+        _patterns(self)
 
 
 @dataclass(frozen=True)
 class OrtInt8Static(ONNXQuant):
-    """``quantize_static`` QDQ: int8 symmetric weights and activations, min/max calibrated."""
+    """``quantize_static`` QDQ: int8 symmetric weights and activations, calibrated (minmax | percentile | entropy)."""
 
+    per_channel: bool = True
+    calibration_method: str = "minmax"
+    keep_float: tuple = ()
     label: ClassVar[str] = "int8-static"
+
+    def __post_init__(self):
+        _patterns(self)
+        _choice("int8-static", "calibration_method", self.calibration_method, ("minmax", "percentile", "entropy"))
 
     def precision(self):
         return _precision("int8", 1.0, 1.0, "int8"), "int8-static quantization (int8 activations between ops)"
+
+
+@dataclass(frozen=True)
+class OrtWeightOnly(ONNXQuant):
+    """onnxruntime ``MatMulNBits``: ``bits``-bit weights with one scale per ``block_size`` inputs, activations
+    float (``accuracy_level`` 4: int8 per block at run time). ``algorithm``: ``rtn`` (round to nearest,
+    symmetric) or ``hqq`` (half-quadratic, with zero points). The token embedding table (Gather) is quantized
+    separately: ``embeddings`` float | int8 (per tensor) | int4 (per 32 values)."""
+
+    bits: int = 8
+    block_size: int = 32
+    algorithm: str = "rtn"
+    accuracy_level: int = 0
+    embeddings: str = "int8"
+    keep_float: tuple = ()
+    label: ClassVar[str] = "weight-only"
+
+    def __post_init__(self):
+        _patterns(self)
+        _choice("weight-only", "bits", self.bits, (4, 8))
+        _choice("weight-only", "algorithm", self.algorithm, ("rtn", "hqq"))
+        _choice("weight-only", "accuracy_level", self.accuracy_level, (0, 1, 2, 3, 4))
+        _choice("weight-only", "embeddings", self.embeddings, ("float", "int8", "int4"))
+        if self.block_size < 16 or self.block_size & (self.block_size - 1):
+            _bad("weight-only", "block_size", "must be a power of two >= 16 (onnxruntime MatMulNBits)")
+        if self.algorithm == "hqq" and self.bits != 4:
+            _bad("weight-only", "algorithm", "hqq needs bits 4 in onnxruntime")
+
+    def precision(self):
+        compute = "int8" if self.accuracy_level == 4 else "fp32"
+        name = "int8" if self.bits == 8 else "int4"
+        why = f"{self.bits}-bit weight-only (block {self.block_size}, {self.algorithm}), {compute} compute"
+        return _precision(name, self.bits / 8 + 4 / self.block_size, 4.0, compute), why
 
 
 # --- compression configs: Core ML ---------------------------------------------------------
@@ -182,7 +233,8 @@ class CoreMLInt4Block(CoreMLCompression):
 # --- recipes --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ExportRecipe(Recipe):
-    atol: float | None = None  # float recipes: max |artifact - float| on eval logits
+    atol: float | None = None  # float recipes: |artifact - float| <= atol + rtol * max|float|, per output
+    rtol: float = 0.0  # float recipes: the scale-aware part of that bound (exporters/tolerance.py)
     sqnr_floor_db: float | None = None  # quantized recipes: SQNR floor of eval logits
     max_metric_drop: float | None = None  # None -> task.budget["max_metric_drop"]
     calibration_rows: int = 64  # train-split rows offered to calibrating quantizers
@@ -190,6 +242,15 @@ class ExportRecipe(Recipe):
     def __post_init__(self):
         if (self.atol is None) == (self.sqnr_floor_db is None):
             _bad(self.name, "atol/sqnr_floor_db", "set exactly one (atol for float, SQNR floor for quantized)")
+        if self.rtol < 0 or (self.atol is not None and self.atol < 0):
+            _bad(self.name, "atol/rtol", "must be >= 0")
+
+    @property
+    def tolerance(self):
+        """The float parity bound (exporters/tolerance.py); None for quantized recipes."""
+        from .tolerance import Tolerance
+
+        return None if self.atol is None else Tolerance(self.atol, self.rtol)
 
     @property
     def quantized(self) -> bool:

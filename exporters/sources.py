@@ -16,14 +16,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-# architecture -> task kind
-SUPPORTED_ARCHITECTURES = {
-    "LlamaForCausalLM": "lm",
-    "LlamaForSequenceClassification": "cls",
-    "GPT2LMHeadModel": "lm",
-    "GPT2ForSequenceClassification": "cls",
-    "BertForSequenceClassification": "cls",
-}
+from .hf_models import ARCHITECTURES, num_labels
+
+# architecture -> task kind (exporters/hf_models.py owns the list)
+SUPPORTED_ARCHITECTURES = {name: a.kind for name, a in ARCHITECTURES.items()}
 
 
 @dataclass
@@ -71,30 +67,6 @@ def architecture_of(path: Path, hf: dict) -> str:
     )
 
 
-class HFLogits:
-    """Factory for a torch module wrapping a transformers model: forward(input_ids) -> logits."""
-
-    @staticmethod
-    def wrap(hf_model):
-        import torch
-
-        class _Wrapper(torch.nn.Module):
-            def __init__(self, m):
-                import inspect
-
-                super().__init__()
-                self.hf = m
-                self.config = m.config
-                self.extra = {"use_cache": False} if "use_cache" in inspect.signature(m.forward).parameters else {}
-
-            def forward(self, input_ids):
-                return self.hf(
-                    input_ids=input_ids, attention_mask=torch.ones_like(input_ids), return_dict=True, **self.extra
-                ).logits
-
-        return _Wrapper(hf_model).eval()
-
-
 def _load_native(path: Path):
     from projdeploy.errors import ProjdeployError
     from projdeploy.models.checkpoint import load_model
@@ -105,14 +77,16 @@ def _load_native(path: Path):
         return None
 
 
-def _load_transformers(path: Path, arch: str):
+def _load_transformers(path: Path, arch: str, task=None):
     import transformers
+
+    from .hf_models import wrap
 
     if not any(path.glob("*.safetensors")):
         raise _checkpoint_error(f"{path}: no *.safetensors weights (pickled weights are never loaded)")
     cls = getattr(transformers, arch)
     model = cls.from_pretrained(str(path), use_safetensors=True, attn_implementation="eager", local_files_only=True)
-    return HFLogits.wrap(model.float().eval())
+    return wrap(model.float().eval(), ARCHITECTURES[arch], task)
 
 
 def load_source(checkpoint_dir: str | Path, task=None) -> Source:
@@ -126,7 +100,7 @@ def load_source(checkpoint_dir: str | Path, task=None) -> Source:
         model = _load_native(path)
         native = model is not None
     if model is None:
-        model = _load_transformers(path, arch)
+        model = _load_transformers(path, arch, task)
     src = Source(model=model, path=path, architecture=arch, kind=kind, hf_config=hf, native=native)
     if task is not None:
         check_fits(src, task)
@@ -140,13 +114,13 @@ def check_fits(src: Source, task) -> None:
             f"{task.name!r} of kind {task.kind!r}"
         )
     vocab = int(src.hf_config.get("vocab_size", 0))
-    if vocab < task.tokenizer.vocab_size:
+    if ARCHITECTURES[src.architecture].inputs == "tokens" and vocab < task.tokenizer.vocab_size:
         raise _checkpoint_error(
             f"{src.path}/config.json: vocab_size {vocab} is smaller than task "
             f"{task.name!r}'s tokenizer ({task.tokenizer.vocab_size})"
         )
     if task.kind == "cls":
-        n = len(src.hf_config.get("id2label") or {})
+        n = num_labels(src.hf_config)
         if n != task.num_labels:
             raise _checkpoint_error(f"{src.path}/config.json: {n} labels, task {task.name!r} has {task.num_labels}")
     limit = src.hf_config.get("max_position_embeddings") or src.hf_config.get("n_positions")

@@ -68,9 +68,14 @@ def decode_outputs(call, row: np.ndarray, n_prompt: int) -> np.ndarray:
 
 
 def validate(
-    call, program_names, model, task, recipe, max_rows: int | None = 256, simulated: bool = False
+    call, program_names, model, task, recipe, max_rows: int | None = 256, simulated: bool = False, localize=None
 ) -> tuple[dict, list]:
-    """Measure parity/SQNR/metric; raise ParityError on failure. Returns (figures, vector cases)."""
+    """Measure parity/SQNR/metric; raise ParityError on failure. Returns (figures, vector cases).
+
+    Per output (``logits``, ``decode_logits``): float recipes must stay within the scale-aware bound
+    ``atol + rtol * max|reference|`` (exporters/tolerance.py), quantized ones above their SQNR floor.
+    ``localize(inputs) -> Divergence | None`` (exporters/localize.py), when given, runs on a failure of
+    that criterion and names the first module whose own output fails it."""
     from projdeploy.tasks.metrics import metric_from_outputs
 
     x = eval_inputs(task, max_rows)
@@ -94,9 +99,11 @@ def validate(
             "metric_drop": task.metric_drop(ref_m["value"], art_m["value"]),
         }
     )
+    decode_pair = None
     if "decode" in program_names:
         n = x.shape[1] // 2
         dec = decode_outputs(call, x[0], n)
+        decode_pair = (ref[0, n:], dec)
         fig.update(
             {
                 "decode_positions": int(len(dec)),
@@ -105,19 +112,18 @@ def validate(
             }
         )
     budget = recipe.max_metric_drop if recipe.max_metric_drop is not None else task.budget["max_metric_drop"]
-    fig["thresholds"] = {"atol": recipe.atol, "sqnr_floor_db": recipe.sqnr_floor_db, "max_metric_drop": budget}
-    failures = []
-    if recipe.atol is not None:
-        for key in ("max_abs_diff", "decode_max_abs_diff"):
-            if key in fig and fig[key] > recipe.atol:
-                failures.append(f"{key} {fig[key]:.3g} > atol {recipe.atol:g}")
-    if recipe.sqnr_floor_db is not None:
-        for key in ("sqnr_db", "decode_sqnr_db"):
-            if key in fig and fig[key] < recipe.sqnr_floor_db:
-                failures.append(f"{key} {fig[key]:.2f} < floor {recipe.sqnr_floor_db:g} dB")
+    fig["thresholds"] = {
+        "atol": recipe.atol,
+        "rtol": recipe.rtol,
+        "sqnr_floor_db": recipe.sqnr_floor_db,
+        "max_metric_drop": budget,
+    }
+    failures = output_failures(fig, recipe, {"logits": (ref, out), "decode_logits": decode_pair})
     if fig["metric_drop"] > budget:
         failures.append(f"{task.metric} drop {fig['metric_drop']:.4f} > budget {budget:g}")
     fig["passed"] = not failures
+    if failures and localize is not None and not all(f.startswith(task.metric) for f in failures):
+        failures.append(_localized(fig, localize, x[: min(4, len(x))]))
     if failures:
         raise ParityError(
             f"{recipe.format}/{recipe.name} failed validation on task {task.name!r} ({'; '.join(failures)})", fig
@@ -127,6 +133,46 @@ def validate(
         for i in range(min(2, len(x)))
     ]
     return fig, cases
+
+
+def output_failures(fig: dict, recipe, pairs: dict) -> list[str]:
+    """Per output: the scale-aware float bound (exporters/tolerance.py) or the SQNR floor.
+    Records ``fig["outputs"][name]``; returns the failure messages."""
+    from .tolerance import compare
+
+    failures, outs = [], {}
+    for name, pair in pairs.items():
+        if pair is None:
+            continue
+        ref, out = pair
+        rec = {"sqnr_db": _finite(sqnr_db(ref, out))}
+        if recipe.tolerance is not None:
+            c = compare(name, ref, out, recipe.tolerance)
+            rec.update(c.to_dict())
+            if not c.passed:
+                failures.append(c.failure())
+        else:
+            rec["max_abs_diff"] = float(np.max(np.abs(np.asarray(ref) - np.asarray(out))))
+            rec["sqnr_floor_db"] = recipe.sqnr_floor_db
+            rec["passed"] = rec["sqnr_db"] >= recipe.sqnr_floor_db
+            if not rec["passed"]:
+                failures.append(f"{name}: SQNR {rec['sqnr_db']:.2f} dB < floor {recipe.sqnr_floor_db:g} dB")
+        outs[name] = rec
+    fig["outputs"] = outs
+    return failures
+
+
+def _localized(fig: dict, localize, x) -> str:
+    try:
+        div = localize([x])
+    except Exception as e:  # localisation is a diagnostic: never hide the real failure behind its own
+        fig["localization"] = {"error": f"{type(e).__name__}: {e}"}
+        return f"localisation failed ({type(e).__name__}: {e})"
+    if div is None:
+        fig["localization"] = None
+        return "no single module's output fails the criterion (the error builds up across modules)"
+    fig["localization"] = div.to_dict()
+    return div.message()
 
 
 def _finite(v: float) -> float:

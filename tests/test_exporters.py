@@ -93,6 +93,8 @@ def test_format_knowledge_for_check():
         ("onnx", "optimum-fp32"): ("onnxruntime-cpu", "fp32", 4.0),
         ("onnx", "int8-dynamic"): ("onnxruntime-cpu", "int8-dynamic", 1.0),
         ("onnx", "int8-static"): ("onnxruntime-cpu", "int8", 1.0),
+        ("onnx", "int8-weight-only"): ("onnxruntime-cpu", "int8", 1.0 + 4 / 32),  # fp32 scale per 32 weights
+        ("onnx", "int4-weight-only"): ("onnxruntime-cpu", "int4", 0.5 + 4 / 32),
     }
     assert set(want) == {(r.format, r.name) for r in registry.list_recipes()}
     for (f, name), (runtime, prec, wbytes) in want.items():
@@ -117,7 +119,15 @@ def test_required_recipes_exist():
     want = {
         "executorch": {"xnnpack-fp32", "xnnpack-int8", "xnnpack-8da4w", "coreml-delegate", "qnn", "portable"},
         "coreml": {"fp16", "int8-linear", "palettize-4bit", "palettize-6bit", "int4-block"},
-        "onnx": {"fp32", "fp32-ort", "optimum-fp32", "int8-dynamic", "int8-static"},
+        "onnx": {
+            "fp32",
+            "fp32-ort",
+            "optimum-fp32",
+            "int8-dynamic",
+            "int8-static",
+            "int8-weight-only",
+            "int4-weight-only",
+        },
     }
     for fmt, names in want.items():
         assert set(registry.recipes(fmt)) == names

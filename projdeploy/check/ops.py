@@ -127,7 +127,7 @@ class TransformerShape:
             d.get("num_key_value_heads") or d["num_attention_heads"],
             d.get("head_dim"),
             bool(d.get("tie_word_embeddings", False)),
-            len(d.get("id2label") or {}) if is_cls else 0,
+            len(d.get("id2label") or {}) or int(d.get("num_labels") or 2) if is_cls else 0,
             bool(d.get("attention_bias", False)),
         )
 

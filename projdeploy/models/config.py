@@ -147,6 +147,8 @@ class ModelConfig:
         archs = d.get("architectures") or []
         is_cls = any("SequenceClassification" in a for a in archs)
         id2label = {int(k): v for k, v in (d.get("id2label") or {}).items()} if is_cls else {}
+        if is_cls and not id2label:  # transformers omits the default labels (2, LABEL_i) from config.json
+            id2label = {i: f"LABEL_{i}" for i in range(int(d.get("num_labels") or 2))}
         kw = {
             f.name: d[f.name]
             for f in dataclasses.fields(cls)

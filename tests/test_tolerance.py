@@ -1,0 +1,136 @@
+"""Scale-aware tolerances and error localisation on hand-made tensors and tiny modules.
+
+.venv/bin/python -m pytest tests/test_tolerance.py -q
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from exporters.localize import Divergence, first_divergence, localize_torch
+from exporters.recipes import ONNXRecipe, OrtInt8Dynamic
+from exporters.tolerance import FP16, FP32, Tolerance, compare
+
+
+def test_large_logits_pass_on_round_off_and_fail_on_real_error():
+    rng = np.random.default_rng(0)
+    ref = rng.normal(0, 8, (4, 64)).astype(np.float32)
+    ref[0, 0] = 30.0  # a 30-layer LM's logits reach ~30
+    # 2.9e-4 abs (the ExecuTorch fp32 SmolLM2 figure) is ~1e-5 of the logits' scale: round-off
+    c = compare("logits", ref, ref + 2.9e-4, FP32)
+    assert c.passed and c.bound == pytest.approx(1e-5 + 5e-5 * 30.0)
+    assert c.rel_err == pytest.approx(2.9e-4 / 30.0, rel=1e-3)
+    assert not compare("logits", ref, ref + 3e-3, FP32).passed  # 1e-4 relative: not round-off
+
+
+def test_small_outputs_keep_a_tight_bound():
+    ref = np.full((2, 3), 0.5)
+    assert compare("logits", ref, ref + 2e-5, FP32).passed
+    assert not compare("logits", ref, ref + 1e-4, FP32).passed  # 2e-4 relative on a toy: a real miss
+    zero = np.zeros(5)
+    assert compare("x", zero, zero + 9e-6, FP32).passed and not compare("x", zero, zero + 2e-5, FP32).passed
+
+
+def test_fp16_is_looser_than_fp32_and_nan_always_fails():
+    ref = np.linspace(-10, 10, 50)
+    assert compare("l", ref, ref * (1 + 1e-3), FP16).passed and not compare("l", ref, ref * (1 + 1e-3), FP32).passed
+    bad = ref.copy()
+    bad[3] = np.nan
+    c = compare("l", ref, bad, FP16)
+    assert not c.passed and "logits" not in c.failure() and c.failure().startswith("l: max|diff| inf")
+
+
+def test_shape_mismatch_and_negative_tolerances_are_typed():
+    from exporters.base import ParityError
+    from projdeploy.errors import ConfigError
+
+    with pytest.raises(ParityError, match="shape"):
+        compare("logits", np.zeros((2, 3)), np.zeros((3, 2)), FP32)
+    with pytest.raises(ConfigError):
+        Tolerance(atol=-1.0)
+    with pytest.raises(ConfigError, match="atol/rtol"):
+        ONNXRecipe("x", "onnx", atol=1e-4, rtol=-1.0)
+
+
+def test_recipes_carry_their_backend_tolerance():
+    from exporters import registry
+
+    fp = [r for r in registry.list_recipes() if r.tolerance is not None]
+    assert fp and all(r.tolerance in (FP32, FP16) for r in fp)
+    assert registry.get_recipe("coreml", "fp16").tolerance == FP16
+    assert registry.get_recipe("onnx", "fp32").tolerance == FP32
+    assert registry.get_recipe("onnx", "int8-dynamic").tolerance is None
+
+
+def test_first_divergence_names_the_first_failing_module():
+    ref = {"a": np.ones(4), "b": np.ones(4) * 2, "c": np.ones(4) * 3}
+    art = {"a": np.ones(4), "b": np.ones(4) * 2.5, "c": np.ones(4) * 9}
+    kinds = {"a": "Linear", "b": "LayerNorm", "c": "Block"}
+
+    def failed(r, a):
+        return None if np.allclose(r, a) else "differs"
+
+    d = first_divergence(ref, art, kinds, failed)
+    assert d == Divergence("b", "LayerNorm", 2, "differs")
+    assert "'b' (LayerNorm)" in d.message()
+    assert first_divergence(ref, ref, kinds, failed) is None
+
+
+def test_localize_torch_finds_a_corrupted_layer():
+    import copy
+
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4)
+    ).eval()
+    broken = copy.deepcopy(model)
+    with torch.no_grad():
+        broken[2].weight.mul_(1.5)  # layer 2 is wrong; layer 0 is untouched
+    x = np.random.default_rng(0).normal(size=(3, 8)).astype(np.float32)
+    recipe = ONNXRecipe("fp32", "onnx", **FP32.as_fields())
+    d = localize_torch(model, broken, [x], recipe)
+    assert d is not None and d.module == "2" and d.kind == "Linear" and "max|diff|" in d.detail
+    assert localize_torch(model, copy.deepcopy(model), [x], recipe) is None
+    q = ONNXRecipe("q", "onnx", quantization=OrtInt8Dynamic(), sqnr_floor_db=20.0)
+    assert localize_torch(model, broken, [x], q).detail.startswith("SQNR")
+
+
+def test_recipe_table_in_the_docs_matches_the_registry():
+    """docs/exporters.md lists every registered recipe once, with its real validation criterion."""
+    import re
+    from pathlib import Path
+
+    from exporters import registry
+
+    doc = (Path(__file__).resolve().parents[1] / "docs/exporters.md").read_text()
+    table = "| format | recipe |" + doc.split("| format | recipe |", 1)[1].split("\n\n", 1)[0]
+    rows = {}
+    for line in table.splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[(cells[0], cells[1].strip("`"))] = cells[-1]
+    want = {(r.format, r.name): r for r in registry.list_recipes()}
+    assert set(rows) == set(want)
+    for key, crit in rows.items():
+        r = want[key]
+        if r.tolerance is not None:
+            assert crit.startswith("float32 bound" if r.tolerance == FP32 else "float16 bound"), key
+        else:
+            assert re.match(rf"SQNR >= {r.sqnr_floor_db:g} dB", crit), key
+
+
+def test_onnx_quant_configs_round_trip_and_validate():
+    from exporters.config import config_from_dict
+    from exporters.recipes import OrtWeightOnly
+    from projdeploy.errors import ConfigError
+
+    c = OrtWeightOnly(bits=4, algorithm="hqq", keep_float=["*lm_head"])
+    assert c.keep_float == ("*lm_head",) and config_from_dict(c.to_dict()) == c
+    import json
+
+    assert config_from_dict(json.loads(json.dumps(OrtInt8Dynamic(keep_float=("a*",)).to_dict()))).keep_float == ("a*",)
+    for bad in (dict(bits=3), dict(block_size=24), dict(algorithm="hqq", bits=8), dict(embeddings="int2")):
+        with pytest.raises(ConfigError):
+            OrtWeightOnly(**bad)
