@@ -47,8 +47,8 @@ def parse_args(argv=None):
     p.add_argument("--pool-rows", type=int, default=16, help="LM: training pool per domain (calibration + teacher)")
     p.add_argument("--train-rows", type=int, default=8, help="LM: training windows per seed, drawn from the pool")
     p.add_argument("--eval-rows", type=int, default=8, help="LM: val rows and test rows (each)")
-    p.add_argument("--steps", type=int, default=6)
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--steps", type=int, default=4)
+    p.add_argument("--batch-size", type=int, default=2)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--topk", type=int, default=32)
     p.add_argument("--cls-steps", type=int, default=40)
@@ -143,9 +143,7 @@ def lm_run(big, task, method, seed, a, proj, topk) -> dict:
         extra = dict(
             extra_loss=distill_loss(1.0, 2.0), extra_data={"distill_idx": topk[0][idx], "distill_val": topk[1][idx]}
         )
-    cfg = FinetuneConfig(
-        steps=a.steps, batch_size=a.batch_size, lr=a.lr, eval_every=max(1, a.steps // 2), patience=2, seed=seed
-    )
+    cfg = FinetuneConfig(steps=a.steps, batch_size=a.batch_size, lr=a.lr, eval_every=a.steps, patience=1, seed=seed)
     (_, info), wall, cpu = timed(lambda: finetune(model, sub, "none", (), None, cfg, progress=False, **extra))
     tokens = a.steps * a.batch_size * a.seq_len
     return {

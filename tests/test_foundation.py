@@ -424,3 +424,20 @@ def test_minilm_teacher_features_on_pycode_cls():
     assert (task.train.tokens[:, 0] == big.tokenizer.bos_id).all()  # [CLS] first
     f = teacher_features(["minilm-l6"], task, task.train.tokens)
     assert f.shape == (8, 384) and np.isfinite(f).all()
+
+
+def test_gpt2_teacher_logits_and_features(tmp_path):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from projdeploy.foundation import load_big
+
+    tok = _bpe()
+    torch.manual_seed(0)
+    ref = GPT2LMHeadModel(GPT2Config(vocab_size=tok.get_vocab_size(), n_embd=32, n_layer=2, n_head=2, n_positions=64))
+    ref.save_pretrained(tmp_path)
+    _save_tokenizer(tok, tmp_path)
+    big = load_big(str(tmp_path))
+    x = torch.randint(0, tok.get_vocab_size(), (2, 9))
+    assert big.family == "gpt2" and big.module.config.hidden_size == 32
+    torch.testing.assert_close(big.module(x), ref.eval()(x).logits)
+    assert big.module.features(x).shape == (2, 32)
