@@ -15,6 +15,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from projdeploy.errors import ConfigError
@@ -360,3 +361,82 @@ def test_a_wordpiece_text_classifier_generates_on_every_target(tmp_path, target)
     (d / "projdeploy_tokenizer.json").write_text(json.dumps(bad))
     with pytest.raises(ConfigError, match="BertPreTokenizer"):
         build_spec(d, target, manifest)
+
+
+def lm_program_artifact(tmp_path: Path, fmt: str) -> tuple[Path, dict]:
+    """An artifact shaped like exporters/llm's: forward(tokens, input_pos) with the KV cache in the program,
+    a BPE tokenizer, test vectors in another format (no test_vectors.json)."""
+    d = tmp_path / f"lmprog-{fmt}"
+    d.mkdir()
+    _bpe_tokenizer_file(d)
+    vocab = json.loads((d / "projdeploy_tokenizer.json").read_text())["vocab_size"]
+    main = "model.pte" if fmt == "executorch" else "model.onnx"
+    (d / main).write_bytes(b"x")
+    manifest = {
+        "format": fmt,
+        "main_file": main,
+        "files": {main: {}, "projdeploy_tokenizer.json": {}, "test_vectors.npz": {}},
+        "programs": {
+            "forward": {
+                "inputs": [
+                    {"name": "tokens", "shape": [1, "T"], "dtype": "int64"},
+                    {"name": "input_pos", "shape": [1], "dtype": "int64"},
+                ],
+                "outputs": [{"name": "logits", "shape": [1, vocab], "dtype": "float32"}],
+            }
+        },
+        "model": {
+            "task_kind": "lm",
+            "config": {"vocab_size": vocab},
+            "lm": {"kv_cache": "in_program", "max_seq_len": 64},
+        },
+    }
+    return d, manifest
+
+
+@pytest.mark.parametrize("target", ["ios", "android", "web"])
+def test_an_lm_program_with_the_cache_inside_generates_the_runner_protocol(tmp_path, target):
+    d, manifest = lm_program_artifact(tmp_path, "onnx" if target == "web" else "executorch")
+    spec = build_spec(d, target, manifest)
+    assert spec["lm_mode"] == "kv_in_program" and spec["seq_len"] == 64 and spec["modality"] == "text"
+    assert spec["self_test"] is False and "test_vectors.json" not in spec["resources"]
+    files = generated_files(spec)
+    code = "\n".join(files.values())
+    assert "forwardAt" in code and '"decode"' not in code and "'decode'" not in code
+    lang = {"ios": "swift", "android": "kotlin"}.get(target)
+    for k, v in files.items():
+        if lang and k.endswith((".swift", ".kt")):
+            assert not parse_errors(lang, v), k
+    if target == "ios":
+        from tests.test_sdk_swift import problems
+
+        assert problems(files) == [] and '"kernels_llm"' in files["Package.swift"]
+
+
+def test_reference_drives_an_lm_program_by_the_runner_protocol(tmp_path):
+    """The loop every SDK implements for exporters/llm programs, against a stateful fake program."""
+    from projdeploy.sdk.reference import Reference
+
+    d, manifest = lm_program_artifact(tmp_path, "onnx")
+    V = manifest["programs"]["forward"]["outputs"][0]["shape"][1]
+    calls, cache = [], {}
+
+    def program(name, inputs):  # a causal toy LM: next = (sum of the cached tokens + pos) % V
+        tokens, (pos,) = inputs[0][0].tolist(), inputs[1].tolist()
+        calls.append((len(tokens), pos))
+        for i, t in enumerate(tokens):
+            cache[pos + i] = t
+        last = pos + len(tokens) - 1
+        logits = np.full((1, V), -1.0, np.float32)
+        logits[0, (sum(cache[i] for i in range(last + 1)) + last) % V] = 1.0
+        return [logits]
+
+    ref = Reference.__new__(Reference)
+    ref.dir, ref.manifest, ref.call = d, manifest, program
+    ref.spec = build_spec(d, "web", manifest)
+    ref.tok, ref.labels = ref.spec["tokenizer"], []
+    out = ref.generate_tokens([5, 6, 7], max_new_tokens=70, stop_at_eos=False)
+    assert len(out) == 70 and calls[0] == (3, 0) and calls[1] == (1, 3)
+    S = ref.spec["seq_len"]
+    assert max(p for n, p in calls if n == 1) == S - 1  # never past the window
+    assert (S // 2, 0) in calls  # re-prefilled from the most recent half when the window filled

@@ -68,15 +68,17 @@ def android_sdks() -> list[Path]:
     return sorted(p.parent for p in ANDROID.glob("*/projdeploy_sdk.json"))
 
 
-def extra_package(tmp_path: Path, target: str) -> Path:
-    """A generated package for a task no committed sample covers: a WordPiece (BERT) text classifier."""
-    from test_sdk import wordpiece_text_classifier
+def extra_package(tmp_path: Path, target: str, which: str = "wordpiece") -> Path:
+    """A generated package for what no committed sample covers: a WordPiece (BERT) text classifier, or an
+    LM program with the KV cache inside (exporters/llm) and a BPE tokenizer."""
+    from test_sdk import lm_program_artifact, wordpiece_text_classifier
 
     from projdeploy.sdk import generated_files
     from projdeploy.sdk.spec import build_spec
 
-    d, manifest = wordpiece_text_classifier(tmp_path, "onnx" if target == "web" else "executorch")
-    out = tmp_path / f"pkg-{target}"
+    make = {"wordpiece": wordpiece_text_classifier, "lm-program": lm_program_artifact}[which]
+    d, manifest = make(tmp_path, "onnx" if target == "web" else "executorch")
+    out = tmp_path / f"pkg-{target}-{which}"
     for rel, text in generated_files(build_spec(d, target, manifest)).items():
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         (out / rel).write_text(text)
@@ -85,10 +87,8 @@ def extra_package(tmp_path: Path, target: str) -> Path:
 
 @pytest.mark.slow
 def test_generated_kotlin_and_the_android_sample_compile_with_werror(tmp_path):
-    sources = [d / "src" for d in android_sdks()] + [
-        ANDROID / "app" / "src",
-        extra_package(tmp_path, "android") / "src",
-    ]
+    extra = [extra_package(tmp_path, "android", w) / "src" for w in ("wordpiece", "lm-program")]
+    sources = [d / "src" for d in android_sdks()] + [ANDROID / "app" / "src", *extra]
     assert len(sources) >= 3
     res = compile_kotlin(sources, tmp_path / "out.jar")
     assert res.returncode == 0, res.stdout + res.stderr
@@ -128,8 +128,9 @@ def test_generated_typescript_type_checks_as_a_strict_nodenext_consumer(tmp_path
     assert res.returncode == 0, res.stdout + res.stderr
 
 
-def test_a_wordpiece_text_classifier_package_type_checks(tmp_path):
-    pkg = extra_package(tmp_path, "web")
+@pytest.mark.parametrize("which", ["wordpiece", "lm-program"])
+def test_packages_no_sample_covers_type_check(tmp_path, which):
+    pkg = extra_package(tmp_path, "web", which)
     (tmp_path / "node_modules").symlink_to(WEB / "node_modules")  # tsc resolves onnxruntime-web upwards
     (tmp_path / "cfg").mkdir()
     res = tsc_check(sorted((pkg / "src").glob("*.ts")), tmp_path / "cfg")

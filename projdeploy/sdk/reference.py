@@ -147,6 +147,8 @@ class Reference:
             raise DataError("empty prompt")
         if self.spec["lm_mode"] == "kv_cache":
             return self._generate_kv(list(prompt), max_new_tokens, temperature, top_k, seed, stop_at_eos)
+        if self.spec["lm_mode"] == "kv_in_program":
+            return self._generate_in_program(list(prompt), max_new_tokens, temperature, top_k, seed, stop_at_eos)
         rng = XorShift32(seed)
         ids, out = list(prompt), []
         for _ in range(max_new_tokens):
@@ -183,6 +185,30 @@ class Reference:
                 continue
             logits, k, v = self.call("decode", [np.asarray([[nxt]], np.int64), np.asarray([pos], np.int64), k, v])
             logits = np.asarray(logits, np.float32).reshape(-1)
+            pos += 1
+        return out
+
+    def _forward_at(self, tokens: list[int], pos: int) -> np.ndarray:
+        """forward(tokens (1, n), [pos]) of a program that keeps its KV cache: logits of the last token."""
+        out = self.call("forward", [np.asarray([tokens], np.int64), np.asarray([pos], np.int64)])[0]
+        return np.asarray(out, np.float32).reshape(-1)[-self.spec["vocab_size"] :]
+
+    def _generate_in_program(self, ids, max_new, temperature, top_k, seed, stop_at_eos) -> list[int]:
+        S = self.spec["seq_len"]
+        rng = XorShift32(seed)
+        ctx = ids[-(S - 1) :]
+        logits, pos, out = self._forward_at(ctx, 0), len(ctx), []
+        for _ in range(max_new):
+            nxt = sample_next(logits, temperature, top_k, rng)
+            if stop_at_eos and nxt == self.tok["eos_id"]:
+                break
+            out.append(nxt)
+            ids.append(nxt)
+            if pos >= S:  # window full: the program's cache restarts from the most recent half
+                ctx = ids[-(S // 2) :]
+                logits, pos = self._forward_at(ctx, 0), len(ctx)
+                continue
+            logits = self._forward_at([nxt], pos)
             pos += 1
         return out
 

@@ -191,6 +191,8 @@ def _programs(manifest: dict, source: str) -> dict:
 
 
 def _lm_mode(programs: dict, source: str) -> str:
+    if "forward" in programs and [t["name"] for t in programs["forward"]["inputs"]] == ["tokens", "input_pos"]:
+        return "kv_in_program"  # exporters/llm: the KV cache lives in the program (ExecuTorch's LLM runner protocol)
     if "prefill" in programs and "decode" in programs:
         names = [t["name"] for t in programs["decode"]["inputs"]]
         if names != ["input_ids", "input_pos", "k_cache", "v_cache"]:
@@ -244,6 +246,8 @@ def build_spec(artifact_dir: str | Path, target: str, manifest: dict) -> dict:
     kind, modality = model.get("task_kind"), model.get("modality")
     if kind not in ("lm", "cls"):
         raise ConfigError(source, "model.task_kind", f"{kind!r}; allowed: 'lm', 'cls'")
+    if modality is None and kind == "lm" and isinstance(model.get("lm"), dict):
+        modality = "text"  # exporters/llm artifacts are text LMs
     if modality not in ("image", "text"):
         raise ConfigError(source, "model.modality", f"{modality!r}; allowed: 'image', 'text'")
     task = str(model.get("task") or "model")
@@ -279,7 +283,10 @@ def build_spec(artifact_dir: str | Path, target: str, manifest: dict) -> dict:
         "image_shape": [int(x) for x in image_shape] if image_shape else None,
         "context": int(config.get("max_position_embeddings") or 0),
     }
-    spec["resources"] = [*dict.fromkeys(spec["program_files"].values()), *RESOURCE_FILES]
+    has_vectors = "test_vectors.json" in (manifest.get("files") or {})
+    spec["self_test"] = has_vectors
+    bundled = [f for f in RESOURCE_FILES if has_vectors or f != "test_vectors.json"]
+    spec["resources"] = [*dict.fromkeys(spec["program_files"].values()), *bundled]
     if kind == "cls":
         if "forward" not in programs:
             raise ConfigError(source, "programs", f"{sorted(programs)}; a classifier needs 'forward'")
@@ -288,6 +295,8 @@ def build_spec(artifact_dir: str | Path, target: str, manifest: dict) -> dict:
     else:
         spec["lm_mode"] = _lm_mode(programs, source)
         first = programs["prefill" if spec["lm_mode"] == "kv_cache" else "forward"]["inputs"][0]
+        if spec["lm_mode"] == "kv_in_program":  # the window: prompt + generated tokens
+            spec["context"] = int((model.get("lm") or {}).get("max_seq_len") or spec["context"])
         spec["seq_len"] = _seq_len(first, spec, source)
         spec["vocab_size"] = int(config.get("vocab_size") or tok["vocab_size"])
     # an LM's prompt starts like its training documents: after the document separator (EOS)

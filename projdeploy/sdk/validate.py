@@ -134,6 +134,8 @@ def check_spec(spec, source: str) -> dict:
             integer(x, source, f"image_shape[{i}]", lo=1, hi=4096)
     flag(spec.get("add_bos", False), source, "add_bos")
     one_of(spec.get("text_engine"), (None, "byte", "bpe", "wordpiece"), source, "text_engine")
+    flag(spec.get("self_test", True), source, "self_test")
+    one_of(spec.get("lm_mode"), (None, "kv_cache", "full_sequence", "kv_in_program"), source, "lm_mode")
     prefix = spec.get("prompt_prefix", [])
     if not isinstance(prefix, list) or len(prefix) > 8:
         raise ConfigError(source, "prompt_prefix", f"{_show(prefix)} is not a list of at most 8 token ids")
