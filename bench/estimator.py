@@ -224,9 +224,10 @@ def evaluate() -> dict:
 
 NOTES = [
     "Known misses and why: the Whisper encoders (held out) are over-estimated about 4x on the NPU: AI Hub "
-    "rewrites Whisper's attention for the HTP (per-head attention), while the fitted attention efficiency comes "
-    "from the fit half's long-sequence vision transformers (Depth Anything, VideoMAE, SegFormer), which run the "
-    "plain graph. Rows where the NPU runs only part of the graph (layers on CPU/GPU) are left out: their "
+    "rewrites Whisper's attention for the HTP (split-head attention with per-head Conv2D projections, "
+    "qai_hub_models/models/_shared/hf_whisper/model_adaptation.py), while this estimate costs the plain "
+    "transformers graph and the fitted attention efficiency comes from the fit half's models, which run "
+    "unmodified attention (SegFormer-B0 alone is 8x slower on the HTP than the fit predicts, in-sample). Rows where the NPU runs only part of the graph (layers on CPU/GPU) are left out: their "
     "latency is the CPU fallback's, which this model does not cost (see 'Rows not used'). CPU rows are few "
     "(AI Hub measures the CPU only where the NPU cannot run a model), so the CPU aim rests on a handful of "
     "rows. The Snapdragon 7 Gen 4 NPU has no published peak: its held-out rows use a fitted device scale, and "
