@@ -94,6 +94,19 @@ CHECKPOINTS = [
     ("boolean as a size", _edit_config(num_attention_heads=True), "'num_attention_heads'"),
     ("weights missing", _rm("model.safetensors"), "model.safetensors"),
     ("config missing", _rm("config.json"), "config.json"),
+    ("tokenizer file is a list", _replace_file("projdeploy_tokenizer.json", b"[1]"), "'<document>'"),
+    ("tokenizer not JSON", _replace_file("projdeploy_tokenizer.json", b"\xff{"), "projdeploy_tokenizer.json"),
+    (
+        "tokenizer levels a string",
+        _replace_file("projdeploy_tokenizer.json", b'{"type": "pixel", "levels": "17; exit(1)"}'),
+        "'levels'",
+    ),
+    (
+        "bpe tokenizer garbage",
+        _replace_file("projdeploy_tokenizer.json", b'{"type": "bpe", "hf_tokenizer": {"model": 3}}'),
+        "'hf_tokenizer'",
+    ),
+    ("unknown tokenizer type", _replace_file("projdeploy_tokenizer.json", b'{"type": "sentencepiece"}'), "tokenizer"),
 ]
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CheckpointError, UnknownNameError
+from ..errors import CheckpointError, ConfigError, ProjdeployError, UnknownNameError
 
 TOKENIZER_FILE = "projdeploy_tokenizer.json"
 
@@ -151,24 +151,41 @@ def save_tokenizer(tokenizer, directory: str | Path) -> None:
 
 
 def tokenizer_from_dict(d: dict, source: str = TOKENIZER_FILE):
+    if not isinstance(d, dict):
+        raise ConfigError(source, "<document>", f"must be a JSON object, got {type(d).__name__}")
     kind = d.get("type")
     if kind == "pixel":
-        return PixelTokenizer(int(d["levels"]))
+        levels = d.get("levels")
+        if not isinstance(levels, int) or isinstance(levels, bool) or not 2 <= levels <= 256:
+            raise ConfigError(source, "levels", f"got {levels!r:.40}; allowed: an integer from 2 to 256")
+        return PixelTokenizer(levels)
     if kind == "byte":
         return ByteTokenizer()
-    if kind == "bpe":
-        from tokenizers import Tokenizer
+    if kind not in ("bpe", "hf"):
+        raise UnknownNameError("tokenizer type", str(kind)[:40], ["pixel", "byte", "bpe", "hf"])
+    try:
+        if kind == "bpe":
+            from tokenizers import Tokenizer
 
-        return BPETokenizer(Tokenizer.from_str(json.dumps(d["hf_tokenizer"])))
-    if kind == "hf":
+            if not isinstance(d.get("hf_tokenizer"), dict):
+                raise ConfigError(source, "hf_tokenizer", "must be a tokenizers JSON object")
+            return BPETokenizer(Tokenizer.from_str(json.dumps(d["hf_tokenizer"])))
         from .hf_tokenizer import HFTokenizer
 
         return HFTokenizer.from_dict(d)
-    raise UnknownNameError("tokenizer type", str(kind), ["pixel", "byte", "bpe", "hf"])
+    except ProjdeployError:
+        raise
+    except Exception as e:  # the tokenizers library rejects malformed JSON with its own exception type
+        why = " ".join(str(e).split())[:160]
+        raise ConfigError(source, "hf_tokenizer", f"not a usable {kind} tokenizer ({why})") from None
 
 
 def load_tokenizer(directory: str | Path):
     p = Path(directory, TOKENIZER_FILE)
     if not p.is_file():
         raise CheckpointError(f"{directory}: no {TOKENIZER_FILE}")
-    return tokenizer_from_dict(json.loads(p.read_text()), str(p))
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ConfigError(str(p), "<document>", f"not valid UTF-8 JSON ({str(e)[:120]})") from None
+    return tokenizer_from_dict(d, str(p))
