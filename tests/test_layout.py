@@ -258,3 +258,31 @@ def test_build_subprocess_with_hostile_target_keeps_user_directory(tmp_path):
     assert p.returncode == 2, p.stdout + p.stderr
     assert "field 'name'" in p.stderr and "Traceback" not in p.stderr, p.stderr
     assert snapshot(tmp_path) == before
+
+
+def test_overwrite_flag_allows_replacing_a_user_directory(tmp_path):
+    from projdeploy.fsutil import atomic_dir
+    from projdeploy.layout import MARKER, overwriting
+
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "notes.txt").write_text("keep me")
+    with pytest.raises(UnsafePathError, match="--overwrite"):
+        with atomic_dir(user) as t:
+            (t / "x").write_text("1")
+    assert (user / "notes.txt").read_text() == "keep me"
+    with overwriting(), atomic_dir(user) as t:
+        (t / "x").write_text("1")
+    assert sorted(p.name for p in user.iterdir()) == [MARKER, "x"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+def test_out_in_a_read_only_directory(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        r = _run("train", "--task", "digits-cls", "--out", ro / "x", "--steps", "1")
+        assert r.exit_code == 2 and "cannot write" in r.output and "Traceback" not in r.output, r.output
+    finally:
+        ro.chmod(0o755)
