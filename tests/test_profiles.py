@@ -126,5 +126,7 @@ def test_bad_profile_fields_are_named(tmp_path):
         load_profile_file(_user_profile(tmp_path, ram_mb={"value": 8192, "source": None}))
     with pytest.raises(ConfigError, match="'XX' is not listed"):
         load_profile_file(_user_profile(tmp_path, ram_mb={"value": 8192, "source": "XX"}))
+    with pytest.raises(ConfigError, match="soc.TSMC"):  # unquoted comma inside a flow mapping
+        load_profile_file(_user_profile(tmp_path, soc={"value": "X (SM1", "TSMC 4 nm)": None, "source": "S10"}))
     with pytest.raises(ConfigError, match="colour"):
         load_profile_file(_user_profile(tmp_path, colour="red"))

@@ -191,6 +191,12 @@ def parse_profile(data: dict, src: str) -> Profile:
     soc = data["soc"]
     if not isinstance(soc, dict) or not isinstance(soc.get("value"), str):
         raise ConfigError(src, "soc", "must be {value: name, source: id}")
+    if set(soc) - {"value", "source", "note"}:  # e.g. an unquoted comma in a YAML flow mapping
+        raise ConfigError(
+            src,
+            f"soc.{sorted(set(soc) - {'value', 'source', 'note'})[0]}",
+            "unknown field; allowed: value, source, note",
+        )
     clusters = []
     for i, c in enumerate(data["cpu_clusters"] or []):
         f = f"cpu_clusters[{i}]"
