@@ -19,7 +19,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -28,6 +28,7 @@ from .cache import StageCache, locked
 from .errors import ConfigError, ProjdeployError, UnknownNameError
 from .fsutil import atomic_dir, sha256_file
 from .layout import artifact_dir_name, build_dir, check_write
+from .report import Report
 from .targets import ArtifactSpec
 
 NONDETERMINISTIC = {
@@ -124,10 +125,8 @@ class CheckOut:
     key: str
     path: Path
 
-    def report(self) -> dict:
-        from .report import read_report
-
-        return read_report(self.path)
+    def report(self) -> Report:
+        return Report.read(self.path)
 
 
 @dataclass(frozen=True)
@@ -140,7 +139,7 @@ class SdkOut:
 class BuildResult:
     out_dir: Path
     stages: tuple[StageRecord, ...] = ()
-    report: dict = field(default_factory=dict)
+    report: Report | None = None  # None on a dry run
     passed: bool = True
 
 
@@ -491,8 +490,7 @@ class Builder:
                 ],
             }
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-        passed = report_passed(report)
-        return BuildResult(self.out_dir, tuple(self.records), report, passed)
+        return BuildResult(self.out_dir, tuple(self.records), report, report.passed)
 
 
 def _main_digest(manifest: dict) -> tuple[str, int]:
@@ -503,12 +501,6 @@ def _main_digest(manifest: dict) -> tuple[str, int]:
     inside = sorted((k, v) for k, v in files.items() if k.startswith(main.rstrip("/") + "/"))
     blob = "".join(f"{k}:{v['sha256']}\n" for k, v in inside)
     return hashlib.sha256(blob.encode()).hexdigest(), sum(v["size"] for _, v in inside)
-
-
-def report_passed(report: dict) -> bool:
-    if "passed" in report:
-        return bool(report["passed"])
-    return all(b.get("passed", True) for b in report.get("budgets", []))
 
 
 def build(opts: BuildOptions, echo=click.echo) -> BuildResult:

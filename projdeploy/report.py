@@ -328,3 +328,49 @@ def read_report(path: str | Path) -> dict:
         return validate_report(json.loads(p.read_text()), str(p))
     except json.JSONDecodeError as e:
         raise ConfigError(str(p), "(json)", f"not valid JSON: {e}") from None
+
+
+@dataclass(frozen=True)
+class Report:
+    """A validated report: typed where the pipeline reads it (``passed``, ``figures``, ``calibration``,
+    ``artifacts``), the JSON object as written (``to_dict()``, read-only item access ``report["..."]``).
+    ``written``: the paths of report.json / report.html once written."""
+
+    data: dict
+    figures: FiguresFile
+    written: dict | None = None
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "report") -> Report:
+        validate_report(d, source)
+        d = json.loads(json.dumps(d))  # a private copy: the report cannot change after validation
+        return cls(d, parse_figures(d, source))
+
+    @classmethod
+    def read(cls, path: str | Path) -> Report:
+        p = Path(path)
+        return cls.from_dict(read_report(p), str(p / "report.json" if p.is_dir() else p))
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.data["passed"])
+
+    @property
+    def calibration(self) -> Calibration:
+        return self.figures.calibration
+
+    @property
+    def artifacts(self) -> tuple[dict, ...]:
+        return tuple(self.data["artifacts"])
+
+    def __getitem__(self, key: str):
+        return self.data[key]
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(self.data))
+
+    def write(self, out_dir: str | Path) -> Report:
+        """This report written into ``out_dir`` (report.json + report.html); returns it with ``written`` set."""
+        import dataclasses
+
+        return dataclasses.replace(self, written=write_report(self.data, out_dir))

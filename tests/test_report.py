@@ -89,3 +89,19 @@ def test_merge_reports():
     assert len(m["figures"]) == 4 and m["calibration"]["others"][0]["median_s"] == 0.15
     with pytest.raises(ConfigError, match="appears in two reports"):
         merge_reports([_report("a"), copy.deepcopy(_report("a"))])
+
+
+def test_report_type(tmp_path):
+    from projdeploy.report import Report
+
+    d = _report("a", passed=False)
+    r = Report.from_dict(d)
+    assert r.passed is False and r.calibration.median_s == 0.15 and r.artifacts[0]["name"] == "a"
+    assert set(r.figures.figures) == {"a/host/size_bytes", "a/pixel-8/est_latency_ms"}
+    d["passed"] = True  # the report keeps its own copy
+    assert r["passed"] is False and r.to_dict()["passed"] is False
+    w = r.write(tmp_path)
+    assert w.written["json"].endswith("report.json") and r.written is None
+    assert Report.read(tmp_path).to_dict() == r.to_dict()
+    with pytest.raises(ConfigError, match="schema"):
+        Report.from_dict({**_report(), "schema": "other/9"})

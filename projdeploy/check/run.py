@@ -3,8 +3,8 @@
     projdeploy check --artifact out/cls-onnx --task digits-cls --profile pixel-8 --profile iphone-13
 
 Python: ``from projdeploy.check import run_check``; ``run_check(artifact_dirs, task, profiles)``
-returns one validated report dict (schema ``projdeploy.report/1``, module ``projdeploy.report``)
-for every artifact and writes report.json + report.html when ``out_dir`` is given.
+returns one validated :class:`projdeploy.report.Report` (schema ``projdeploy.report/1``) for every
+artifact and writes report.json + report.html when ``out_dir`` is given.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import platform
 from pathlib import Path
 
 from ..errors import ConfigError, ProjdeployError
-from ..report import SCHEMA, figure, validate_report, write_report
+from ..report import SCHEMA, Report, figure
 from . import budgets as B
 
 MB = 2**20
@@ -312,8 +312,8 @@ def run_check(
     threads: int = 1,
     metric_rows: int = 256,
     checkpoint=None,
-) -> dict:
-    """Check artifacts for ``task`` on ``profiles``: one validated report (schema ``projdeploy.report/1``).
+) -> Report:
+    """Check artifacts for ``task`` on ``profiles``: one validated :class:`~projdeploy.report.Report`.
 
     ``artifacts``: one artifact directory or a list of them (named by their directory names, which must be
     distinct); ``task``: a Task or a task name. One calibration run serves every artifact. Writes report.json
@@ -370,7 +370,5 @@ def run_check(
         "figures": figs,
         "passed": all(s["passed"] for s in sections),
     }
-    validate_report(report)
-    if out_dir is not None:
-        report["written"] = write_report(report, out_dir)
-    return report
+    rep = Report.from_dict(report)
+    return rep.write(out_dir) if out_dir is not None else rep

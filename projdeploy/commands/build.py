@@ -79,7 +79,7 @@ def cli(
     if dry_run:
         return
     click.echo("")
-    click.echo(summary_table(res.report))
+    click.echo(summary_table(res.report.to_dict()))
     click.echo(f"\n{res.out_dir}: {'all budgets pass' if res.passed else 'BUDGET FAILURES (see report.html)'}")
     if not res.passed:
         raise SystemExit(1)

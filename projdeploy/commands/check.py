@@ -55,7 +55,7 @@ def cli(artifacts, task, profiles, budget, out, checkpoint, repeats, warmup, thr
         metric_rows=metric_rows,
         checkpoint=checkpoint,
     )
-    for a in r["artifacts"]:
+    for a in r.artifacts:
         click.echo(f"{a['name']}: {a['format']} {a['recipe'].get('name')} ({a['precision']}, {a['runtime']})")
         for ln in a["lines"]:
             mark = {True: "PASS", False: "FAIL", None: "----"}[ln["passed"]]
@@ -63,7 +63,7 @@ def cli(artifacts, task, profiles, budget, out, checkpoint, repeats, warmup, thr
             lim = "" if ln["limit"] is None else f" (limit {ln['limit']:.4g})"
             kind = "est" if ln["kind"] == "estimate" else ln["kind"][:4]
             click.echo(f"  {mark} {ln['name']:28s} {ln['profile'] or 'host':20s} [{kind}] {val} {ln['unit']}{lim}")
-    click.echo(f"report: {r['written']['json']}  {r['written']['html']}")
-    click.echo("PASSED" if r["passed"] else "FAILED")
-    if not r["passed"]:
+    click.echo(f"report: {r.written['json']}  {r.written['html']}")
+    click.echo("PASSED" if r.passed else "FAILED")
+    if not r.passed:
         raise SystemExit(1)
