@@ -120,86 +120,7 @@ def render_html(r: dict) -> str:
     ]
     h += _plots(r)
     for a in r["artifacts"]:
-        m = a["metric"]
-        h.append(f"<h2>{escape(a['name'])} — {_status(a['passed'])}</h2>")
-        h.append(
-            f"<p>format {escape(a['format'])}, recipe {escape(str(a['recipe'].get('name')))}, precision "
-            f"{escape(a['precision'])}, runtime {escape(a['runtime'])} ({escape(a['runtime_reason'])}); size "
-            f"{a['size_bytes'] / 2**20:.3f} MB; graph path: {escape(a['graph']['path'])}.</p>"
-        )
-        h.append(
-            "<table><tr><th>budget line</th><th>profile</th><th>kind</th><th>value</th><th>limit</th>"
-            "<th>result</th><th>note</th></tr>"
-        )
-        for ln in a["lines"]:
-            cls = "est" if ln["kind"] == "estimate" else ("meas" if ln["kind"] == "measured" else "")
-            h.append(
-                f"<tr class='{cls}'><td>{escape(ln['name'])}</td><td>{_fmt(ln['profile'])}</td>"
-                f"<td>{'ESTIMATE' if ln['kind'] == 'estimate' else ln['kind'].upper()}</td>"
-                f"<td>{_fmt(ln['value'])} {escape(ln['unit'])}</td><td>{_fmt(ln['limit'])}</td>"
-                f"<td>{_status(ln['passed'])}</td><td>{escape(ln['note'])}</td></tr>"
-            )
-        h.append("</table>")
-        h.append(
-            f"<p class='meas'>MEASURED metric {escape(m['name'])}: artifact {_fmt(m['artifact'], 5)} "
-            f"({escape(m['artifact_source'])}); float {_fmt(m['float'], 5)} ({escape(m['float_source'])}); "
-            f"drop {_fmt(m['drop'], 3)}. Budget source: {escape(a['budget_source'])}.</p>"
-        )
-        meas = a["measured"]
-        if meas.get("available"):
-            h.append(
-                "<table class='meas'><tr><th>MEASURED on host: program</th><th>median ms</th><th>p90 ms</th>"
-                "<th>runs (warm-up)</th><th>threads</th></tr>"
-            )
-            for prog, t in meas["programs"].items():
-                h.append(
-                    f"<tr><td>{escape(prog)}</td><td>{t['median_ms']:.3f}</td><td>{t['p90_ms']:.3f}</td>"
-                    f"<td>{meas['repeats']} ({meas['warmup']})</td><td>{meas['threads']}</td></tr>"
-                )
-            h.append(
-                f"</table><p class='meas'>Host memory: RSS growth {_fmt(meas['rss_growth_mb'])} MB, process "
-                f"peak {_fmt(meas['process_peak_rss_mb'])} MB.</p>"
-            )
-            hf = a.get("host_fit")
-            if hf:
-                h.append(
-                    f"<p>Host calibration fit: roofline {hf['roofline_ms']:.4f} ms at calibrated peak "
-                    f"{hf['host_peak_gflops']:.1f} GFLOPS / {hf['host_bandwidth_gbs']:.1f} GB/s vs measured "
-                    f"{hf['measured_median_ms']:.3f} ms → efficiency {hf['efficiency']:.3g}, per-operator "
-                    f"overhead {hf['dispatch_us_fitted']:.1f} µs.</p>"
-                )
-        else:
-            h.append(f"<p>Not measured on this host: {escape(meas.get('reason', ''))}</p>")
-        h.append(
-            "<table class='est'><tr><th>ESTIMATE: profile</th><th>runtime: compute unit (share of FLOPs)</th>"
-            "<th>latency ms</th><th>cold start ms</th>"
-            "<th>prefill ms / decode tok/s</th><th>memory MB (budget)</th><th>assumptions</th></tr>"
-        )
-        for pn, e in a["estimates"].items():
-            if not e.get("available"):
-                h.append(f"<tr><td>{escape(pn)}</td><td colspan=6>{escape(e['reason'])}</td></tr>")
-                continue
-            lm = e.get("lm")
-            lmtxt = f"{lm['prefill_ms']:.2f} / {lm['decode_tok_s']:.1f}" if lm else "—"
-            mem = e["memory"]
-            unc = e.get("uncosted_op_types") or []
-            unit = (
-                f"{escape(e['runtime'])}: {escape(e.get('unit', '?'))} ({100 * e.get('unit_flops_fraction', 1.0):.1f}%)"
-                + (f"<br>uncosted: {escape(', '.join(unc))}" if unc else "")
-            )
-            h.append(
-                f"<tr><td>{escape(pn)}</td><td>{unit}</td><td>{e['latency_ms']:.3f}</td><td>{e['cold_start_ms']:.3f}</td>"
-                f"<td>{lmtxt}</td><td>{mem['total_mb']:.1f} ({_fmt(mem['app_budget_mb'])})</td><td><ul>"
-                + "".join(f"<li>{escape(x)}</li>" for x in e["assumptions"])
-                + "</ul></td></tr>"
-            )
-            for pl in e.get("planned", []):
-                h.append(
-                    f"<tr class='planned'><td>{escape(pn)}</td><td>PLANNED {escape(pl['runtime'])}: "
-                    f"{escape(pl['unit'])} ({100 * pl['unit_flops_fraction']:.1f}%) at {escape(pl['precision'])}</td>"
-                    f"<td>{pl['latency_ms']:.3f}</td><td colspan=4>{escape(pl['note'])}</td></tr>"
-                )
-        h.append("</table>")
+        h += _artifact(a)
     h.append("<h2>Profiles and sources</h2>")
     for pn, p in r["profiles"].items():
         srcs = ", ".join(
@@ -209,3 +130,97 @@ def render_html(r: dict) -> str:
         h.append(f"<p><b>{escape(pn)}</b> — {escape(p['title'])} ({escape(p['soc'])}). Sources: {srcs}</p>")
     h.append("</body></html>")
     return "\n".join(h)
+
+
+def _artifact(a: dict) -> list[str]:
+    m = a["metric"]
+    h = [f"<h2>{escape(a['name'])} — {_status(a['passed'])}</h2>"]
+    h.append(
+        f"<p>format {escape(a['format'])}, recipe {escape(str(a['recipe'].get('name')))}, precision "
+        f"{escape(a['precision'])}, runtime {escape(a['runtime'])} ({escape(a['runtime_reason'])}); size "
+        f"{a['size_bytes'] / 2**20:.3f} MB; graph path: {escape(a['graph']['path'])}.</p>"
+    )
+    h.append(
+        "<table><tr><th>budget line</th><th>profile</th><th>kind</th><th>value</th><th>limit</th>"
+        "<th>result</th><th>note</th></tr>"
+    )
+    for ln in a["lines"]:
+        cls = "est" if ln["kind"] == "estimate" else ("meas" if ln["kind"] == "measured" else "")
+        h.append(
+            f"<tr class='{cls}'><td>{escape(ln['name'])}</td><td>{_fmt(ln['profile'])}</td>"
+            f"<td>{'ESTIMATE' if ln['kind'] == 'estimate' else ln['kind'].upper()}</td>"
+            f"<td>{_fmt(ln['value'])} {escape(ln['unit'])}</td><td>{_fmt(ln['limit'])}</td>"
+            f"<td>{_status(ln['passed'])}</td><td>{escape(ln['note'])}</td></tr>"
+        )
+    h.append("</table>")
+    h.append(
+        f"<p class='meas'>MEASURED metric {escape(m['name'])}: artifact {_fmt(m['artifact'], 5)} "
+        f"({escape(m['artifact_source'])}); float {_fmt(m['float'], 5)} ({escape(m['float_source'])}); "
+        f"drop {_fmt(m['drop'], 3)}. Budget source: {escape(a['budget_source'])}.</p>"
+    )
+    return h + _measured(a) + _estimates(a)
+
+
+def _measured(a: dict) -> list[str]:
+    h = []
+    meas = a["measured"]
+    if meas.get("available"):
+        h.append(
+            "<table class='meas'><tr><th>MEASURED on host: program</th><th>median ms</th><th>p90 ms</th>"
+            "<th>runs (warm-up)</th><th>threads</th></tr>"
+        )
+        for prog, t in meas["programs"].items():
+            h.append(
+                f"<tr><td>{escape(prog)}</td><td>{t['median_ms']:.3f}</td><td>{t['p90_ms']:.3f}</td>"
+                f"<td>{meas['repeats']} ({meas['warmup']})</td><td>{meas['threads']}</td></tr>"
+            )
+        h.append(
+            f"</table><p class='meas'>Host memory: RSS growth {_fmt(meas['rss_growth_mb'])} MB, process "
+            f"peak {_fmt(meas['process_peak_rss_mb'])} MB.</p>"
+        )
+        hf = a.get("host_fit")
+        if hf:
+            h.append(
+                f"<p>Host calibration fit: roofline {hf['roofline_ms']:.4f} ms at calibrated peak "
+                f"{hf['host_peak_gflops']:.1f} GFLOPS / {hf['host_bandwidth_gbs']:.1f} GB/s vs measured "
+                f"{hf['measured_median_ms']:.3f} ms → efficiency {hf['efficiency']:.3g}, per-operator "
+                f"overhead {hf['dispatch_us_fitted']:.1f} µs.</p>"
+            )
+    else:
+        h.append(f"<p>Not measured on this host: {escape(meas.get('reason', ''))}</p>")
+    return h
+
+
+def _estimates(a: dict) -> list[str]:
+    h = []
+    h.append(
+        "<table class='est'><tr><th>ESTIMATE: profile</th><th>runtime: compute unit (share of FLOPs)</th>"
+        "<th>latency ms</th><th>cold start ms</th>"
+        "<th>prefill ms / decode tok/s</th><th>memory MB (budget)</th><th>assumptions</th></tr>"
+    )
+    for pn, e in a["estimates"].items():
+        if not e.get("available"):
+            h.append(f"<tr><td>{escape(pn)}</td><td colspan=6>{escape(e['reason'])}</td></tr>")
+            continue
+        lm = e.get("lm")
+        lmtxt = f"{lm['prefill_ms']:.2f} / {lm['decode_tok_s']:.1f}" if lm else "—"
+        mem = e["memory"]
+        unc = e.get("uncosted_op_types") or []
+        unit = (
+            f"{escape(e['runtime'])}: {escape(e.get('unit', '?'))} ({100 * e.get('unit_flops_fraction', 1.0):.1f}%)"
+            + (f"<br>uncosted: {escape(', '.join(unc))}" if unc else "")
+        )
+        h.append(
+            f"<tr><td>{escape(pn)}</td><td>{unit}</td><td>{e['latency_ms']:.3f}</td><td>{e['cold_start_ms']:.3f}</td>"
+            f"<td>{lmtxt}</td><td>{mem['total_mb']:.1f} ({_fmt(mem['app_budget_mb'])})</td><td><ul>"
+            + "".join(f"<li>{escape(x)}</li>" for x in e["assumptions"])
+            + "</ul></td></tr>"
+        )
+        for pl in e.get("planned", []):
+            h.append(
+                f"<tr class='planned'><td>{escape(pn)}</td><td>PLANNED {escape(pl['runtime'])}: "
+                f"{escape(pl['unit'])} ({100 * pl['unit_flops_fraction']:.1f}%) at {escape(pl['precision'])}</td>"
+                f"<td>{pl['latency_ms']:.3f}</td><td colspan=4>{escape(pl['note'])}</td></tr>"
+            )
+    h.append("</table>")
+    return h
