@@ -77,6 +77,124 @@ def _median_over(profiles, getter):
     return (statistics.median(vals), len(vals)) if vals else (None, 0)
 
 
+def _unit_median(profiles, unit: str, value_of) -> tuple[float | None, int]:
+    """Median over ``profiles`` of each profile's median of ``value_of(runtime)`` over its ``unit`` runtimes."""
+
+    def per_profile(p):
+        vs = [v for r in p.runtimes.values() if r.unit == unit for v in value_of(r) if v is not None]
+        return statistics.median(vs) if vs else None
+
+    return _median_over(profiles, per_profile)
+
+
+@dataclass
+class _Resolver:
+    """The fallback chain of ``resolve_params`` for one (profile, runtime, precision); records every step."""
+
+    prof: Profile
+    runtime: str
+    rt: object
+    prec_key: str
+    fam: object
+    others: list
+    assumptions: list = field(default_factory=list)
+    sources: dict = field(default_factory=dict)
+
+    def _assume(self, name: str, value: float, why: str) -> float:
+        self.assumptions.append(why)
+        self.sources[name] = "assumed"
+        return value
+
+    def _rt_value(self, p: Profile, name: str, prec: str | None = None):
+        r = p.runtimes.get(self.runtime)
+        if r is None:
+            return None
+        if prec is not None:
+            e = r.precisions.get(prec)
+            return None if e is None else e[name].value
+        return getattr(r, name).value
+
+    def pick(self, name: str, own, prec_level: bool = False) -> float:
+        """own value -> runtime family (fitted) -> other profiles' same runtime -> this runtime's other
+        precisions -> the unit's runtimes on all profiles -> ``DEFAULTS``."""
+        if own.value is not None:
+            self.sources[name] = own.source
+            return own.value
+        if self.fam is not None:
+            fv = self.fam.precision_eff.get(self.prec_key) if prec_level else self.fam.scalars.get(name)
+            if fv is not None and fv.value is not None:
+                self.sources[name] = fv.source
+                return fv.value
+            if prec_level:
+                why = f"no fitted {self.prec_key} factor in runtime family {self.fam.name}: 1.0 assumed"
+                return self._assume(name, 1.0, why)
+        v = self._pick_others(name, prec_level)
+        if v is not None:
+            return v
+        if prec_level:
+            value_of = lambda r: [e[name].value for e in r.precisions.values()]  # noqa: E731
+        else:
+            value_of = lambda r: [getattr(r, name).value]  # noqa: E731
+        v, n = _unit_median([self.prof, *self.others], self.rt.unit, value_of)
+        if v is not None and name != "token_overhead_ms":
+            return self._assume(
+                name, v, f"{name} unknown: median {v:.3g} over {self.rt.unit} runtimes of {n} profile(s)"
+            )
+        dv, why = DEFAULTS[name]
+        return self._assume(name, dv, f"{name} unknown: {why} ({dv:g})")
+
+    def _pick_others(self, name: str, prec_level: bool) -> float | None:
+        rtn, pk = self.runtime, self.prec_key
+        if prec_level:
+            v, n = _median_over(self.others, lambda p: self._rt_value(p, name, pk))
+            if v is not None:
+                return self._assume(name, v, f"{name} unknown: median {v:.3g} of {rtn}/{pk} on {n} other profile(s)")
+            own_any = [e[name].value for e in self.rt.precisions.values() if e[name].value is not None]
+            if own_any:
+                v = statistics.median(own_any)
+                why = f"{name} unknown for {pk}: median {v:.3g} of this runtime's other precisions"
+                return self._assume(name, v, why)
+            return None
+        v, n = _median_over(self.others, lambda p: self._rt_value(p, name))
+        if v is not None:
+            return self._assume(name, v, f"{name} unknown: median {v:.3g} of {rtn} on {n} other profile(s)")
+        return None
+
+    def peak(self, entry: dict) -> float:
+        peak, src = _unit_peak(self.prof, self.rt, entry, self.prec_key, self.assumptions)
+        if peak is not None:
+            self.sources["peak_gflops"] = src
+            return peak
+        pk = self.prec_key
+        cand = [
+            r.precisions[pk]["peak_gflops"].value
+            for r in self.prof.runtimes.values()
+            if r.unit == "cpu" and pk in r.precisions and r.precisions[pk]["peak_gflops"].value is not None
+        ]
+        if cand:
+            why = (
+                f"peak_gflops of {self.runtime} ({self.rt.unit}) unknown: assumed equal to this device's CPU "
+                f"{pk} peak {max(cand):g} GFLOPS (a pessimistic bound for accelerators)"
+            )
+            return self._assume("peak_gflops", max(cand), why)
+        return self._assume(
+            "peak_gflops", 100.0, "peak_gflops unknown and no CPU figure on this profile: 100 GFLOPS assumed"
+        )
+
+    def bandwidth(self) -> float:
+        unit = self.prof.units.get(self.rt.unit)
+        if unit is not None and unit.bandwidth_gbs.value is not None:
+            self.sources["memory_bandwidth_gbs"] = unit.bandwidth_gbs.source
+            return unit.bandwidth_gbs.value
+        if self.prof.memory_bandwidth_gbs.value is not None:
+            self.sources["memory_bandwidth_gbs"] = self.prof.memory_bandwidth_gbs.source
+            return self.prof.memory_bandwidth_gbs.value
+        bw, n = _median_over(self.others, lambda p: p.memory_bandwidth_gbs.value)
+        bw = bw or 30.0
+        why = f"memory_bandwidth_gbs unknown: median {bw:.3g} GB/s of {n} other profile(s)"
+        return self._assume("memory_bandwidth_gbs", bw, why)
+
+
 def resolve_params(profile: Profile | str, runtime: str, precision: str) -> DeviceParams:
     """The numbers the estimator uses for (profile, runtime, precision), with every fallback stated."""
     from ..errors import UnknownNameError
@@ -87,126 +205,18 @@ def resolve_params(profile: Profile | str, runtime: str, precision: str) -> Devi
     if runtime not in prof.runtimes:
         raise UnknownNameError(f"runtime on profile {prof.name}", runtime, prof.runtimes)
     rt = prof.runtimes[runtime]
-    assumptions, sources, others = [], {}, _others(prof)
+    assumptions = []
     prec_key = precision if precision in rt.precisions else None
     if prec_key is None:
         prec_key = "fp32" if "fp32" in rt.precisions else next(iter(rt.precisions))
         assumptions.append(f"precision {precision} not listed for {runtime}; used the {prec_key} figures")
-    entry = rt.precisions[prec_key]
-    fam = None
-    if rt.family:
-        fam = _fitted_family(rt.family, assumptions)
-
-    def rt_get(p, name, prec=None):
-        r = p.runtimes.get(runtime)
-        if r is None:
-            return None
-        if prec is not None:
-            e = r.precisions.get(prec)
-            return None if e is None else e[name].value
-        return getattr(r, name).value
-
-    def pick(name, own, prec_level=False):
-        if own.value is not None:
-            sources[name] = own.source
-            return own.value
-        if fam is not None:
-            fv = fam.precision_eff.get(prec_key) if prec_level else fam.scalars.get(name)
-            if fv is not None and fv.value is not None:
-                sources[name] = fv.source
-                return fv.value
-            if prec_level:
-                assumptions.append(f"no fitted {prec_key} factor in runtime family {fam.name}: 1.0 assumed")
-                sources[name] = "assumed"
-                return 1.0
-        if prec_level:
-            v, n = _median_over(others, lambda p: rt_get(p, name, prec_key))
-            if v is not None:
-                assumptions.append(f"{name} unknown: median {v:.3g} of {runtime}/{prec_key} on {n} other profile(s)")
-                sources[name] = "assumed"
-                return v
-            own_any = [e[name].value for e in rt.precisions.values() if e[name].value is not None]
-            if own_any:
-                v = statistics.median(own_any)
-                assumptions.append(f"{name} unknown for {prec_key}: median {v:.3g} of this runtime's other precisions")
-                sources[name] = "assumed"
-                return v
-            getter = lambda p: (
-                statistics.median(vs)
-                if (
-                    vs := [
-                        e[name].value
-                        for r in p.runtimes.values()  # noqa: E731
-                        if r.unit == rt.unit
-                        for e in r.precisions.values()
-                        if e[name].value is not None
-                    ]
-                )
-                else None
-            )
-        else:
-            v, n = _median_over(others, lambda p: rt_get(p, name))
-            if v is not None:
-                assumptions.append(f"{name} unknown: median {v:.3g} of {runtime} on {n} other profile(s)")
-                sources[name] = "assumed"
-                return v
-            getter = lambda p: (
-                statistics.median(vs)
-                if (
-                    vs := [
-                        getattr(r, name).value
-                        for r in p.runtimes.values()  # noqa: E731
-                        if r.unit == rt.unit and getattr(r, name).value is not None
-                    ]
-                )
-                else None
-            )
-        v, n = _median_over([prof, *others], getter)
-        if v is not None and name not in ("token_overhead_ms",):
-            assumptions.append(f"{name} unknown: median {v:.3g} over {rt.unit} runtimes of {n} profile(s)")
-            sources[name] = "assumed"
-            return v
-        dv, why = DEFAULTS[name]
-        assumptions.append(f"{name} unknown: {why} ({dv:g})")
-        sources[name] = "assumed"
-        return dv
-
-    peak, peak_src = _unit_peak(prof, rt, entry, prec_key, assumptions)
-    if peak is not None:
-        sources["peak_gflops"] = peak_src
-    else:
-        cpu = [r for r in prof.runtimes.values() if r.unit == "cpu"]
-        cand = [
-            r.precisions[prec_key]["peak_gflops"].value
-            for r in cpu
-            if prec_key in r.precisions and r.precisions[prec_key]["peak_gflops"].value is not None
-        ]
-        if cand:
-            peak = max(cand)
-            assumptions.append(
-                f"peak_gflops of {runtime} ({rt.unit}) unknown: assumed equal to this device's CPU "
-                f"{prec_key} peak {peak:g} GFLOPS (a pessimistic bound for accelerators)"
-            )
-        else:
-            peak = 100.0
-            assumptions.append("peak_gflops unknown and no CPU figure on this profile: 100 GFLOPS assumed")
-        sources["peak_gflops"] = "assumed"
-    unit = prof.units.get(rt.unit)
-    bw = prof.memory_bandwidth_gbs.value
-    if unit is not None and unit.bandwidth_gbs.value is not None:
-        bw = unit.bandwidth_gbs.value
-        sources["memory_bandwidth_gbs"] = unit.bandwidth_gbs.source
-    if bw is None:
-        bw, n = _median_over(others, lambda p: p.memory_bandwidth_gbs.value)
-        bw = bw or 30.0
-        assumptions.append(f"memory_bandwidth_gbs unknown: median {bw:.3g} GB/s of {n} other profile(s)")
-        sources["memory_bandwidth_gbs"] = "assumed"
-    else:
-        sources.setdefault("memory_bandwidth_gbs", prof.memory_bandwidth_gbs.source)
+    fam = _fitted_family(rt.family, assumptions) if rt.family else None
+    r = _Resolver(prof, runtime, rt, prec_key, fam, _others(prof), assumptions)
+    peak, bw = r.peak(rt.precisions[prec_key]), r.bandwidth()
     class_eff = {}
     if fam is not None:
         class_eff = {k: v.value for k, v in fam.class_eff.items() if v.value is not None}
-        sources["class_eff"] = ",".join(sorted({v.source for v in fam.class_eff.values() if v.source}))
+        r.sources["class_eff"] = ",".join(sorted({v.source for v in fam.class_eff.values() if v.source}))
     return DeviceParams(
         profile=prof.name,
         runtime=runtime,
@@ -214,15 +224,15 @@ def resolve_params(profile: Profile | str, runtime: str, precision: str) -> Devi
         unit=rt.unit,
         threads=rt.threads,
         peak_gflops=peak,
-        compute_eff=pick("compute_eff", entry["compute_eff"], prec_level=True),
+        compute_eff=r.pick("compute_eff", rt.precisions[prec_key]["compute_eff"], prec_level=True),
         bandwidth_gbs=bw,
-        bandwidth_eff=pick("bandwidth_eff", rt.bandwidth_eff),
-        dispatch_us=pick("dispatch_us", rt.dispatch_us),
-        token_overhead_ms=pick("token_overhead_ms", rt.token_overhead_ms),
-        cold_start_factor=pick("cold_start_factor", rt.cold_start_factor),
-        runtime_overhead_mb=pick("runtime_overhead_mb", rt.runtime_overhead_mb),
-        sources=sources,
-        assumptions=assumptions,
+        bandwidth_eff=r.pick("bandwidth_eff", rt.bandwidth_eff),
+        dispatch_us=r.pick("dispatch_us", rt.dispatch_us),
+        token_overhead_ms=r.pick("token_overhead_ms", rt.token_overhead_ms),
+        cold_start_factor=r.pick("cold_start_factor", rt.cold_start_factor),
+        runtime_overhead_mb=r.pick("runtime_overhead_mb", rt.runtime_overhead_mb),
+        sources=r.sources,
+        assumptions=r.assumptions,
         family=rt.family,
         class_eff=class_eff,
         fixed_ms=_fam_value(fam, "fixed_ms", 0.0),
