@@ -66,23 +66,31 @@ sdk: null
 """
 
 
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """One target file and one stage cache for every method (truncate and prune share the dense pretraining)."""
+    root = tmp_path_factory.mktemp("methods")
+    (root / "tiny.yaml").write_text(TARGET)
+    return root
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["pn", "hard-moe", "projector", "truncate", "prune"])
-def test_build_runs_with_every_method(tmp_path_factory, method):
+def test_build_runs_with_every_method(shared, method):
     """digits:7 is one of the projector's training tasks, so its projection is one-shot (fast)."""
     from projdeploy.project.methods import METHODS
 
     assert method in METHODS  # a new method must be added to the parametrisation
-    root = tmp_path_factory.mktemp(method)
-    (root / "tiny.yaml").write_text(TARGET)
-    args = ["build", "--task", "digits:7", "--target", str(root / "tiny.yaml"), "--method", method]
-    args += ["--pretrain-steps", "2", "--finetune-steps", "2", "--cache-dir", str(root / "c"), "--out", str(root)]
+    out = shared / method
+    args = ["build", "--task", "digits:7", "--target", str(shared / "tiny.yaml"), "--method", method]
+    args += ["--pretrain-steps", "2", "--finetune-steps", "2", "--cache-dir", str(shared / "c"), "--out", str(out)]
     r = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert r.exit_code in (0, 1), r.output
-    m = json.loads((root / "digits_7-tiny" / "manifest.json").read_text())
+    m = json.loads((out / "digits_7-tiny" / "manifest.json").read_text())
     assert m["options"]["method"] == method and [a["key"] for a in m["artifacts"]] == ["onnx/fp32"]
-    (stage,) = [p for p in (root / "c" / "pretrain").glob("*/stage.json")]
-    assert json.loads(stage.read_text())["material"]["model"] == METHODS[method].pretrains
+    (key,) = [s["key"] for s in m["stages"] if s["stage"] == "pretrain"]
+    stage = json.loads((shared / "c" / "pretrain" / key / "stage.json").read_text())
+    assert stage["material"]["model"] == METHODS[method].pretrains
 
 
 def test_methods_parametrisation_is_complete():

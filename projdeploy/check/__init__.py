@@ -2,8 +2,8 @@
 
     projdeploy check --artifact out/cls-onnx --task digits-cls --profile pixel-8
 
-Public API: ``run_check`` (one artifact -> report dict, writes report.json/html),
-``report.merge_reports`` / ``report.write_report``, ``calibration.run_calibration``,
+Public API: ``run_check`` (artifacts, task, profiles -> one :class:`projdeploy.report.Report`, writes
+report.json/html), ``calibration.run_calibration`` (the one host calibration benchmark),
 ``profiles.get_profile``, ``estimator.resolve_params`` / ``estimate_forward`` / ``estimate_lm``.
 """
 
