@@ -234,3 +234,40 @@ def test_gate_fails_when_less_of_the_graph_runs_on_the_assumed_unit():
     assert compare(parse_figures(figs(1.0), "r.json"), base).exit_code == 0
     res = compare(parse_figures(figs(0.9), "r.json"), base)
     assert res.exit_code == EXIT_REGRESSION and res.diffs[0].status == "regression"
+
+
+def test_check_path_reproduces_the_benchmark_prediction():
+    """``projdeploy check``'s estimate (resolve_params + estimate_forward) equals the fitted model the
+    benchmark scores (fit.predict_ms with the shipped family), on a real costed model."""
+    import json
+    from pathlib import Path
+
+    from projdeploy.check.families import get_family
+    from projdeploy.check.fit import FamilyFit, ModelCost, Point, predict_ms
+    from projdeploy.check.ops import retarget
+
+    rec = json.loads((Path(__file__).parent.parent / "bench/data/model_ops.json").read_text())["resnet18"]
+    mc = ModelCost.from_record("resnet18", rec)
+    ops = [
+        OpCost(t, t, fl, 0.0, 0.0, dispatch=c != "view", op_class=c, weight_elems=w, act_elems=a)
+        for c, t, fl, w, a, n in rec["ops"]
+        for _ in range(n)
+    ]
+    fam = get_family("qnn-htp")
+    for prec in ("int8", "fp16"):
+        p = resolve_params("galaxy-s24", "qnn-npu", prec)
+        est = estimate_forward(retarget(ops, PRECISIONS[prec]), p)["latency_ms"]
+        f = FamilyFit(
+            "qnn-htp",
+            {k: v.value for k, v in fam.class_eff.items()},
+            {k: v.value for k, v in fam.precision_eff.items()},
+            fam.get("bandwidth_eff").value,
+            fam.get("dispatch_us").value,
+            fam.get("fixed_ms").value,
+            act_dram_share=fam.get("act_dram_share").value,
+            onchip_mb=fam.get("onchip_mb").value,
+        )
+        pt = Point(
+            "resnet18", "holdout", "galaxy-s24", "qnn-npu", "qnn-htp", "npu", prec, 1.0, None, 45000.0, 76.8, True, ""
+        )
+        assert est == pytest.approx(predict_ms(mc, pt, f), rel=1e-9)
