@@ -56,6 +56,7 @@ export const SPEC = {
   "test_vectors.json"
  ],
  "schema": "projdeploy.sdk/1",
+ "self_test": true,
  "seq_len": 128,
  "target": "web",
  "task": "pycode",
