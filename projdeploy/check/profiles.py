@@ -165,6 +165,34 @@ def _num(d, src: str, fld: str, known_sources: dict, required=True) -> Number:
 
 
 def parse_profile(data: dict, src: str) -> Profile:
+    _check_top(data, src)
+    sources, soc = data["sources"], data["soc"]
+    clusters = _clusters(data, src, sources)
+    accs = _accelerators(data, src, sources)
+    if not isinstance(data["runtimes"], dict) or not data["runtimes"]:
+        raise ConfigError(src, "runtimes", "must map at least one runtime name to its figures")
+    runtimes = {rname: _runtime(rname, r, src, sources) for rname, r in data["runtimes"].items()}
+    return Profile(
+        name=str(data["name"]),
+        title=str(data["title"]),
+        os=str(data.get("os", "")),
+        soc=soc["value"],
+        soc_source=soc.get("source"),
+        cpu_clusters=tuple(clusters),
+        ram_mb=_num(data["ram_mb"], src, "ram_mb", sources),
+        app_memory_budget_mb=_num(data["app_memory_budget_mb"], src, "app_memory_budget_mb", sources),
+        memory_bandwidth_gbs=_num(data["memory_bandwidth_gbs"], src, "memory_bandwidth_gbs", sources),
+        accelerators=tuple(accs),
+        units=_units(data.get("units") or {}, src, sources),
+        runtimes=runtimes,
+        sources=dict(sources),
+        path=src,
+        raw=data,
+    )
+
+
+def _check_top(data: dict, src: str) -> None:
+    """The top-level fields: schema, no unknown fields, the required ones, sources and soc shapes."""
     if not isinstance(data, dict):
         raise ConfigError(src, "(top level)", "must be a mapping")
     if data.get("schema") != SCHEMA:
@@ -197,6 +225,9 @@ def parse_profile(data: dict, src: str) -> Profile:
             f"soc.{sorted(set(soc) - {'value', 'source', 'note'})[0]}",
             "unknown field; allowed: value, source, note",
         )
+
+
+def _clusters(data: dict, src: str, sources: dict) -> list[dict]:
     clusters = []
     for i, c in enumerate(data["cpu_clusters"] or []):
         f = f"cpu_clusters[{i}]"
@@ -210,6 +241,10 @@ def parse_profile(data: dict, src: str) -> Profile:
                 "flop_per_cycle": _num(c["flop_per_cycle"], src, f + ".flop_per_cycle", sources),
             }
         )
+    return clusters
+
+
+def _accelerators(data: dict, src: str, sources: dict) -> list[dict]:
     accs = []
     for i, a in enumerate(data.get("accelerators") or []):
         f = f"accelerators[{i}]"
@@ -223,71 +258,52 @@ def parse_profile(data: dict, src: str) -> Profile:
                 "peak_unit": str(a.get("peak_unit", "")),
             }
         )
-    runtimes = {}
-    if not isinstance(data["runtimes"], dict) or not data["runtimes"]:
-        raise ConfigError(src, "runtimes", "must map at least one runtime name to its figures")
-    for rname, r in data["runtimes"].items():
-        f = f"runtimes.{rname}"
-        if not isinstance(r, dict):
-            raise ConfigError(src, f, "must be a mapping")
-        extra = set(r) - RUNTIME_FIELDS
-        if extra:
-            raise ConfigError(
-                src, f"{f}.{sorted(extra)[0]}", f"unknown field; allowed: {', '.join(sorted(RUNTIME_FIELDS))}"
-            )
-        if r.get("unit") not in UNITS:
-            raise ConfigError(src, f + ".unit", f"must be one of {', '.join(UNITS)}")
-        if r.get("family") is not None:
-            from .families import family_names
+    return accs
 
-            if r["family"] not in family_names():
-                raise ConfigError(src, f + ".family", f"unknown runtime family; known: {', '.join(family_names())}")
-        precs = {}
-        for p, pv in (r.get("precisions") or {}).items():
-            pv = {} if pv is None else pv
-            if p not in PRECISIONS:
-                raise ConfigError(src, f"{f}.precisions.{p}", f"unknown precision; allowed: {', '.join(PRECISIONS)}")
-            if not isinstance(pv, dict) or set(pv) - PREC_FIELDS:
-                raise ConfigError(src, f"{f}.precisions.{p}", f"allowed fields: {', '.join(sorted(PREC_FIELDS))}")
-            precs[p] = {
-                k: _num(pv.get(k), src, f"{f}.precisions.{p}.{k}", sources, required=False) for k in PREC_FIELDS
-            }
-        if not precs:
-            raise ConfigError(src, f + ".precisions", "list at least one precision")
-        runtimes[rname] = RuntimeProfile(
-            rname,
-            r["unit"],
-            r.get("family"),
-            r.get("threads"),
-            str(r.get("description", "")),
-            precs,
-            *(
-                _num(r.get(k), src, f"{f}.{k}", sources, required=False)
-                for k in (
-                    "dispatch_us",
-                    "token_overhead_ms",
-                    "runtime_overhead_mb",
-                    "cold_start_factor",
-                    "bandwidth_eff",
-                )
-            ),
+
+def _runtime(rname: str, r, src: str, sources: dict) -> RuntimeProfile:
+    f = f"runtimes.{rname}"
+    if not isinstance(r, dict):
+        raise ConfigError(src, f, "must be a mapping")
+    extra = set(r) - RUNTIME_FIELDS
+    if extra:
+        raise ConfigError(
+            src, f"{f}.{sorted(extra)[0]}", f"unknown field; allowed: {', '.join(sorted(RUNTIME_FIELDS))}"
         )
-    return Profile(
-        name=str(data["name"]),
-        title=str(data["title"]),
-        os=str(data.get("os", "")),
-        soc=soc["value"],
-        soc_source=soc.get("source"),
-        cpu_clusters=tuple(clusters),
-        ram_mb=_num(data["ram_mb"], src, "ram_mb", sources),
-        app_memory_budget_mb=_num(data["app_memory_budget_mb"], src, "app_memory_budget_mb", sources),
-        memory_bandwidth_gbs=_num(data["memory_bandwidth_gbs"], src, "memory_bandwidth_gbs", sources),
-        accelerators=tuple(accs),
-        units=_units(data.get("units") or {}, src, sources),
-        runtimes=runtimes,
-        sources=dict(sources),
-        path=src,
-        raw=data,
+    if r.get("unit") not in UNITS:
+        raise ConfigError(src, f + ".unit", f"must be one of {', '.join(UNITS)}")
+    if r.get("family") is not None:
+        from .families import family_names
+
+        if r["family"] not in family_names():
+            raise ConfigError(src, f + ".family", f"unknown runtime family; known: {', '.join(family_names())}")
+    precs = {}
+    for p, pv in (r.get("precisions") or {}).items():
+        pv = {} if pv is None else pv
+        if p not in PRECISIONS:
+            raise ConfigError(src, f"{f}.precisions.{p}", f"unknown precision; allowed: {', '.join(PRECISIONS)}")
+        if not isinstance(pv, dict) or set(pv) - PREC_FIELDS:
+            raise ConfigError(src, f"{f}.precisions.{p}", f"allowed fields: {', '.join(sorted(PREC_FIELDS))}")
+        precs[p] = {k: _num(pv.get(k), src, f"{f}.precisions.{p}.{k}", sources, required=False) for k in PREC_FIELDS}
+    if not precs:
+        raise ConfigError(src, f + ".precisions", "list at least one precision")
+    return RuntimeProfile(
+        rname,
+        r["unit"],
+        r.get("family"),
+        r.get("threads"),
+        str(r.get("description", "")),
+        precs,
+        *(
+            _num(r.get(k), src, f"{f}.{k}", sources, required=False)
+            for k in (
+                "dispatch_us",
+                "token_overhead_ms",
+                "runtime_overhead_mb",
+                "cold_start_factor",
+                "bandwidth_eff",
+            )
+        ),
     )
 
 
