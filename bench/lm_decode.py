@@ -30,17 +30,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = "/tmp/projdeploy-heavy.lock"
 WINDOW = 256
-PROJDEPLOY = {"projdeploy fp32": "xnnpack-fp32", "projdeploy 8da4w": "xnnpack-8da4w", "projdeploy int8": "xnnpack-int8"}
+PROJDEPLOY = {"projdeploy 8da4w": "xnnpack-8da4w", "projdeploy fp32": "xnnpack-fp32", "projdeploy int8": "xnnpack-int8"}
 OPTIMUM = {"optimum-et fp32": [], "optimum-et 8da4w": ["--qlinear", "8da4w", "--qembedding", "8w"]}
+
+
+_HELD = []
 
 
 @contextlib.contextmanager
 def heavy():
+    """The shared heavy-job lock (re-entrant: a no-op while this process already holds it)."""
+    if _HELD:
+        yield
+        return
     with open(LOCK, "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
+        _HELD.append(f)
         try:
             yield
         finally:
+            _HELD.pop()
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
@@ -228,12 +237,18 @@ def main() -> None:
     ap.add_argument("--recipes", default="fp32,8da4w,int8", help="projdeploy recipes (fp32, 8da4w, int8)")
     ap.add_argument("--optimum", default="fp32,8da4w", help="optimum-executorch runners ('' for none)")
     ap.add_argument("--export-only", action="store_true")
+    ap.add_argument("--one-lock", action="store_true", help="hold the heavy-job lock for the whole run")
     ap.add_argument("--onnx", action="store_true", help="also the ONNX decoder-with-past through ORT IO binding")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "bench"))
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
+    with heavy() if args.one_lock else contextlib.nullcontext():
+        run(args, work)
+
+
+def run(args, work: Path) -> None:
     with heavy():
         hf_dir = smollm2_dir(work)
     data = text_data(hf_dir)
@@ -247,15 +262,22 @@ def main() -> None:
         with heavy():
             for label, (py, kind, model, preload, *_rest) in table.items():
                 runs[label].append(run_worker(py, kind, model, prompt_file, args.new, args.threads, preload))
+        write_results(table, runs, args)  # after every round: a partial run still leaves its figures
+
+
+def write_results(table: dict, runs: dict, args) -> None:
     results = {}
     for label, (_py, _k, model, _p, mb, exp_s, q) in table.items():
         results[label] = summarise(runs[label]) | {"file_mb": mb, "export_s": exp_s, "quality": q, "model": str(model)}
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
-    (out / "lm_decode.json").write_text(json.dumps({"args": vars(args), "results": results}, indent=1, default=str))
-    md = markdown(results, args)
+    rounds = len(next(iter(runs.values())))
+    (out / "lm_decode.json").write_text(
+        json.dumps({"args": vars(args), "rounds_done": rounds, "results": results}, indent=1, default=str)
+    )
+    md = markdown(results, args).replace(f"{args.rounds} rounds", f"{rounds} of {args.rounds} rounds")
     (out / "lm_decode.md").write_text(md)
-    print(md)
+    print(md, flush=True)
 
 
 if __name__ == "__main__":

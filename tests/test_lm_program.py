@@ -150,3 +150,24 @@ def test_bundle_stays_within_budget(fp32_artifact):
     extra = sum((fp32_artifact.path / f).stat().st_size for f in files[1:])
     assert extra <= bundle_budget(model), (extra, files)
     assert extra < 64 * 1024  # manifest + tokenizer config + vectors of a 96-token vocabulary
+
+
+def test_cli_exports_a_projdeploy_checkpoint_as_lm_program(tiny_lm_checkpoint, tmp_path):
+    """projdeploy's own Llama checkpoint, quantized (torchao 8da8w + 8-bit embeddings), through the CLI."""
+    from click.testing import CliRunner
+
+    from exporters.llm.runner import LMRunner
+    from projdeploy.cli import cli
+
+    out = tmp_path / "lm-int8"
+    args = ["export", "--checkpoint", str(tiny_lm_checkpoint), "--format", "executorch", "--recipe", "xnnpack-int8"]
+    res = CliRunner().invoke(cli, [*args, "--task", "digits:0-4", "--out", str(out), "--lm-program"])
+    assert res.exit_code == 0, res.output
+    assert "top-1 agreement" in res.output
+    m = verify_manifest(out)
+    v = m["validation"]
+    assert v["passed"] and v["bits_per_byte_drop"] <= 0.02, v
+    assert m["recipe"]["linear"] == "8da8w" and m["recipe"]["embedding_bits"] == 8
+    assert "projdeploy_tokenizer.json" in m["files"]
+    r = LMRunner(out / "model.pte")
+    assert r.max_seq_len == m["model"]["lm"]["max_seq_len"] == 64

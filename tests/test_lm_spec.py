@@ -126,3 +126,18 @@ def test_lm_modules_import_cheaply():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_read_safetensors_reads_only_the_model_files(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from exporters.llm.weights import read_safetensors
+
+    save_file({"model.norm.weight": torch.ones(4, dtype=torch.float16)}, str(tmp_path / "model.safetensors"))
+    save_file({"model.norm.weight::exp_avg": torch.zeros(4)}, str(tmp_path / "optimizer.safetensors"))
+    state = read_safetensors(tmp_path)
+    assert list(state) == ["model.norm.weight"] and state["model.norm.weight"].dtype == torch.float32
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="no \\*.safetensors"):
+        read_safetensors(tmp_path / "empty")

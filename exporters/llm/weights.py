@@ -67,7 +67,8 @@ def read_safetensors(checkpoint_dir: str | Path) -> dict:
     path = Path(checkpoint_dir)
     index = path / "model.safetensors.index.json"
     files = sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.is_file() else []
-    files = [path / f for f in files] or sorted(path.glob("*.safetensors"))
+    # the model's own files only (a training checkpoint dir also holds optimizer state as safetensors)
+    files = [path / f for f in files] or sorted(path.glob("model*.safetensors"))
     if not files:
         from projdeploy.errors import CheckpointError
 

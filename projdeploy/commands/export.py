@@ -29,6 +29,23 @@ def _list_recipes() -> None:
             click.echo(f"  {'':<16}      {json.dumps(d, sort_keys=True)}")
 
 
+def _lm_program(checkpoint, fmt, recipe, task_name, out, validate, max_rows) -> None:
+    from exporters.api import export_checkpoint
+
+    art = export_checkpoint(
+        checkpoint, fmt, recipe, task_name, out, validate=validate, max_rows=max_rows, lm_program=True
+    )
+    v = art.manifest["validation"]
+    click.echo(f"wrote {art.path} (model.pte, {art.main_path.stat().st_size} bytes, window {art.spec.max_seq_len})")
+    if v.get("passed"):
+        click.echo(
+            f"validated on {v['positions']} positions: top-1 agreement {v['top1_agreement']:.3f}, "
+            f"max|diff| {v['max_abs_diff']:.3g} (logit scale {v['logit_scale']:.3g}), "
+            f"bits/byte {v.get('bits_per_byte_float', float('nan')):.4f} -> {v.get('bits_per_byte', float('nan')):.4f}"
+        )
+    click.echo(f"delegated to xnnpack: {v['delegation']['fraction']:.0%} of operators; export {v['export_timings_s']}")
+
+
 @click.command("export")
 @click.option("--checkpoint", type=click.Path(), help="Small checkpoint or local Hugging Face checkpoint dir.")
 @click.option("--format", "fmt", type=choices.formats(), help="Package format.")
@@ -38,8 +55,13 @@ def _list_recipes() -> None:
 @click.option("--no-validate", is_flag=True, help="Skip parity/metric validation (not recommended).")
 @click.option("--max-rows", type=int, default=256, show_default=True, help="Eval rows used for validation.")
 @click.option("--list-recipes", is_flag=True, help="Print every format's recipes and exit.")
+@click.option(
+    "--lm-program",
+    is_flag=True,
+    help="LM tasks, ExecuTorch: one forward(tokens, input_pos) program with the KV cache inside (docs/lm-programs.md).",
+)
 @overwrite_option
-def cli(checkpoint, fmt, recipe, task_name, out, no_validate, max_rows, list_recipes):
+def cli(checkpoint, fmt, recipe, task_name, out, no_validate, max_rows, list_recipes, lm_program):
     """Quantize and convert a checkpoint to an ExecuTorch, Core ML or ONNX package, validated."""
     if list_recipes:
         _list_recipes()
@@ -58,6 +80,10 @@ def cli(checkpoint, fmt, recipe, task_name, out, no_validate, max_rows, list_rec
     if missing:
         raise click.UsageError(f"missing {', '.join(missing)} (or use --list-recipes)")
     from exporters.api import export_checkpoint
+
+    if lm_program:
+        _lm_program(checkpoint, fmt, recipe, task_name, out, not no_validate, max_rows)
+        return
 
     art = export_checkpoint(checkpoint, fmt, recipe, task_name, out, validate=not no_validate, max_rows=max_rows)
     v = art.validation
