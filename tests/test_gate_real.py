@@ -1,4 +1,4 @@
-"""The gate on REAL timings: ``.venv/bin/python -m pytest tests/test_gate_real.py -q`` (5-60 s, marked slow).
+"""The gate on REAL timings: ``.venv/bin/python -m pytest tests/test_gate_real.py -q`` (about 2 min on a loaded 2-core host, marked slow).
 
 The "model" is a real forward pass of a tiny 2-layer classifier, timed
 in-process; one inference is 10 forwards, and the injected slowdown makes it
