@@ -228,7 +228,7 @@ def main(argv=None) -> None:
     ap.add_argument("--models", default="minilm,smollm2")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--windows", type=int, default=12, help="SmolLM2 eval windows")
+    ap.add_argument("--windows", type=int, default=8, help="SmolLM2 eval windows")
     ap.add_argument("--length", type=int, default=128, help="SmolLM2 tokens per window")
     a = ap.parse_args(argv)
     import torch
@@ -245,14 +245,19 @@ def main(argv=None) -> None:
         "copy_bandwidth_gbs": rm.memory_bandwidth_gbs(),
     }
     print(json.dumps(res), flush=True)
-    models = a.models.split(",")
-    if "minilm" in models:
-        res["minilm"] = bench_minilm(work, a.threads, a.repeats)
-    if "smollm2" in models:
-        res["smollm2"] = bench_smollm2(work, a.threads, a.repeats, a.windows, a.length)
-    res["copy_bandwidth_gbs_end"] = rm.memory_bandwidth_gbs()
-    Path(a.out).write_text(json.dumps(res, indent=1, default=str))
-    print(f"wrote {a.out}")
+    out = Path(a.out)
+    if out.is_file():  # one file collects every model's run; a model's entry is replaced when re-run
+        res = {**json.loads(out.read_text()), **res}
+    for model in a.models.split(","):
+        if model == "minilm":
+            res["minilm"] = bench_minilm(work, a.threads, a.repeats)
+        elif model == "smollm2":
+            res["smollm2"] = bench_smollm2(work, a.threads, a.repeats, a.windows, a.length)
+        else:
+            raise SystemExit(f"--models: unknown model {model!r}; known: minilm, smollm2")
+        res[f"{model}_copy_bandwidth_gbs_end"] = rm.memory_bandwidth_gbs()
+        out.write_text(json.dumps(res, indent=1, default=str))
+        print(f"wrote {out}", flush=True)
 
 
 if __name__ == "__main__":

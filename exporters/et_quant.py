@@ -31,6 +31,16 @@ def _calibration_inputs(program, calibration):
                 yield (ids[i : i + 1],)
 
 
+def kept_float(module, patterns: tuple) -> set[str]:
+    """Paths of ``module``'s submodules matching one of ``patterns`` (fnmatch), and everything under them."""
+    from fnmatch import fnmatch
+
+    if not patterns:
+        return set()
+    hits = {n for n, _ in module.named_modules() if n and any(fnmatch(n, p) for p in patterns)}
+    return {n for n, _ in module.named_modules() if any(n == h or n.startswith(h + ".") for h in hits)}
+
+
 @QUANTIZERS.register(PT2EInt8Dynamic)
 def pt2e_int8(config, program, calibration=None):
     import torch
@@ -40,7 +50,15 @@ def pt2e_int8(config, program, calibration=None):
     )
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True))
+    qconfig = get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True)
+    keep = kept_float(program.module, config.keep_float)
+    if not keep:
+        quantizer = XNNPACKQuantizer().set_global(qconfig)
+    else:  # the dynamic config only annotates linears: name every linear that is not kept float
+        quantizer = XNNPACKQuantizer()
+        for name, mod in program.module.named_modules():
+            if isinstance(mod, torch.nn.Linear) and name not in keep:
+                quantizer.set_module_name(name, qconfig)
     gm = torch.export.export(program.module, program.example, strict=False).module()
     prepared = prepare_pt2e(gm, quantizer)
     with torch.no_grad():
@@ -61,8 +79,10 @@ def torchao_8da4w(config, program, calibration=None):
     module = copy.deepcopy(program.module)
     ao_config = Int8DynamicActivationIntxWeightConfig(weight_dtype=torch.int4, weight_granularity=PerGroup(group_size))
 
+    keep = kept_float(module, config.keep_float)
+
     def fits(mod, fqn):
-        return isinstance(mod, torch.nn.Linear) and mod.in_features % group_size == 0
+        return isinstance(mod, torch.nn.Linear) and mod.in_features % group_size == 0 and fqn not in keep
 
     quantize_(module, ao_config, filter_fn=fits)
     unwrap_tensor_subclass(module)

@@ -58,9 +58,14 @@ class ExecuTorchQuant(Config):
 
 @dataclass(frozen=True)
 class PT2EInt8Dynamic(ExecuTorchQuant):
-    """PT2E ``XNNPACKQuantizer``: symmetric per-channel int8 weights, dynamic per-token int8 activations."""
+    """PT2E ``XNNPACKQuantizer``: symmetric per-channel int8 weights, dynamic per-token int8 activations.
+    ``keep_float``: module-path patterns (fnmatch) left unquantized, e.g. ``("*lm_head", "*score")``."""
 
+    keep_float: tuple = ()
     dynamic_linear_partition: ClassVar[bool] = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "keep_float", tuple(self.keep_float))
 
     def precision(self):
         return _precision("int8-dynamic", 1.0, 4.0, "int8"), "int8-dynamic quantization (fp32 activations between ops)"
@@ -71,8 +76,10 @@ class Torchao8da4w(ExecuTorchQuant):
     """torchao int8 dynamic activations, int4 weights in groups of ``group_size`` inputs."""
 
     group_size: int = 32
+    keep_float: tuple = ()  # module-path patterns (fnmatch) left unquantized
 
     def __post_init__(self):
+        object.__setattr__(self, "keep_float", tuple(self.keep_float))
         if self.group_size <= 0 or self.group_size % 8:
             _bad("8da4w", "group_size", "must be a positive multiple of 8")
 

@@ -134,3 +134,27 @@ def test_onnx_quant_configs_round_trip_and_validate():
     for bad in (dict(bits=3), dict(block_size=24), dict(algorithm="hqq", bits=8), dict(embeddings="int2")):
         with pytest.raises(ConfigError):
             OrtWeightOnly(**bad)
+
+
+def test_keep_float_leaves_the_named_modules_unquantized():
+    """The LM head / classifier kept float: torchao leaves its Linear alone, PT2E inserts no quantize op in it."""
+    import torch
+
+    from exporters.et_quant import QUANTIZERS, kept_float
+    from exporters.programs import Program
+    from exporters.recipes import PT2EInt8Dynamic, Torchao8da4w
+
+    torch.manual_seed(0)
+    body = torch.nn.Sequential(torch.nn.Linear(32, 32), torch.nn.ReLU())
+    model = torch.nn.Sequential()
+    model.add_module("body", body)
+    model.add_module("lm_head", torch.nn.Linear(32, 32))
+    model.eval()
+    prog = Program("forward", model, (torch.randn(1, 32),), [], [])
+    assert kept_float(model, ("*head",)) == {"lm_head"} and kept_float(model, ()) == set()
+    q = QUANTIZERS(Torchao8da4w(keep_float=["*head"]), prog)
+    assert type(q.lm_head.weight) is torch.nn.Parameter and type(q.body[0].weight) is not torch.nn.Parameter
+    gm = QUANTIZERS(PT2EInt8Dynamic(keep_float=("lm_head",)), prog)
+    quantized = [n for n in gm.graph.nodes if "quantize" in str(n.target)]
+    stacks = [str(n.meta.get("nn_module_stack", {})) for n in quantized]
+    assert quantized and not any("lm_head" in s for s in stacks)
