@@ -158,3 +158,59 @@ def test_keep_float_leaves_the_named_modules_unquantized():
     quantized = [n for n in gm.graph.nodes if "quantize" in str(n.target)]
     stacks = [str(n.meta.get("nn_module_stack", {})) for n in quantized]
     assert quantized and not any("lm_head" in s for s in stacks)
+
+
+def _tiny_onnx(tmp_path):
+    """A token model (embedding, two linears, head) exported by projdeploy's torch.onnx path."""
+    import torch
+
+    from exporters.onnx_export import _dynamo_export
+    from exporters.programs import forward_program
+
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = torch.nn.Embedding(64, 64)
+            self.body = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.GELU(), torch.nn.Linear(128, 64))
+            self.lm_head = torch.nn.Linear(64, 64, bias=False)
+
+        def forward(self, input_ids):
+            return self.lm_head(self.body(self.embed(input_ids)))
+
+    torch.manual_seed(0)
+    model = Tiny().eval()
+    ids = torch.randint(0, 64, (4, 16))
+    path = tmp_path / "m.onnx"
+    _dynamo_export(forward_program(model, "lm", 16, ids, 64, dynamic=True), path, 18)
+    with torch.no_grad():
+        ref = model(ids).numpy()
+    return path, ids.numpy(), ref
+
+
+@pytest.mark.slow  # one torch.onnx export + four quantizations: ~30 s on a quiet 2-core machine
+def test_onnx_recipes_keep_float_and_weight_only(tmp_path):
+    import onnx
+
+    from exporters.onnx_export import ONNXRunner
+    from exporters.onnx_quant import quantize, scoped_nodes
+    from exporters.recipes import OrtWeightOnly
+    from exporters.validate import sqnr_db
+
+    path, ids, ref = _tiny_onnx(tmp_path)
+    head = scoped_nodes(path, ("*lm_head",))
+    assert len(head) == 1 and len(scoped_nodes(path, ("body*",))) == 2
+
+    def ops(p):
+        return [n.op_type for n in onnx.load(str(p)).graph.node]
+
+    dyn = ONNXRecipe("d", "onnx", quantization=OrtInt8Dynamic(keep_float=("*lm_head",)), sqnr_floor_db=20.0)
+    quantize(path, tmp_path / "d.onnx", dyn)
+    assert ops(tmp_path / "d.onnx").count("MatMulInteger") == 2 and "MatMul" in ops(tmp_path / "d.onnx")
+    for bits, floor in ((8, 30.0), (4, 12.0)):
+        q = OrtWeightOnly(bits=bits, block_size=32, embeddings="int8")
+        out = tmp_path / f"w{bits}.onnx"
+        quantize(path, out, ONNXRecipe("w", "onnx", quantization=q, sqnr_floor_db=12.0))
+        o = ops(out)
+        assert o.count("MatMulNBits") == 3 and "DequantizeLinear" in o, o  # embedding dequantized after Gather
+        got = ONNXRunner(out).run("forward", [ids])[0]
+        assert sqnr_db(ref, got) > floor
