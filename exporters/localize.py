@@ -150,8 +150,9 @@ def onnx_intermediates(path, inputs: list, values: dict) -> dict:
 
     model = onnx.load(str(path))
     have = {o.name for o in model.graph.output}
-    produced = {o for n in model.graph.node for o in n.output}
-    wanted = {m: v for m, v in values.items() if v in produced}
+    inferred = onnx.shape_inference.infer_shapes(model).graph
+    elem = {vi.name: vi.type.tensor_type.elem_type for vi in [*inferred.value_info, *inferred.output]}
+    wanted = {m: v for m, v in values.items() if elem.get(v) == TensorProto.FLOAT}  # float module outputs only
     for v in sorted(set(wanted.values()) - have):
         model.graph.output.append(helper.make_tensor_value_info(v, TensorProto.FLOAT, None))
     with tempfile.TemporaryDirectory() as td:
