@@ -4,7 +4,7 @@
 
 Every recipe and every quantization/compression config is a frozen dataclass
 deriving from :class:`Config`: it has a ``version``, serialises with
-``to_dict()`` (its type name plus its fields, nested configs as dicts) and
+``to_dict()`` (its type name plus its fields, nested configs as dicts, tuples as lists: JSON's shape) and
 comes back with ``config_from_dict`` (``config_from_dict(c.to_dict()) == c``,
 tested for every shipped recipe). Subclasses register themselves by class
 name when they are defined.
@@ -38,7 +38,7 @@ class Config:
         d = {"type": type(self).__name__}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            d[f.name] = v.to_dict() if isinstance(v, Config) else v
+            d[f.name] = v.to_dict() if isinstance(v, Config) else list(v) if isinstance(v, tuple) else v
         return d
 
 

@@ -214,3 +214,15 @@ def test_onnx_recipes_keep_float_and_weight_only(tmp_path):
         assert o.count("MatMulNBits") == 3 and "DequantizeLinear" in o, o  # embedding dequantized after Gather
         got = ONNXRunner(out).run("forward", [ids])[0]
         assert sqnr_db(ref, got) > floor
+
+
+def test_every_recipe_survives_json_unchanged():
+    """Manifests store ``recipe.to_dict()`` as JSON; reading it back must give the same dict and recipe."""
+    import json
+
+    from exporters import registry
+    from exporters.recipes import recipe_from_dict
+
+    for r in registry.list_recipes():
+        d = json.loads(json.dumps(r.to_dict()))
+        assert d == r.to_dict() and recipe_from_dict(d) == r, r.name
