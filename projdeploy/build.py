@@ -35,6 +35,7 @@ NONDETERMINISTIC = {
     "manifest.json": "stage timings, cache hits and the paths given on the command line",
     "report.json": "latency and memory measured on this host vary from run to run",
     "report.html": "renders report.json",
+    "model/projdeploy.json": "training metadata: wall-clock seconds of fine-tuning (and teachers' cache paths)",
 }
 STAGES = ("pretrain", "project", "finetune", "export", "check", "sdk")
 CACHE_VERSION = 2

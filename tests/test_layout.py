@@ -286,3 +286,18 @@ def test_out_in_a_read_only_directory(tmp_path):
         assert r.exit_code == 2 and "cannot write" in r.output and "Traceback" not in r.output, r.output
     finally:
         ro.chmod(0o755)
+
+
+def test_user_task_records_resolved_data_paths_and_sha256(tmp_path):
+    from projdeploy.tasks import get_task
+
+    d = tmp_path / "proj"
+    d.mkdir()
+    f = _image_task(d, "imgs")
+    task = get_task(str(f))
+    want = {
+        "path": str((d / "train.npz").resolve()),
+        "sha256": hashlib.sha256((d / "train.npz").read_bytes()).hexdigest(),
+    }
+    assert task.data_files == {"data.train": want}
+    assert task.summary()["data_files"] == task.data_files  # what build writes into manifest.json and report.json
