@@ -461,8 +461,8 @@ class Builder:
                     }
                 )
             if self.task.data_files:  # what a user task trained on: resolved paths and sha256
-                report["data_files"] = self.task.data_files
-            (tmp / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+                report = Report.from_dict({**report.to_dict(), "data_files": self.task.data_files})
+            (tmp / "report.json").write_text(json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n")
             if (chk.path / "report.html").is_file():
                 shutil.copy2(chk.path / "report.html", tmp / "report.html")
             figures = sorted(chk.path.glob("*.png"))
