@@ -97,7 +97,7 @@ def test_the_web_sdk_type_checks_and_the_swift_conforms(sdks, tmp_path):
     from projdeploy.sdk.spec import SPEC_FILE
 
     # tsc resolves onnxruntime-web upwards from the files: a copy next to a node_modules link
-    shutil.copytree(sdks["web"] / "src", tmp_path / "pkg" / "src")
+    shutil.copytree(sdks["web"], tmp_path / "pkg", ignore=shutil.ignore_patterns("assets"))  # package.json: ESM
     (tmp_path / "node_modules").symlink_to(WEB / "node_modules")
     (tmp_path / "cfg").mkdir()
     res = tsc_check(sorted((tmp_path / "pkg" / "src").glob("*.ts")), tmp_path / "cfg")
