@@ -221,6 +221,51 @@ def bench_smollm2(work: Path, threads: int, repeats: int, windows: int, length: 
     }
 
 
+def _ms(v: dict) -> str:
+    return f"{v['median']:.1f} ({v['min']:.1f}-{v['max']:.1f})"
+
+
+def report(res: dict) -> str:
+    """Markdown tables of a results file (BENCHMARKS.md, section 'Real models')."""
+    lines = [
+        f"Host: {res['host']}; {res['threads']} onnxruntime intra-op threads; numpy copy bandwidth "
+        f"{res['copy_bandwidth_gbs']:.1f} GB/s at the start of the run. Tools: {res['tools']}.",
+        "",
+    ]
+    if "minilm" in res:
+        m = res["minilm"]
+        lines += [
+            f"**MiniLM-L6 classifier** ({m['rows']} stdlib docstrings x {m['seq']} WordPiece tokens; "
+            f"max |logit| {m['max_abs_logit']:.3g}). Latency: batch 1, median (min-max) of the repeats.",
+            "",
+            "| variant | file MB | vs fp32 | export s | SQNR dB | argmax agreement | max abs diff | latency ms |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for name, v in m["variants"].items():
+            lines.append(
+                f"| {name} | {v['file_mb']:.1f} | {v['size_vs_fp32']:.3f} | {v['export_s']:.0f} | {v['sqnr_db']:.1f} "
+                f"| {v['argmax_agreement']:.3f} | {v['max_abs_diff']:.2g} | {_ms(v['latency_ms'])} |"
+            )
+        lines.append("")
+    if "smollm2" in res:
+        m = res["smollm2"]
+        lines += [
+            f"**SmolLM2-135M** ({m['windows']} windows x {m['tokens_per_window']} tokens of pycode:json eval text, "
+            f"SmolLM2's tokenizer; PyTorch fp32 {m['bits_per_byte_torch_fp32']:.4f} bits/byte; max |logit| "
+            f"{m['max_abs_logit']:.3g}). Latency: one {m['tokens_per_window']}-token forward, batch 1.",
+            "",
+            "| variant | file MB | vs fp32 | export s | bits/byte | drop | SQNR dB | max abs diff | forward ms |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for name, v in m["variants"].items():
+            lines.append(
+                f"| {name} | {v['file_mb']:.0f} | {v['size_vs_fp32']:.3f} | {v['export_s']:.0f} "
+                f"| {v['bits_per_byte']:.4f} | {v['bpb_drop']:+.4f} | {v['sqnr_db']:.1f} | {v['max_abs_diff']:.2g} "
+                f"| {_ms(v['latency_ms_forward'])} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", default="/tmp/real-export")
@@ -230,7 +275,11 @@ def main(argv=None) -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--windows", type=int, default=8, help="SmolLM2 eval windows")
     ap.add_argument("--length", type=int, default=128, help="SmolLM2 tokens per window")
+    ap.add_argument("--report-only", action="store_true", help="print the markdown tables of --out and exit")
     a = ap.parse_args(argv)
+    if a.report_only:
+        print(report(json.loads(Path(a.out).read_text())))
+        return
     import torch
 
     torch.set_num_threads(a.threads)
