@@ -179,7 +179,15 @@ class CoreMLRunner:  # pragma: no cover - macOS only
 
 
 class CoreMLFormat(
-    Format, name="coreml", recipe_type=CoreMLRecipe, toolchain=("coremltools",), kv_cache=True, dynamic=False
+    Format,
+    name="coreml",
+    recipe_type=CoreMLRecipe,
+    toolchain=("coremltools",),
+    kv_cache=True,
+    dynamic=False,
+    boundary_dtypes=frozenset({"float16"}),  # Core ML computes and returns float16; the SDKs convert
+    split_ext=".mlpackage",
+    split_always=True,  # one .mlpackage per program
 ):
     def write(self, programs, recipe, out, calibration) -> Artifact:
         """``<program>.mlpackage`` for each program (Core ML compression needs no calibration)."""

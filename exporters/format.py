@@ -38,6 +38,9 @@ class Format(ABC):
     toolchain: ClassVar[tuple[str, ...]]  # the packages export needs (also its host runtime)
     kv_cache: ClassVar[bool]  # LMs get prefill + decode programs with a static KV cache
     dynamic: ClassVar[bool]  # programs have a dynamic batch (and LM sequence) dimension
+    boundary_dtypes: ClassVar[frozenset[str]] = frozenset()  # I/O dtypes the SDKs convert from/to float32
+    split_ext: ClassVar[str | None] = None  # programs may be one file each, named <program><split_ext>
+    split_always: ClassVar[bool] = False  # every program is its own file (never one file for all)
 
     def __init_subclass__(cls, **facts):
         super().__init_subclass__()
@@ -54,6 +57,14 @@ class Format(ABC):
 
     def __repr__(self) -> str:
         return f"<Format {self.name}: {', '.join(self.recipes)}>"
+
+    def program_files(self, programs, main: str, artifact: Path) -> dict[str, str]:
+        """Which file of an artifact holds each program: ``main`` for all, or ``<program><split_ext>`` each."""
+        if self.split_ext:
+            split = {p: f"{p}{self.split_ext}" for p in programs}
+            if self.split_always or (len(split) > 1 and all((artifact / f).exists() for f in split.values())):
+                return split
+        return {p: main for p in programs}
 
     # --- recipes and availability --------------------------------------------------------------
     def recipe(self, name: str | Recipe) -> Recipe:

@@ -248,6 +248,7 @@ class ONNXFormat(
     toolchain=("onnx", "onnxscript", "onnxruntime"),
     kv_cache=False,  # single forward program (web: onnxruntime-web)
     dynamic=True,
+    split_ext=".onnx",  # an LM's prefill + decode pair is one .onnx each
 ):
     def recipe_missing(self, recipe):
         if recipe.exporter == "optimum" and not installed("optimum.exporters.onnx"):

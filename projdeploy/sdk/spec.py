@@ -26,7 +26,6 @@ from .validate import FILE_NAME, TENSOR_NAME, text_engine, tokenizer_fields
 SPEC_FILE = "projdeploy_sdk.json"
 SPEC_SCHEMA = "projdeploy.sdk/1"
 DTYPES = {"int64", "int32", "float32"}
-BOUNDARY_DTYPES = {"coreml": {"float16"}}  # converted to float32 / from float32 by the generated code
 TARGET_FORMATS = {  # target -> artifact formats its runtime reads
     "web": ("onnx",),
     "ios": ("executorch", "coreml"),
@@ -163,7 +162,7 @@ def _tensor(spec: dict, where: str, fmt: str = "") -> dict:
     name = spec.get("name")
     if not isinstance(name, str) or not TENSOR_NAME.match(name):
         raise ConfigError(where, "name", f"tensor name {name!r} must match {TENSOR_NAME.pattern}")
-    allowed = DTYPES | BOUNDARY_DTYPES.get(fmt, set())
+    allowed = DTYPES | (_format(fmt, where).boundary_dtypes if fmt else frozenset())
     if spec.get("dtype") not in allowed:
         raise ConfigError(where, f"{name}.dtype", f"{spec.get('dtype')!r}; supported: {sorted(allowed)}")
     shape = []
@@ -312,15 +311,21 @@ def build_spec(artifact_dir: str | Path, target: str, manifest: dict) -> dict:
     return spec
 
 
+def _format(fmt: str, source: str):
+    """The exporters' Format named by a manifest (it owns the format's file layout and boundary dtypes)."""
+    from exporters.registry import get_format
+
+    from ..errors import UnknownNameError
+
+    try:
+        return get_format(fmt)
+    except UnknownNameError as e:
+        raise ConfigError(source, "format", str(e)) from None
+
+
 def _program_files(fmt: str, main: str, programs: dict, artifact: Path, source: str) -> dict:
-    """Which bundled file holds each program: one .pte / .onnx for all, or one .mlpackage per program."""
-    ext = {"coreml": ".mlpackage", "onnx": ".onnx"}.get(fmt)
-    per_program = {p: f"{p}{ext}" for p in programs} if ext else {}
-    if fmt != "coreml" and not (
-        ext and len(programs) > 1 and all((artifact / f).exists() for f in per_program.values())
-    ):
-        return {p: main for p in programs}  # one file holds every program
-    files = per_program
+    """Which bundled file holds each program, as the format lays its artifacts out."""
+    files = _format(fmt, source).program_files(programs, main, artifact)
     for p, f in files.items():
         if not (artifact / f).exists():
             raise ConfigError(source, "programs", f"program {p!r} has no {f} in the artifact")
