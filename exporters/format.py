@@ -41,6 +41,7 @@ class Format(ABC):
     boundary_dtypes: ClassVar[frozenset[str]] = frozenset()  # I/O dtypes the SDKs convert from/to float32
     split_ext: ClassVar[str | None] = None  # programs may be one file each, named <program><split_ext>
     split_always: ClassVar[bool] = False  # every program is its own file (never one file for all)
+    parsable_graph: ClassVar[bool] = False  # the artifact's file is an operator graph check can cost directly
 
     def __init_subclass__(cls, **facts):
         super().__init_subclass__()

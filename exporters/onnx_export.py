@@ -249,6 +249,7 @@ class ONNXFormat(
     kv_cache=False,  # single forward program (web: onnxruntime-web)
     dynamic=True,
     split_ext=".onnx",  # an LM's prefill + decode pair is one .onnx each
+    parsable_graph=True,  # check costs the .onnx graph itself, initializers included
 ):
     def recipe_missing(self, recipe):
         if recipe.exporter == "optimum" and not installed("optimum.exporters.onnx"):

@@ -156,8 +156,10 @@ def _scale(ops, factor):
 def artifact_graph(artifact) -> Graph:
     """The operator costs of an artifact (an :class:`~exporters.base.Artifact` or its directory)."""
     from exporters.base import Artifact
+    from exporters.registry import get_format
 
     art = artifact if isinstance(artifact, Artifact) else Artifact.read(artifact)
+    own_graph = get_format(art.format).parsable_graph
     prec, why = precision_for(art)
     main = art.main_path
     file_bytes = (
@@ -165,7 +167,7 @@ def artifact_graph(artifact) -> Graph:
     )
     seq = int(art.model.get("seq_len") or 0) or _seq_from_programs(art)
     notes = [f"precision: {why}"]
-    if art.format == "onnx":
+    if own_graph:
         cost = onnx_ops(main, {"batch": 1, "seq": seq, "s0": 1, "s1": seq})
         ops, raw, uncosted, act_peak = cost.ops, cost.weight_bytes, cost.uncosted, cost.live_peak_bytes
         notes += cost.notes()
@@ -185,7 +187,7 @@ def artifact_graph(artifact) -> Graph:
             "operator list from projdeploy.models.build_model(manifest config) traced at the recipe's "
             "precision (the .pte/.mlpackage itself is not parsed)"
         )
-    if art.format == "onnx":  # exact initializer bytes; the rest of the file is graph + metadata
+    if own_graph:  # exact initializer bytes; the rest of the file is graph + metadata
         scale = 1.0
         notes.append(f"weights: {raw:.0f} initializer bytes of a {file_bytes} byte file (rest: graph, metadata)")
     else:  # the traced model approximates storage; scale to the real file
