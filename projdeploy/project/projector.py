@@ -260,6 +260,19 @@ def generation_flops(op: Operator) -> int:
     return 2 * (s.num_hidden_layers * per_layer + 2 * b.vocab_size * d * ds)
 
 
+def _big_config(pre, tok, T: int):
+    """M1: the preset's dense big shape over the task's tokenizer and sequence length."""
+    return config_for(
+        pre.small_size,
+        tok.vocab_size,
+        **pre.big,
+        max_position_embeddings=T,
+        bos_token_id=tok.bos_id,
+        eos_token_id=tok.eos_id,
+        pad_token_id=tok.pad_id,
+    )
+
+
 def pretrain_projector(
     data: str = "digits",
     preset: str = "tiny",
@@ -290,15 +303,7 @@ def pretrain_projector(
     tasks, arrays = generic_tasks(data)
     tok = get_task(data).tokenizer
     T = arrays["tokens"].shape[1] - 1
-    big_cfg = config_for(
-        pre.small_size,
-        tok.vocab_size,
-        **pre.big,
-        max_position_embeddings=T,
-        bos_token_id=tok.bos_id,
-        eos_token_id=tok.eos_id,
-        pad_token_id=tok.pad_id,
-    )
+    big_cfg = _big_config(pre, tok, T)
     pcfg = ProjectorConfig(small_size=pre.small_size, lam=lam, tasks_per_step=tasks_per_step, rank=rank)
     model = ProjectorModel(big_cfg, pcfg, tasks, seed=seed)
     small_cfg = model.op.small_cfg

@@ -59,6 +59,25 @@ def flop_budget(task, preset: PretrainPreset) -> float:
     return 3.0 * slm.flops_per_token(task.seq_len) * preset.batch_size * task.seq_len * preset.small_steps
 
 
+def _pretrain_projector(**kw) -> dict:
+    try:
+        from ..project.projector import pretrain_projector
+    except ImportError as e:
+        raise ConfigError("pretrain", "model", f"'projector' is not available in this build ({e})") from None
+    return pretrain_projector(**kw)
+
+
+def _identity(model: str, task, p, cfg, init) -> dict:
+    """What a resumed run must match: model kind, data, preset, model config and init checkpoint."""
+    return {
+        "kind": model,
+        "data": task.name,
+        "preset": p.to_dict(),
+        "model": cfg.to_dict() if hasattr(cfg, "num_experts") else cfg.to_hf_dict(),
+        "init": str(init) if init else None,
+    }
+
+
 def pretrain(
     model: str,
     data: str,
@@ -81,11 +100,7 @@ def pretrain(
     if model not in MODELS:
         raise UnknownNameError("pretrain model", model, MODELS)
     if model == "projector":
-        try:
-            from ..project.projector import pretrain_projector
-        except ImportError as e:
-            raise ConfigError("pretrain", "model", f"'projector' is not available in this build ({e})") from None
-        return pretrain_projector(
+        return _pretrain_projector(
             data=data, preset=preset, out=out, resume=resume, steps=steps, seed=seed, progress=progress
         )
     from ..tasks import get_task
@@ -106,13 +121,7 @@ def pretrain(
     tcfg = _train_config(p, n_steps, seed, lr, eval_every, ckpt_every)
     train_data = {"tokens": task.train.tokens}
     ev_rows = task.eval.subset(np.arange(min(len(task.eval), p.eval_rows)))
-    identity = {
-        "kind": model,
-        "data": task.name,
-        "preset": p.to_dict(),
-        "model": cfg.to_dict() if hasattr(cfg, "num_experts") else cfg.to_hf_dict(),
-        "init": str(init) if init else None,
-    }
+    identity = _identity(model, task, p, cfg, init)
     clustering, experts, loss_fn = _routing(model, task, p, embedding, seed, out if resume else None, ev_rows)
     ev_expert = experts and experts[1]
     if clustering is not None:
