@@ -27,6 +27,7 @@ from test_gate_helpers import latency_report
 
 from projdeploy.check.calibration import run_calibration
 from projdeploy.gate import compare, parse_figures
+from projdeploy.gate.compare import FAIL
 
 BASE_REPS, SLOW_REPS, BLOCK, MAX_ROUNDS, MAX_HALF_WIDTH = 10, 13, 20, 120, 0.08
 CLOCK = time.thread_time
@@ -81,5 +82,8 @@ def test_real_30pct_slowdown_detected_and_unchanged_passes():
                 break
     assert len(names) == 1
     assert v["slow"].status == "regression", (len(series["base"]), v["slow"].detail)
-    assert v["same"].status == "pass", (len(series["base"]), v["same"].detail)
+    # The unchanged build must not fail CI. "suspect" (point estimate above 1+10% but the interval
+    # reaches below it) is the gate's non-failing warning and is a correct outcome on real noise:
+    # one CI run saw ratio 1.107 (90% CI 0.989-1.245) for identical series after 120 rounds.
+    assert v["same"].status not in FAIL, (len(series["base"]), v["same"].detail)
     assert 1.15 < v["slow"].timing.ratio < 1.45, v["slow"].detail
