@@ -47,19 +47,38 @@ from . import choices
 @click.option(
     "--size",
     default=None,
-    help="truncate/prune: preset (tiny|small|base) or hidden=H,layers=L,ffn=F,heads=N,kv=M "
+    help="truncate/prune (and projector/pn from a pretrained --big): preset (tiny|small|base) or hidden=H,layers=L,ffn=F,heads=N,kv=M "
     "(default: the big checkpoint's preset; 25%% of a pretrained model's non-embedding parameters).",
 )
 @click.option("--params", default=None, help="truncate/prune: parameter budget, 25%% (non-embedding) or 30M (total).")
 @click.option(
     "--calibration-rows", type=click.IntRange(1), default=32, show_default=True, help="prune: calibration rows."
 )
+@click.option(
+    "--train-steps",
+    type=click.IntRange(0),
+    default=None,
+    help="projector/pn from a pretrained --big: steps of training on generic data (the task's domain held out) "
+    "before projecting; 0 gives the pruned model exactly [default: 20].",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @overwrite_option
 def cli(
-    big_dir, task_name, method, out, rule, tune_coefficients_steps, fit_steps, size, params, calibration_rows, seed
+    big_dir,
+    task_name,
+    method,
+    out,
+    rule,
+    tune_coefficients_steps,
+    fit_steps,
+    size,
+    params,
+    calibration_rows,
+    train_steps,
+    seed,
 ):
     """Project a big model into a small task model in one shot."""
+    from ..foundation import is_foundation_source
     from ..project.api import project
 
     given = {
@@ -69,8 +88,10 @@ def cli(
         "size": size,
         "params": params,
         "calibration": calibration_rows,
+        "train_steps": train_steps,
     }
-    opts = {k: v for k, v in given.items() if k in METHODS[method].options}
+    allowed = METHODS[method].options_for(is_foundation_source(big_dir))
+    opts = {k: v for k, v in given.items() if k in allowed}
     info = project(big_dir, task_name, method, out, seed=seed, **opts)
     extra = {k: v for k, v in info.items() if k not in ("method", "big", "seconds", "out")}
     click.echo(f"projected {task_name} with {method} in {info['seconds']:.2f}s {extra}")

@@ -69,14 +69,19 @@ def dense_source(big_dir, task, method: str):
     return load_dense_big(big_dir), task, None
 
 
-def dense_projection(big_dir, task, method, *, seed=0, size=None, params=None, calibration=32):
-    """truncate / prune of a dense big model to ``--size`` / ``--params`` -> (small, info)."""
+def dense_small(big_dir, task, method: str, size=None, params=None):
+    """(dense big module, task in its tokenizer, small config from ``--size`` / ``--params``)."""
     from .sizing import small_config
 
     big, task, default_params = dense_source(big_dir, task, method)
     if size is None and params is None:
         params = default_params
-    cfg = small_config(big.config, size, params, default=small_size_of(big_dir))
+    return big, task, small_config(big.config, size, params, default=small_size_of(big_dir))
+
+
+def dense_projection(big_dir, task, method, *, seed=0, size=None, params=None, calibration=32):
+    """truncate / prune of a dense big model to ``--size`` / ``--params`` -> (small, info)."""
+    big, task, cfg = dense_small(big_dir, task, method, size, params)
     if method == "prune":
         from .prune import prune
 
@@ -109,25 +114,23 @@ def small_size_of(big_dir: str | Path, default: str = "tiny") -> str:
 
 def project_model(big_dir: str | Path, task, method: str, *, seed: int = 0, **options):
     """(small model, info) without writing anything. ``options``: the method's own (``methods.py``)."""
+    from ..foundation import is_foundation_source
     from .methods import get_method
 
     spec = get_method(method)
-    unknown = sorted(set(options) - set(spec.options))
+    pretrained = is_foundation_source(big_dir)
+    allowed = spec.options_for(pretrained)
+    unknown = sorted(set(options) - set(allowed))
     if unknown:
-        raise ConfigError(f"projection method {method!r}", unknown[0], f"not an option; allowed: {list(spec.options)}")
-    from ..foundation import is_foundation_source
-
-    if is_foundation_source(big_dir):
-        if spec.run.__name__ not in ("_truncate", "_prune"):
-            raise CheckpointError(f"{big_dir}: a pretrained model is projected with prune or truncate, not {method!r}")
-    else:
+        raise ConfigError(f"projection method {method!r}", unknown[0], f"not an option; allowed: {list(allowed)}")
+    if not pretrained:
         big_dir = Path(big_dir)
         if not big_dir.is_dir():
             raise CheckpointError(f"big checkpoint directory {str(big_dir)!r} does not exist")
     if len(task.train) == 0:
         raise DataError(f"task {task.name!r} has no training data to project for")
     t0 = time.perf_counter()
-    small, info = spec.run(big_dir, task, seed=seed, **options)
+    small, info = spec.runner(big_dir, pretrained)(big_dir, task, seed=seed, **options)
     if small.config.vocab_size != task.tokenizer.vocab_size:
         raise CheckpointError(
             f"{big_dir}: vocab size {small.config.vocab_size} does not match task "

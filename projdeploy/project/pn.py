@@ -113,6 +113,21 @@ def project_pn(
             f"({tok.get('kind')}, vocab {small.vocab_size}) than task {task.name} "
             f"({task.tokenizer.kind}, vocab {task.tokenizer.vocab_size})"
         )
+    expert, info = choose_expert(pn, clustering, task, rule, max_units)
+    coefs = [c[0].detach() for c in pn.coefficients(torch.tensor([expert]))]
+    if tune_coefficients_steps > 0:
+        coefs, before, after = tune_coefficients(pn, task, coefs, tune_coefficients_steps, seed, lr, batch_size)
+        info.update(tuned_steps=tune_coefficients_steps, tune_loss_before=before, tune_loss_after=after)
+    model = pn.materialize(coefs=coefs)
+    info["seconds"] = time.perf_counter() - t0
+    info["small_config"] = small.to_hf_dict()
+    return model, info
+
+
+def choose_expert(pn, clustering, task, rule: str = "most-frequent", max_units: int | None = MAX_UNITS):
+    """(expert, info): the task's most frequent cluster, or the expert with the lowest loss on its rows."""
+    if rule not in RULES:
+        raise UnknownNameError("expert rule", rule, RULES)
     counts = cluster_counts(clustering, task, pn.config.num_experts, max_units)
     info = {
         "method": f"pn/{pn.config.kind}",
@@ -129,14 +144,7 @@ def project_pn(
         info["expert_losses"] = losses.tolist()
     info["expert"] = expert
     info["cluster_share"] = float(counts[expert] / max(counts.sum(), 1))
-    coefs = [c[0].detach() for c in pn.coefficients(torch.tensor([expert]))]
-    if tune_coefficients_steps > 0:
-        coefs, before, after = tune_coefficients(pn, task, coefs, tune_coefficients_steps, seed, lr, batch_size)
-        info.update(tuned_steps=tune_coefficients_steps, tune_loss_before=before, tune_loss_after=after)
-    model = pn.materialize(coefs=coefs)
-    info["seconds"] = time.perf_counter() - t0
-    info["small_config"] = small.to_hf_dict()
-    return model, info
+    return expert, info
 
 
 def tune_coefficients(pn, task, coefs, steps: int, seed: int = 0, lr: float = 0.05, batch_size: int = 32):

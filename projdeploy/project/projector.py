@@ -71,11 +71,11 @@ class ProjectorConfig:
 
 
 class MapGen(nn.Module):
-    """``P(e) = Base + U diag(G e) V``; Base starts as the (a x b) truncation slice, V at zero."""
+    """``P(e) = Base + U diag(G e) V``; Base starts as the (a x b) truncation slice (or ``base``), V at zero."""
 
-    def __init__(self, a: int, b: int, rank: int, emb_dim: int):
+    def __init__(self, a: int, b: int, rank: int, emb_dim: int, base: torch.Tensor | None = None):
         super().__init__()
-        self.base = nn.Parameter(torch.eye(a, b))
+        self.base = nn.Parameter(torch.eye(a, b) if base is None else base.clone())
         self.U = nn.Parameter(torch.randn(a, rank) / rank**0.5)
         self.V = nn.Parameter(torch.zeros(rank, b))
         self.G = nn.Parameter(torch.randn(rank, emb_dim) / emb_dim**0.5)
@@ -84,35 +84,53 @@ class MapGen(nn.Module):
         return self.base + (self.U * (self.G @ e)) @ self.V
 
 
-class Operator(nn.Module):
-    """Generates a small model's state dict from the big model's weights and a task embedding."""
+def _rows_of(index: torch.Tensor, n: int) -> torch.Tensor:
+    """The (len(index) x n) 0/1 matrix selecting ``index``: ``P @ x == x[index]`` exactly."""
+    return torch.nn.functional.one_hot(index.long(), n).float()
 
-    def __init__(self, big_cfg: ModelConfig, small_cfg: ModelConfig, pcfg: ProjectorConfig, n_tasks: int):
+
+class Operator(nn.Module):
+    """Generates a small model's state dict from the big model's weights and a task embedding.
+
+    ``init``: a ``prune`` :class:`~projdeploy.project.prune.Selection`; the maps then start as that
+    selection (channels, per-layer neurons, per-layer heads, a fixed set of layers), so before training
+    the operator generates exactly the pruned model. Without it they start as truncation.
+    """
+
+    def __init__(self, big_cfg: ModelConfig, small_cfg: ModelConfig, pcfg: ProjectorConfig, n_tasks: int, init=None):
         super().__init__()
         self.big_cfg, self.small_cfg, self.pcfg = big_cfg, small_cfg, pcfg
         r, m = pcfg.rank, pcfg.emb_dim
         L, Ls = big_cfg.num_hidden_layers, small_cfg.num_hidden_layers
+        ds, d, ps, p = (
+            small_cfg.hidden_size,
+            big_cfg.hidden_size,
+            small_cfg.intermediate_size,
+            big_cfg.intermediate_size,
+        )
         self.task_emb = nn.Parameter(torch.randn(n_tasks, m))
-        self.P_h = MapGen(small_cfg.hidden_size, big_cfg.hidden_size, r, m)
+        self.P_h = MapGen(ds, d, r, m, None if init is None else _rows_of(init.channels, d))
         self.P_v = nn.ModuleList(
             MapGen(small_cfg.resolved_head_dim, big_cfg.resolved_head_dim, r, m) for _ in range(Ls)
         )
         self.P_ff = nn.ModuleList(
-            MapGen(small_cfg.intermediate_size, big_cfg.intermediate_size, r, m) for _ in range(Ls)
+            MapGen(ps, p, r, m, None if init is None else _rows_of(init.neurons[j], p)) for j in range(Ls)
         )
-        if L != Ls:
+        self.depth_logits = None
+        self.register_buffer("layer_index", None if init is None else init.layers.clone(), persistent=False)
+        if init is None and L != Ls:
             logits = torch.full((Ls, L), -4.0)
             for j, seg in enumerate(layer_segments(L, Ls)):
                 logits[j, seg] = 0.0
             self.depth_logits = nn.Parameter(logits)
-        else:
-            self.depth_logits = None
         self.register_buffer(
             "qk", rope_channels(big_cfg.resolved_head_dim, small_cfg.resolved_head_dim), persistent=False
         )
         qh, kvh = head_maps(big_cfg, small_cfg)
-        self.register_buffer("qh", qh, persistent=False)
-        self.register_buffer("kvh", kvh, persistent=False)
+        qh = torch.stack(init.query_heads) if init is not None else qh.expand(Ls, -1)
+        kvh = torch.stack(init.kv_heads) if init is not None else kvh.expand(Ls, -1)
+        self.register_buffer("qh", qh.clone(), persistent=False)  # (Ls, H_s): big query heads per small layer
+        self.register_buffer("kvh", kvh.clone(), persistent=False)  # (Ls, KV_s)
         self._shell = [build_model(small_cfg, seed=0)]  # a list: not a submodule, holds no trained state
 
     def depth_mix(self) -> torch.Tensor:
@@ -128,14 +146,10 @@ class Operator(nn.Module):
         w2 = ph.pow(2)
         gain = lambda g: (w2 @ g) / w2.sum(1).clamp_min(1e-6)
         bb = big.model
-        sd = {
-            "model.embed_tokens.weight": bb.embed_tokens.weight @ ph.T,
-            "model.norm.weight": gain(bb.norm.weight),
-            "lm_head.weight": big.lm_head.weight @ ph.T,
-        }
-        A = self.depth_mix().to(ph)
-        stack = lambda f: torch.stack([f(layer) for layer in bb.layers])
-        mix = lambda f: torch.einsum("jl,l...->j...", A, stack(f))
+        sd = {"model.embed_tokens.weight": bb.embed_tokens.weight @ ph.T, "model.norm.weight": gain(bb.norm.weight)}
+        if not sc.tie_word_embeddings:
+            sd["lm_head.weight"] = big.lm_head.weight @ ph.T
+        mix = self._depth(bb.layers, ph)
         ln1, ln2 = mix(lambda b: b.input_layernorm.weight), mix(lambda b: b.post_attention_layernorm.weight)
         q, k = mix(lambda b: b.self_attn.q_proj.weight), mix(lambda b: b.self_attn.k_proj.weight)
         v, o = mix(lambda b: b.self_attn.v_proj.weight), mix(lambda b: b.self_attn.o_proj.weight)
@@ -148,22 +162,29 @@ class Operator(nn.Module):
             pv, pf, pre = self.P_v[j](e), self.P_ff[j](e), f"model.layers.{j}."
             sd[pre + "input_layernorm.weight"] = gain(ln1[j])
             sd[pre + "post_attention_layernorm.weight"] = gain(ln2[j])
-            sd[pre + "self_attn.q_proj.weight"] = (q[j].view(H, HD, -1)[self.qh][:, self.qk] @ ph.T).reshape(
+            sd[pre + "self_attn.q_proj.weight"] = (q[j].view(H, HD, -1)[self.qh[j]][:, self.qk] @ ph.T).reshape(
                 -1, ph.shape[0]
             )
-            sd[pre + "self_attn.k_proj.weight"] = (k[j].view(KV, HD, -1)[self.kvh][:, self.qk] @ ph.T).reshape(
+            sd[pre + "self_attn.k_proj.weight"] = (k[j].view(KV, HD, -1)[self.kvh[j]][:, self.qk] @ ph.T).reshape(
                 -1, ph.shape[0]
             )
             sd[pre + "self_attn.v_proj.weight"] = torch.einsum(
-                "ab,kbc,dc->kad", pv, v[j].view(KV, HD, -1)[self.kvh], ph
+                "ab,kbc,dc->kad", pv, v[j].view(KV, HD, -1)[self.kvh[j]], ph
             ).reshape(-1, ph.shape[0])
             sd[pre + "self_attn.o_proj.weight"] = torch.einsum(
-                "xd,dhb,yb->xhy", ph, o[j].view(-1, H, HD)[:, self.qh], pv
+                "xd,dhb,yb->xhy", ph, o[j].view(-1, H, HD)[:, self.qh[j]], pv
             ).reshape(sc.hidden_size, -1)
             sd[pre + "mlp.gate_proj.weight"] = pf @ gt[j] @ ph.T
             sd[pre + "mlp.up_proj.weight"] = pf @ up[j] @ ph.T
             sd[pre + "mlp.down_proj.weight"] = ph @ dn[j] @ pf.T
         return sd
+
+    def _depth(self, layers, like: torch.Tensor):
+        """``mix(f)``: the per-small-layer weights ``f(block)``: the selected big layers, or the learned mix."""
+        if self.layer_index is not None:
+            return lambda f: torch.stack([f(layers[i]) for i in self.layer_index.tolist()])
+        A = self.depth_mix().to(like)
+        return lambda f: torch.einsum("jl,l...->j...", A, torch.stack([f(layer) for layer in layers]))
 
     def small_forward(self, state: dict[str, torch.Tensor], ids: torch.Tensor) -> torch.Tensor:
         from torch.func import functional_call
@@ -174,7 +195,10 @@ class Operator(nn.Module):
     def materialise(self, big: nn.Module, e: torch.Tensor) -> nn.Module:
         """An ordinary small CausalLM holding the generated weights (the operator is dropped)."""
         small = build_model(self.small_cfg, seed=0)
-        small.load_state_dict({k: v.detach().clone() for k, v in self.generate(big, e).items()})
+        sd = {k: v.detach().clone() for k, v in self.generate(big, e).items()}
+        if self.small_cfg.tie_word_embeddings:
+            sd["lm_head.weight"] = sd["model.embed_tokens.weight"]
+        small.load_state_dict(sd)
         return small.eval()
 
 
@@ -188,6 +212,14 @@ class ProjectorModel(nn.Module):
         torch.manual_seed(seed + 1)
         self.op = Operator(big_cfg, small_cfg, pcfg, len(tasks))
         self.tasks = list(tasks)
+
+    @classmethod
+    def from_parts(cls, big: nn.Module, op: Operator, tasks: list[str]) -> ProjectorModel:
+        """M1 given (a pretrained model) with its operator."""
+        self = cls.__new__(cls)
+        nn.Module.__init__(self)
+        self.big, self.op, self.tasks = big, op, list(tasks)
+        return self
 
 
 def projector_loss(lam: float, tasks_per_step: int = 2):

@@ -108,24 +108,47 @@ def check_prunable(big: ModelConfig, small: ModelConfig) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Selection:
+    """What pruning keeps of the big model (indices in original order); the projector starts from it."""
+
+    channels: torch.Tensor  # (d_s,) hidden channels
+    layers: torch.Tensor  # (L_s,) big layers, in order
+    query_heads: tuple[torch.Tensor, ...]  # per small layer (H_s,)
+    kv_heads: tuple[torch.Tensor, ...]  # per small layer (KV_s,)
+    neurons: tuple[torch.Tensor, ...]  # per small layer (p_s,)
+
+
+def select(big_cfg: ModelConfig, small_cfg: ModelConfig, imp: Importance) -> Selection:
+    """The most important channels, layers, heads (whole GQA groups) and MLP neurons for ``small_cfg``."""
+    check_prunable(big_cfg, small_cfg)
+    layers = _top(imp.layers, small_cfg.num_hidden_layers)
+    heads = [keep_heads(imp.heads[j], big_cfg, small_cfg) for j in layers.tolist()]
+    return Selection(
+        _top(imp.channels, small_cfg.hidden_size),
+        layers,
+        tuple(q for q, _ in heads),
+        tuple(kv for _, kv in heads),
+        tuple(_top(imp.neurons[j], small_cfg.intermediate_size) for j in layers.tolist()),
+    )
+
+
 @torch.no_grad()
-def prune_model(big: torch.nn.Module, small_cfg: ModelConfig, imp: Importance) -> torch.nn.Module:
-    """Materialise the pruned small CausalLM from the big one and its importances."""
+def prune_model(big: torch.nn.Module, small_cfg: ModelConfig, sel: Selection) -> torch.nn.Module:
+    """Materialise the pruned small CausalLM from the big one and a selection."""
     bc = big.config
     check_prunable(bc, small_cfg)
     H, KV, hd = bc.num_attention_heads, bc.num_key_value_heads, bc.resolved_head_dim
-    ch = _top(imp.channels, small_cfg.hidden_size)
-    layers = _top(imp.layers, small_cfg.num_hidden_layers)
+    ch = sel.channels
     small = build_model(small_cfg, seed=0)
     sb, bb = small.model, big.model
     sb.embed_tokens.weight.copy_(bb.embed_tokens.weight[:, ch])
     sb.norm.weight.copy_(bb.norm.weight[ch])
     if not small_cfg.tie_word_embeddings:
         small.lm_head.weight.copy_(big.lm_head.weight[:, ch])
-    for layer, j in zip(sb.layers, layers.tolist()):
+    for i, (layer, j) in enumerate(zip(sb.layers, sel.layers.tolist())):
         src = bb.layers[j]
-        qh, kvh = keep_heads(imp.heads[j], bc, small_cfg)
-        nr = _top(imp.neurons[j], small_cfg.intermediate_size)
+        qh, kvh, nr = sel.query_heads[i], sel.kv_heads[i], sel.neurons[i]
         layer.input_layernorm.weight.copy_(src.input_layernorm.weight[ch])
         layer.post_attention_layernorm.weight.copy_(src.post_attention_layernorm.weight[ch])
         a, sa = layer.self_attn, src.self_attn
@@ -147,11 +170,17 @@ def calibration_rows(task, n: int, seed: int = 0) -> np.ndarray:
     return task.model_inputs(s.tokens[idx])
 
 
+def pruning_selection(big: torch.nn.Module, task, small_cfg: ModelConfig, calibration: int = 32, seed: int = 0):
+    """The selection ``prune`` makes for ``task`` (importances on ``calibration`` of its training rows)."""
+    return select(big.config, small_cfg, importance(big, calibration_rows(task, calibration, seed)))
+
+
 def prune(big: torch.nn.Module, task, small_cfg: ModelConfig, calibration: int = 32, seed: int = 0):
     """(pruned small model, info)."""
-    imp = importance(big, calibration_rows(task, calibration, seed))
-    small = prune_model(big, small_cfg, imp)
-    dropped = sorted(
-        set(range(big.config.num_hidden_layers)) - set(_top(imp.layers, small_cfg.num_hidden_layers).tolist())
-    )
-    return small, {"calibration_rows": min(calibration, len(task.train)), "dropped_layers": dropped}
+    sel = pruning_selection(big, task, small_cfg, calibration, seed)
+    info = {"calibration_rows": min(calibration, len(task.train)), "dropped_layers": dropped_layers(big, sel)}
+    return prune_model(big, small_cfg, sel), info
+
+
+def dropped_layers(big: torch.nn.Module, sel: Selection) -> list[int]:
+    return sorted(set(range(big.config.num_hidden_layers)) - set(sel.layers.tolist()))

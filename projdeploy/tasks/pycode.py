@@ -110,6 +110,25 @@ def pycode(
     )
 
 
+def generic_train_files(exclude: tuple[str, ...] = (), max_bytes: int = GENERIC_MAX_TRAIN_BYTES):
+    """(package, text) of the generic corpus's training files outside the ``exclude`` packages, in the corpus's
+    order (top-level modules have package ``""``); eval files are never included. For continued pretraining
+    of pretrained big models with the evaluated domains held out."""
+    files = sorted(_files(None), key=lambda x: stable_hash(x[0]))
+    held_out = _held_out([rel for rel, _ in files])
+    out, total = [], 0
+    for rel, path in files:
+        pkg = rel.split("/")[0] if "/" in rel else ""
+        if rel in held_out or pkg in exclude:
+            continue
+        if total >= max_bytes:
+            break
+        text = _read(path)
+        out.append((pkg, text))
+        total += len(text)
+    return out
+
+
 def _cap(docs: list[str], max_bytes: int) -> list[str]:
     out, total = [], 0
     for d in docs:

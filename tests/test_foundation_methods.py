@@ -1,0 +1,137 @@
+"""projector and upcycled pn on top of a pretrained (transformers-built, random-weight) Llama.
+
+    .venv/bin/python -m pytest tests/test_foundation_methods.py -q
+
+Both start from the ``prune`` selection: with no training they give the pruned model exactly.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from test_foundation import TEXT, _bpe, _save_tokenizer
+
+SIZE = "hidden=32,layers=2,ffn=64,heads=3,kv=1"
+
+
+@pytest.fixture(scope="module")
+def hf_llama(tmp_path_factory):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    d = tmp_path_factory.mktemp("hf") / "llama"
+    tok = _bpe()
+    torch.manual_seed(0)
+    cfg = LlamaConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=48,
+        intermediate_size=96,
+        num_hidden_layers=4,
+        num_attention_heads=6,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        tie_word_embeddings=True,
+        eos_token_id=0,
+        pad_token_id=1,
+    )
+    LlamaForCausalLM(cfg).save_pretrained(d)
+    _save_tokenizer(tok, d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def code_task(hf_llama, tmp_path_factory):
+    """A user text task (not a pycode domain: nothing of the generic corpus is held out but its eval files)."""
+    from projdeploy.project.api import task_for_big
+    from projdeploy.tasks import get_task
+
+    d = tmp_path_factory.mktemp("task")
+    (d / "code.txt").write_text(TEXT)
+    (d / "t.yaml").write_text("name: code\ntype: text-lm\nseq_len: 32\ndata:\n  train: code.txt\n  format: text\n")
+    return task_for_big(str(hf_llama), get_task(str(d / "t.yaml")))
+
+
+def _logits(model, task):
+    return model(torch.as_tensor(task.eval.tokens[:3, :-1]))
+
+
+@pytest.mark.parametrize("method", ["projector", "pn"])
+def test_untrained_equals_prune(hf_llama, code_task, method):
+    """Step 0: the operator's maps / every expert are the prune selection -> the pruned model's logits exactly."""
+    from projdeploy.project.api import project_model
+
+    pruned, _ = project_model(str(hf_llama), code_task, "prune", size=SIZE, calibration=8)
+    small, info = project_model(str(hf_llama), code_task, method, size=SIZE, calibration=8, train_steps=0)
+    assert info["mode"] == "prune-init"
+    assert torch.equal(_logits(small, code_task), _logits(pruned, code_task))
+
+
+def test_operator_at_init_reproduces_prune_for_any_task_embedding(hf_llama, code_task):
+    from projdeploy.foundation import load_big
+    from projdeploy.project.projector import Operator, ProjectorConfig
+    from projdeploy.project.prune import prune_model, pruning_selection
+    from projdeploy.project.sizing import parse_spec
+
+    big = load_big(str(hf_llama)).module
+    cfg = parse_spec(big.config, SIZE)
+    sel = pruning_selection(big, code_task, cfg, calibration=8)
+    op = Operator(big.config, cfg, ProjectorConfig(), n_tasks=3, init=sel)
+    ref = prune_model(big, cfg, sel).state_dict()
+    for t in range(3):
+        gen = op.generate(big, op.task_emb[t])
+        assert all(torch.equal(gen[k], ref[k]) for k in gen), t
+
+
+def test_upcycled_experts_all_equal_the_pruned_mlp(hf_llama, code_task):
+    from projdeploy.foundation import load_big
+    from projdeploy.project.prune import prune_model, pruning_selection
+    from projdeploy.project.sizing import parse_spec
+    from projdeploy.project.upcycle import UpcycleConfig, upcycle
+
+    big = load_big(str(hf_llama)).module
+    cfg = parse_spec(big.config, SIZE)
+    pruned = prune_model(big, cfg, pruning_selection(big, code_task, cfg, calibration=8))
+    pn = upcycle(pruned, UpcycleConfig(num_experts=4, basis_size=2, code_size=3))
+    x = torch.as_tensor(code_task.eval.tokens[:2, :-1])
+    ref = pruned(x)
+    for i in range(4):
+        torch.testing.assert_close(pn(x, i), ref, rtol=0, atol=1e-6)
+    c = torch.stack([cl for cl in pn.coefficients(torch.arange(4))])  # (L, k, h)
+    assert torch.equal(c[..., 0], torch.ones_like(c[..., 0])) and c[..., 1:].std() > 0.1
+    with pytest.raises(Exception, match="h < k"):
+        UpcycleConfig(num_experts=4, basis_size=4)
+
+
+@pytest.mark.parametrize("method", ["projector", "pn"])
+def test_trained_projection_loads_in_transformers(hf_llama, code_task, tmp_path, method):
+    """A few steps of training on generic data, then projection -> an ordinary checkpoint transformers loads."""
+    from transformers import AutoModelForCausalLM
+
+    from projdeploy.models.checkpoint import load_model, read_meta
+    from projdeploy.project.api import project
+
+    opts = {"fit_steps": 2} if method == "projector" else {}
+    info = project(str(hf_llama), code_task, method, tmp_path / "p", size=SIZE, calibration=8, train_steps=2, **opts)
+    assert info["train_steps"] == 2 and len(info["train_loss"]) == 2 and info["generic_rows"] > 0
+    ours, hf = load_model(tmp_path / "p"), AutoModelForCausalLM.from_pretrained(tmp_path / "p").eval()
+    x = torch.as_tensor(code_task.eval.tokens[:2, :-1])
+    torch.testing.assert_close(ours(x), hf(x).logits, atol=1e-5, rtol=1e-5)
+    assert read_meta(tmp_path / "p")["projection"]["mode"] in ("fitted-embedding", "upcycled")
+
+
+def test_generic_data_holds_out_the_task_domain():
+    from projdeploy.project.pretrained import ContinuedTraining, generic_data
+    from projdeploy.tasks import get_task
+
+    task = get_task("pycode:json")
+    data = generic_data(task, ContinuedTraining(generic_rows=64, exclude=("email",)))
+    assert data.held_out == ("email", "json")
+    assert "json" not in data.packages and "email" not in data.packages
+    assert len(data.package) == 64 and data.task.train.tokens.shape[1] == task.seq_len + 1
+
+
+def test_hard_moe_refuses_a_pretrained_model(hf_llama, code_task):
+    from projdeploy.errors import CheckpointError
+    from projdeploy.project.api import project_model
+
+    with pytest.raises(CheckpointError, match="cannot be projected with 'hard-moe'.*'projector', 'truncate'"):
+        project_model(str(hf_llama), code_task, "hard-moe")
