@@ -136,11 +136,17 @@ def export_checkpoint(
 
     Returns the finished :class:`Artifact`, read back from the manifest written last.
     ``lm_program``: an ExecuTorch LM program with the KV cache inside (exporters/llm, see
-    docs/lm-programs.md); returns its ``LMArtifact``."""
+    docs/lm-programs.md); returns its ``LMArtifact``. ``checkpoint_dir`` may also be a ``.gguf`` file or a
+    built-in model name (``projdeploy models list``): its dequantized HF directory is exported with the task
+    re-tokenized by its own tokenizer."""
+    from projdeploy.foundation.load import export_checkpoint_source
+    from projdeploy.tasks import get_task
+
+    task = get_task(task) if isinstance(task, str) else task
+    checkpoint_dir, task = export_checkpoint_source(checkpoint_dir, task)
     if lm_program:
         return _export_lm_program(checkpoint_dir, format, recipe, task, out_dir, validate, max_rows)
     from projdeploy.fsutil import atomic_dir, atomic_write_json
-    from projdeploy.tasks import get_task
     from projdeploy.tasks.hf_tokenizer import task_for_checkpoint
     from projdeploy.tasks.tokenizers import save_tokenizer
 
@@ -151,7 +157,6 @@ def export_checkpoint(
 
     fmt = get_format(format)
     rec = fmt.recipe(recipe)
-    task = get_task(task) if isinstance(task, str) else task
     task = task_for_checkpoint(task, checkpoint_dir)  # a pretrained model's tokenizer re-tokenizes
     fmt.check_available(rec)
     src = load_source(checkpoint_dir, task)

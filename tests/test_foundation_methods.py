@@ -135,3 +135,35 @@ def test_hard_moe_refuses_a_pretrained_model(hf_llama, code_task):
 
     with pytest.raises(CheckpointError, match="cannot be projected with 'hard-moe'.*'projector', 'truncate'"):
         project_model(str(hf_llama), code_task, "hard-moe")
+
+
+def test_export_checkpoint_refuses_what_is_no_model(tmp_path):
+    from projdeploy.errors import CheckpointError
+    from projdeploy.foundation.load import export_checkpoint_source
+
+    (tmp_path / "w.bin").write_bytes(b"x")
+    for bad in ("no-such-model", str(tmp_path / "w.bin")):
+        with pytest.raises(CheckpointError, match="neither a .gguf file nor a built-in model name.*smollm2-135m"):
+            export_checkpoint_source(bad)
+
+
+@pytest.mark.slow
+def test_export_checkpoint_accepts_a_gguf_file(tmp_path, monkeypatch):
+    """``export --checkpoint model.gguf``: dequantized once, exported with the task in the GGUF's tokenizer."""
+    pytest.importorskip("gguf", reason="the gguf package comes with the models extra")
+    import json
+
+    from click.testing import CliRunner
+
+    from projdeploy.cli import cli
+    from test_foundation import _write_tiny_gguf
+
+    monkeypatch.setenv("PROJDEPLOY_CACHE", str(tmp_path / "cache"))
+    _write_tiny_gguf(tmp_path / "tiny.gguf")
+    (tmp_path / "code.txt").write_text(TEXT)
+    (tmp_path / "t.yaml").write_text("name: code\ntype: text-lm\nseq_len: 16\ndata:\n  train: code.txt\n")
+    args = ["export", "--checkpoint", str(tmp_path / "tiny.gguf"), "--format", "onnx", "--recipe", "fp32"]
+    args += ["--task", str(tmp_path / "t.yaml"), "--out", str(tmp_path / "o"), "--max-rows", "4"]
+    r = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "o" / "projdeploy_tokenizer.json").read_text())["type"] == "hf"

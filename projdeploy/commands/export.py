@@ -47,7 +47,11 @@ def _lm_program(checkpoint, fmt, recipe, task_name, out, validate, max_rows) -> 
 
 
 @click.command("export")
-@click.option("--checkpoint", type=click.Path(), help="Small checkpoint or local Hugging Face checkpoint dir.")
+@click.option(
+    "--checkpoint",
+    type=click.Path(),
+    help="Small checkpoint, local Hugging Face checkpoint dir, .gguf file or built-in model name (projdeploy models list).",
+)
 @click.option("--format", "fmt", type=choices.formats(), help="Package format.")
 @click.option("--recipe", type=choices.recipes(), help="Recipe name (see --list-recipes).")
 @click.option("--task", "task_name", help="Task whose eval inputs validate the artifact.")

@@ -139,3 +139,24 @@ def load_big_tokenizer(spec):
     src = resolve_source(spec)
     cfg = json.loads((src.path / "config.json").read_text())
     return tokenizer_from_hf_dir(src.path, int(cfg.get("vocab_size") or 0))
+
+
+def export_checkpoint_source(spec, task=None):
+    """``export --checkpoint``: (directory, task). A directory is returned as is; a ``.gguf`` file or a built-in
+    name becomes its (cached, dequantized) Hugging Face directory and ``task`` is re-tokenized with its tokenizer."""
+    from .named import NAMED
+
+    p = Path(str(spec))
+    if p.is_dir():
+        return p, task
+    if _named(str(spec)) is None and not (p.is_file() and p.suffix == ".gguf"):
+        raise CheckpointError(
+            f"--checkpoint {str(spec)!r}: no such checkpoint directory (it does not exist), and it is neither a "
+            f".gguf file nor a built-in model name (known: {', '.join(NAMED)}; projdeploy models list)"
+        )
+    src = resolve_source(str(spec))
+    if task is not None:
+        from ..tasks.hf_tokenizer import fit_task
+
+        task = fit_task(task, load_big_tokenizer(str(spec)))
+    return src.path, task

@@ -40,40 +40,55 @@ def _add(store: dict, key, value: torch.Tensor) -> None:
     store[key] = store.get(key, 0) + value.double()
 
 
-@torch.no_grad()
-def importance(big: torch.nn.Module, calib: np.ndarray, batch: int = 8) -> Importance:
-    """Activation importances of ``big`` (a projdeploy CausalLM) on ``calib`` rows (N, T)."""
-    cfg = big.config
-    H, hd = cfg.num_attention_heads, cfg.resolved_head_dim
-    acc: dict = {}
+def _mean_abs(x: torch.Tensor) -> torch.Tensor:
+    """Per-channel mean |x| over batch and time, fused (no |x| temporary)."""
+    return torch.linalg.vector_norm(x, ord=1, dim=(0, 1)) / (x.shape[0] * x.shape[1])
+
+
+def _mean_sq(x: torch.Tensor) -> torch.Tensor:
+    return torch.linalg.vector_norm(x, dim=(0, 1)).square() / (x.shape[0] * x.shape[1])
+
+
+def _block_importance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean ``1 - cos(x, y)`` over tokens (``F.cosine_similarity`` costs ~3x more on these shapes)."""
+    cos = (x * y).sum(-1) / (torch.linalg.vector_norm(x, dim=-1) * torch.linalg.vector_norm(y, dim=-1)).clamp_min(1e-8)
+    return 1 - cos.mean()
+
+
+def _hooks(big: torch.nn.Module, acc: dict) -> list:
+    H, hd = big.config.num_attention_heads, big.config.resolved_head_dim
     hooks = []
     for i, layer in enumerate(big.model.layers):
         for norm in (layer.input_layernorm, layer.post_attention_layernorm):
-            hooks.append(norm.register_forward_hook(lambda m, a, out: _add(acc, "ch", out.abs().mean((0, 1)))))
+            hooks.append(norm.register_forward_hook(lambda m, a, out: _add(acc, "ch", _mean_abs(out))))
         hooks.append(
-            layer.mlp.down_proj.register_forward_pre_hook(
-                lambda m, a, i=i: _add(acc, ("mlp", i), a[0].pow(2).mean((0, 1)))
-            )
+            layer.mlp.down_proj.register_forward_pre_hook(lambda m, a, i=i: _add(acc, ("mlp", i), _mean_sq(a[0])))
         )
         hooks.append(
             layer.self_attn.o_proj.register_forward_pre_hook(
-                lambda m, a, i=i: _add(acc, ("head", i), a[0].unflatten(-1, (H, hd)).norm(dim=-1).mean((0, 1)))
-            )
-        )
-        hooks.append(
-            layer.register_forward_hook(
-                lambda m, a, out, i=i: _add(
-                    acc, ("bi", i), (1 - torch.nn.functional.cosine_similarity(a[0], out, dim=-1)).mean()
+                lambda m, a, i=i: _add(
+                    acc, ("head", i), torch.linalg.vector_norm(a[0].unflatten(-1, (H, hd)), dim=-1).mean((0, 1))
                 )
             )
         )
+        hooks.append(
+            layer.register_forward_hook(lambda m, a, out, i=i: _add(acc, ("bi", i), _block_importance(a[0], out)))
+        )
+    return hooks
+
+
+@torch.inference_mode()
+def importance(big: torch.nn.Module, calib: np.ndarray, batch: int = 8) -> Importance:
+    """Activation importances of ``big`` (a projdeploy CausalLM) on ``calib`` rows (N, T)."""
+    acc: dict = {}
+    hooks = _hooks(big, acc)
     try:
         for s in range(0, len(calib), batch):
             big.model(torch.as_tensor(calib[s : s + batch]))
     finally:
         for h in hooks:
             h.remove()
-    L = cfg.num_hidden_layers
+    L = big.config.num_hidden_layers
     return Importance(
         acc["ch"].float(),
         tuple(acc[("mlp", i)].float() for i in range(L)),
