@@ -363,32 +363,56 @@ def test_a_wordpiece_text_classifier_generates_on_every_target(tmp_path, target)
         build_spec(d, target, manifest)
 
 
-def lm_program_artifact(tmp_path: Path, fmt: str) -> tuple[Path, dict]:
-    """An artifact shaped like exporters/llm's: forward(tokens, input_pos) with the KV cache in the program,
-    a BPE tokenizer, test vectors in another format (no test_vectors.json)."""
-    d = tmp_path / f"lmprog-{fmt}"
+def lm_program_artifact(tmp_path: Path, fmt: str, protocol: str = "in_program", hf: bool = False) -> tuple[Path, dict]:
+    """An artifact shaped like exporters/llm's: a BPE tokenizer (``hf``: a pretrained model's tokenizer.json),
+    binary test vectors, and ``model.lm`` with the program of ``protocol``: ``in_program`` (forward(tokens,
+    input_pos), the cache inside) or ``io`` (a decoder with past, the cache as inputs/outputs)."""
+    d = tmp_path / f"lmprog-{fmt}-{protocol}"
     d.mkdir()
     _bpe_tokenizer_file(d)
-    vocab = json.loads((d / "projdeploy_tokenizer.json").read_text())["vocab_size"]
+    tok = json.loads((d / "projdeploy_tokenizer.json").read_text())
+    vocab = tok["vocab_size"]
+    if hf:
+        (d / "projdeploy_tokenizer.json").unlink()
+        (d / "tokenizer.json").write_text(json.dumps(tok["hf_tokenizer"]))
     main = "model.pte" if fmt == "executorch" else "model.onnx"
     (d / main).write_bytes(b"x")
+    if protocol == "io":
+        kv = [f"past_key_values.{i}.{k}" for i in range(2) for k in ("key", "value")]
+        ins = [{"name": n, "shape": ["batch", "seq"], "dtype": "int64"} for n in ("input_ids", "attention_mask")]
+        ins += [{"name": "position_ids", "shape": ["batch", "seq"], "dtype": "int64"}]
+        ins += [{"name": n, "shape": ["batch", 2, "past", 8], "dtype": "float32"} for n in kv]
+        outs = [{"name": "logits", "shape": ["batch", "seq", vocab], "dtype": "float32"}]
+        outs += [
+            {"name": n.replace("past_key_values.", "present."), "shape": ["batch", 2, "t", 8], "dtype": "float32"}
+            for n in kv
+        ]
+        extra = {"kv_io": [[n, n.replace("past_key_values.", "present.")] for n in kv]}
+    else:
+        ins = [
+            {"name": "tokens", "shape": [1, "T"], "dtype": "int64"},
+            {"name": "input_pos", "shape": [1], "dtype": "int64"},
+        ]
+        outs = [{"name": "logits", "shape": [1, vocab], "dtype": "float32"}]
+        extra = {}
+    files = {main: {}, "test_vectors.npz": {}, "tokenizer.json" if hf else "projdeploy_tokenizer.json": {}}
     manifest = {
         "format": fmt,
         "main_file": main,
-        "files": {main: {}, "projdeploy_tokenizer.json": {}, "test_vectors.npz": {}},
-        "programs": {
-            "forward": {
-                "inputs": [
-                    {"name": "tokens", "shape": [1, "T"], "dtype": "int64"},
-                    {"name": "input_pos", "shape": [1], "dtype": "int64"},
-                ],
-                "outputs": [{"name": "logits", "shape": [1, vocab], "dtype": "float32"}],
-            }
-        },
+        "files": files,
+        "programs": {"forward": {"inputs": ins, "outputs": outs}},
         "model": {
             "task_kind": "lm",
             "config": {"vocab_size": vocab},
-            "lm": {"kv_cache": "in_program", "max_seq_len": 64},
+            "lm": {
+                "program": "forward",
+                "kv_cache": protocol,
+                "max_seq_len": 64,
+                "prompt_len": {"min": 1, "max": 63},
+                "bos_id": tok["bos_id"],
+                "eos_ids": [tok["eos_id"]],
+                **extra,
+            },
         },
     }
     return d, manifest
@@ -399,7 +423,7 @@ def test_an_lm_program_with_the_cache_inside_generates_the_runner_protocol(tmp_p
     d, manifest = lm_program_artifact(tmp_path, "onnx" if target == "web" else "executorch")
     spec = build_spec(d, target, manifest)
     assert spec["lm_mode"] == "kv_in_program" and spec["seq_len"] == 64 and spec["modality"] == "text"
-    assert spec["self_test"] is False and "test_vectors.json" not in spec["resources"]
+    assert spec["self_test"] and spec["resources"][-1] == "projdeploy_selftest.json"
     files = generated_files(spec)
     code = "\n".join(files.values())
     assert "forwardAt" in code and '"decode"' not in code and "'decode'" not in code
@@ -415,7 +439,7 @@ def test_an_lm_program_with_the_cache_inside_generates_the_runner_protocol(tmp_p
 
 def test_reference_drives_an_lm_program_by_the_runner_protocol(tmp_path):
     """The loop every SDK implements for exporters/llm programs, against a stateful fake program."""
-    from projdeploy.sdk.reference import Reference
+    from projdeploy.sdk.reference import CallCursor, Reference
 
     d, manifest = lm_program_artifact(tmp_path, "onnx")
     V = manifest["programs"]["forward"]["outputs"][0]["shape"][1]
@@ -435,6 +459,7 @@ def test_reference_drives_an_lm_program_by_the_runner_protocol(tmp_path):
     ref.dir, ref.manifest, ref.call = d, manifest, program
     ref.spec = build_spec(d, "web", manifest)
     ref.tok, ref.labels = ref.spec["tokenizer"], []
+    ref.lm = CallCursor(program, ref.spec)
     out = ref.generate_tokens([5, 6, 7], max_new_tokens=70, stop_at_eos=False)
     assert len(out) == 70 and calls[0] == (3, 0) and calls[1] == (1, 3)
     S = ref.spec["seq_len"]

@@ -15,6 +15,7 @@ Setup: ``bash sample_apps/android/compile-check/setup.sh`` and ``bash sample_app
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
@@ -70,13 +71,19 @@ def android_sdks() -> list[Path]:
 
 def extra_package(tmp_path: Path, target: str, which: str = "wordpiece") -> Path:
     """A generated package for what no committed sample covers: a WordPiece (BERT) text classifier, or an
-    LM program with the KV cache inside (exporters/llm) and a BPE tokenizer."""
+    exporters/llm LM program (model.lm) with a BPE tokenizer: the KV cache inside, with a projdeploy or the
+    LM's own tokenizer.json, or (web) a decoder with past."""
     from test_sdk import lm_program_artifact, wordpiece_text_classifier
 
     from projdeploy.sdk import generated_files
     from projdeploy.sdk.spec import build_spec
 
-    make = {"wordpiece": wordpiece_text_classifier, "lm-program": lm_program_artifact}[which]
+    make = {
+        "wordpiece": wordpiece_text_classifier,
+        "lm-program": lm_program_artifact,
+        "lm-hf": functools.partial(lm_program_artifact, hf=True),  # the LM's own tokenizer.json
+        "lm-io": functools.partial(lm_program_artifact, protocol="io", hf=True),  # decoder with past (web)
+    }[which]
     d, manifest = make(tmp_path, "onnx" if target == "web" else "executorch")
     out = tmp_path / f"pkg-{target}-{which}"
     for rel, text in generated_files(build_spec(d, target, manifest)).items():
@@ -87,7 +94,7 @@ def extra_package(tmp_path: Path, target: str, which: str = "wordpiece") -> Path
 
 @pytest.mark.slow
 def test_generated_kotlin_and_the_android_sample_compile_with_werror(tmp_path):
-    extra = [extra_package(tmp_path, "android", w) / "src" for w in ("wordpiece", "lm-program")]
+    extra = [extra_package(tmp_path, "android", w) / "src" for w in ("wordpiece", "lm-program", "lm-hf")]
     sources = [d / "src" for d in android_sdks()] + [ANDROID / "app" / "src", *extra]
     assert len(sources) >= 3
     res = compile_kotlin(sources, tmp_path / "out.jar")
@@ -128,7 +135,7 @@ def test_generated_typescript_type_checks_as_a_strict_nodenext_consumer(tmp_path
     assert res.returncode == 0, res.stdout + res.stderr
 
 
-@pytest.mark.parametrize("which", ["wordpiece", "lm-program"])
+@pytest.mark.parametrize("which", ["wordpiece", "lm-program", "lm-io"])
 def test_packages_no_sample_covers_type_check(tmp_path, which):
     pkg = extra_package(tmp_path, "web", which)
     (tmp_path / "node_modules").symlink_to(WEB / "node_modules")  # tsc resolves onnxruntime-web upwards

@@ -20,4 +20,7 @@ with ``executorch.extension.llm.export.builder.LLMEdgeManager`` as ``export_llam
 | ``runner.py`` | host runner: prefill / decode / greedy generation, window check |
 | ``vectors.py`` | small binary test vectors (top-k logits + checksum, ``.npz``) |
 | ``export_lm.py`` | checkpoint directory -> validated artifact directory with a manifest |
+| ``onnx_program.py`` | ONNX decoder with past (Optimum's export) and its IO-binding runner |
+| ``onnx_artifact.py`` | checkpoint directory -> ONNX decoder-with-past artifact (``model.lm.kv_cache: "io"``) |
+| ``protocol.py`` | ``model.lm`` read back and checked for consumers (SDKs): the generation protocols |
 """

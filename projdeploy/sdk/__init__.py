@@ -22,7 +22,8 @@ from pathlib import Path
 
 from ..errors import ConfigError, DataError
 from .render import MARKER, render, versions
-from .spec import RESOURCE_FILES, SPEC_FILE, TARGET_FORMATS, build_spec
+from .selftest import check_bundle, write_self_test
+from .spec import LM_VECTORS, RESOURCE_FILES, SELF_TEST_FILE, SPEC_FILE, TARGET_FORMATS, build_spec
 
 TARGETS = tuple(TARGET_FORMATS)
 
@@ -50,6 +51,8 @@ def _verify(artifact: Path) -> dict:
         raise DataError(f"{artifact}: artifact directory does not exist")
     manifest = verify_manifest(artifact)
     files = manifest.get("files") or {}
+    if "lm" in (manifest.get("model") or {}):  # an exporters/llm program: its tokenizer is checked by build_spec
+        return manifest
     for name in RESOURCE_FILES[1:2]:  # the tokenizer; test vectors are optional (no selfTest without them)
         if name not in files:
             raise ConfigError(
@@ -80,11 +83,15 @@ def generate(artifact_dir: str | Path, target: str, out_dir: str | Path) -> Path
         res.mkdir(parents=True, exist_ok=True)
         for name in spec["resources"]:
             src = artifact / name
-            if src.is_dir():  # .mlpackage
+            if name == SELF_TEST_FILE:  # derived from the LM program's binary test vectors
+                write_self_test(artifact / LM_VECTORS, res / name)
+            elif src.is_dir():  # .mlpackage
                 shutil.copytree(src, res / name)
             else:
                 shutil.copyfile(src, res / name)
         _check_copied(res, manifest, spec)
+        if spec.get("lm"):
+            check_bundle(res, spec, str(artifact / "manifest.json"))
     return Path(out_dir)
 
 

@@ -96,7 +96,10 @@ class Reference:
         self.dir = Path(artifact_dir)
         self.manifest = verify_manifest(self.dir)
         self.spec = build_spec(self.dir, target, self.manifest)
-        if call is None:
+        self.lm = None
+        if self.spec.get("lm"):  # an exporters/llm program: driven by its model.lm protocol
+            self.lm = CallCursor(call, self.spec) if call is not None else _lm_runner(self.dir, self.manifest)
+        elif call is None:
             from exporters.registry import load_runner
 
             call = load_runner(self.dir).run  # UnavailableError where its runtime cannot run here
@@ -147,8 +150,8 @@ class Reference:
             raise DataError("empty prompt")
         if self.spec["lm_mode"] == "kv_cache":
             return self._generate_kv(list(prompt), max_new_tokens, temperature, top_k, seed, stop_at_eos)
-        if self.spec["lm_mode"] == "kv_in_program":
-            return self._generate_in_program(list(prompt), max_new_tokens, temperature, top_k, seed, stop_at_eos)
+        if self.lm is not None:
+            return self._generate_lm(list(prompt), max_new_tokens, temperature, top_k, seed, stop_at_eos)
         rng = XorShift32(seed)
         ids, out = list(prompt), []
         for _ in range(max_new_tokens):
@@ -188,34 +191,35 @@ class Reference:
             pos += 1
         return out
 
-    def _forward_at(self, tokens: list[int], pos: int) -> np.ndarray:
-        """forward(tokens (1, n), [pos]) of a program that keeps its KV cache: logits of the last token."""
-        out = self.call("forward", [np.asarray([tokens], np.int64), np.asarray([pos], np.int64)])[0]
-        return np.asarray(out, np.float32).reshape(-1)[-self.spec["vocab_size"] :]
-
-    def _generate_in_program(self, ids, max_new, temperature, top_k, seed, stop_at_eos) -> list[int]:
-        S = self.spec["seq_len"]
+    def _generate_lm(self, ids, max_new, temperature, top_k, seed, stop_at_eos) -> list[int]:
+        """model.lm's protocol: the prompt at position 0, then one call per token; a full window restarts
+        from the most recent half."""
+        S, lm = self.spec["seq_len"], self.spec["lm"]
         rng = XorShift32(seed)
-        ctx = ids[-(S - 1) :]
-        logits, pos, out = self._forward_at(ctx, 0), len(ctx), []
-        for _ in range(max_new):
+        logits, pos = self.lm.prefill(ids[-lm["prompt_len_max"] :]), min(len(ids), lm["prompt_len_max"])
+        out: list[int] = []
+        for step in range(max_new):
             nxt = sample_next(logits, temperature, top_k, rng)
-            if stop_at_eos and nxt == self.tok["eos_id"]:
+            if stop_at_eos and nxt in lm["eos_ids"]:
                 break
             out.append(nxt)
             ids.append(nxt)
-            if pos >= S:  # window full: the program's cache restarts from the most recent half
+            if step + 1 == max_new:
+                break
+            if pos >= S:
                 ctx = ids[-(S // 2) :]
-                logits, pos = self._forward_at(ctx, 0), len(ctx)
-                continue
-            logits = self._forward_at([nxt], pos)
-            pos += 1
+                logits, pos = self.lm.prefill(ctx), len(ctx)
+            else:
+                logits, pos = self.lm.forward([nxt]), pos + 1
         return out
 
     def _hf(self):
         """The Hugging Face tokenizer of a BPE artifact (the SDKs reimplement it; tests compare)."""
         from tokenizers import Tokenizer
 
+        lm = self.spec.get("lm")
+        if lm and not lm["tokenizer_nested"]:  # the LM's own tokenizer.json
+            return Tokenizer.from_file(str(self.dir / lm["tokenizer_file"]))
         d = json.loads((self.dir / "projdeploy_tokenizer.json").read_text())
         return Tokenizer.from_str(json.dumps(d["hf_tokenizer"]))
 
@@ -236,6 +240,8 @@ class Reference:
 
     # --- self-test -------------------------------------------------------------------
     def self_test(self) -> dict:
+        if self.lm is not None:
+            return self._lm_self_test()
         vec = json.loads((self.dir / "test_vectors.json").read_text())
         prog = self.spec["programs"][vec["program"]]
         worst, outputs = 0.0, []
@@ -258,3 +264,55 @@ class Reference:
             "program": vec["program"],
             "outputs": outputs,
         }
+
+    def _lm_self_test(self) -> dict:
+        """What the SDKs' selfTest does with projdeploy_selftest.json (made from test_vectors.npz)."""
+        from .selftest import lm_self_test
+
+        v = lm_self_test(self.dir / "test_vectors.npz")
+        logits, worst, ok, outputs = self.lm.prefill(v["prompt"]), 0.0, True, []
+        for i, want_tok in enumerate(v["tokens"]):
+            got = np.asarray(logits, np.float64)
+            ids = v["topk_ids"][i]
+            worst = max(worst, float(np.max(np.abs(got[ids] - np.asarray(v["topk_logits"][i])))))
+            total = float(np.sum(got))
+            nxt = int(np.argmax(got))
+            ok = ok and nxt == want_tok and abs(total - v["logit_sum"][i]) <= v["tolerance"] * v["vocab_size"]
+            outputs.append([got[ids].tolist(), [total, nxt]])
+            if i + 1 < len(v["tokens"]):
+                logits = self.lm.forward([nxt])
+        tol = v["tolerance"]
+        program = self.spec["lm"]["program"]
+        n = len(v["tokens"])
+        return {
+            "passed": ok and worst <= tol,
+            "cases": n,
+            "maxAbsDiff": worst,
+            "atol": tol,
+            "program": program,
+            "outputs": outputs,
+        }
+
+
+class CallCursor:
+    """``prefill`` / ``forward`` over ``call(program, [tokens, [pos]])`` of an ``in_program`` LM (tests drive a
+    stateful fake through it)."""
+
+    def __init__(self, call, spec: dict):
+        self.call, self.program, self.vocab, self.pos = call, spec["lm"]["program"], spec["vocab_size"], 0
+
+    def prefill(self, tokens) -> np.ndarray:
+        self.pos = 0
+        return self.forward(tokens)
+
+    def forward(self, tokens) -> np.ndarray:
+        tokens = list(tokens)
+        out = self.call(self.program, [np.asarray([tokens], np.int64), np.asarray([self.pos], np.int64)])[0]
+        self.pos += len(tokens)
+        return np.asarray(out, np.float32).reshape(-1)[-self.vocab :]
+
+
+def _lm_runner(artifact: Path, manifest: dict):
+    from exporters.llm.protocol import open_lm_runner
+
+    return open_lm_runner(artifact, manifest)

@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 
 from ..errors import ConfigError
-from .validate import FILE_NAME, TENSOR_NAME, text_engine, tokenizer_fields
+from .validate import FILE_NAME, TENSOR_NAME, hf_prefix, text_engine, tokenizer_fields
 
 SPEC_FILE = "projdeploy_sdk.json"
 SPEC_SCHEMA = "projdeploy.sdk/1"
@@ -35,6 +35,10 @@ TARGET_FORMATS = {  # target -> artifact formats its runtime reads
 # tokenizer.json is a byte-level BPE or BERT's WordPiece the SDKs reproduce (validate.text_engine)
 TOKENIZERS = ("pixel", "byte", "bpe", "hf")
 RESOURCE_FILES = ("manifest.json", "projdeploy_tokenizer.json", "test_vectors.json")
+HF_TOKENIZER = "tokenizer.json"  # a pretrained LM's own Hugging Face tokenizer (exporters/llm copies it)
+LM_VECTORS = "test_vectors.npz"  # exporters/llm's binary test vectors (projdeploy.lm_vectors/1)
+SELF_TEST_FILE = "projdeploy_selftest.json"  # what an app's self-test needs of them, as JSON (sdk/selftest.py)
+LM_MODES = {"in_program": "kv_in_program", "io": "kv_io", "state": "kv_state"}  # model.lm.kv_cache -> lm_mode
 
 # Keywords of Swift, Kotlin and TypeScript (and names that would shadow runtime types).
 RESERVED = {
@@ -208,15 +212,22 @@ def _lm_mode(programs: dict, source: str) -> str:
     )
 
 
-def _tokenizer(artifact: Path, manifest: dict) -> dict:
+def _read_json(p: Path):
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(str(p), "<root>", f"not a UTF-8 JSON file ({e})") from None
+
+
+def _tokenizer(artifact: Path, manifest: dict, lm) -> dict:
+    """The tokenizer fields the code needs; an LM program's own tokenizer.json when it carries one."""
+    if lm is not None and HF_TOKENIZER in (manifest.get("files") or {}):
+        return _hf_tokenizer(artifact / HF_TOKENIZER, manifest, lm)
     rel = (manifest.get("model") or {}).get("tokenizer_file") or "projdeploy_tokenizer.json"
     p = artifact / rel
     if not p.is_file():
         raise ConfigError(str(artifact), "model.tokenizer_file", f"{rel!r} is missing from the artifact")
-    try:
-        d = json.loads(p.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(str(p), "<root>", f"not a UTF-8 JSON file ({e})") from None
+    d = _read_json(p)
     tok = tokenizer_fields(d, str(p))
     if tok["type"] not in TOKENIZERS:
         raise ConfigError(
@@ -225,6 +236,24 @@ def _tokenizer(artifact: Path, manifest: dict) -> dict:
             f"{tok['type']!r} tokenizers are not supported by the SDK generator yet; supported: {list(TOKENIZERS)}",
         )
     tok["engine"] = text_engine(tok, d, str(p), str((manifest.get("model") or {}).get("task_kind")))
+    tok["file"], tok["nested"] = rel, True
+    return tok
+
+
+def _hf_tokenizer(p: Path, manifest: dict, lm) -> dict:
+    """Fields of a Hugging Face tokenizer.json (BOS/EOS from the manifest's model.lm); the prompt prefix is
+    what its post-processor puts before the text."""
+    d = _read_json(p)
+    model = (d.get("model") or {}) if isinstance(d, dict) else {}
+    vocab = model.get("vocab") if isinstance(model.get("vocab"), dict) else {}
+    added = [a.get("id") for a in d.get("added_tokens") or [] if isinstance(a, dict)] if isinstance(d, dict) else []
+    n = max([v for v in [*vocab.values(), *added] if isinstance(v, int)] or [-1]) + 1
+    n = max(n, int(((manifest.get("model") or {}).get("config") or {}).get("vocab_size") or 0))
+    raw = {"type": "hf", "vocab_size": n, "bos_id": lm.bos_id, "eos_id": (list(lm.eos_ids) or [None])[0]}
+    tok = tokenizer_fields(raw, f"{p} (with model.lm of manifest.json)")
+    tok["engine"] = text_engine(tok, {"hf_tokenizer": d}, str(p), "lm")
+    tok["file"], tok["nested"] = HF_TOKENIZER, False
+    tok["prefix"] = hf_prefix(d, str(p))
     return tok
 
 
@@ -251,7 +280,8 @@ def build_spec(artifact_dir: str | Path, target: str, manifest: dict) -> dict:
         raise ConfigError(source, "model.modality", f"{modality!r}; allowed: 'image', 'text'")
     task = str(model.get("task") or "model")
     programs = _programs(manifest, source)
-    tok = _tokenizer(artifact, manifest)
+    lm = _lm_section(manifest, source) if kind == "lm" else None
+    tok = _tokenizer(artifact, manifest, lm)
     if modality == "image" and tok["type"] != "pixel":
         raise ConfigError(source, "model.modality", "image tasks need a 'pixel' tokenizer")
     if modality == "text" and tok["type"] == "pixel":
@@ -276,7 +306,7 @@ def build_spec(artifact_dir: str | Path, target: str, manifest: dict) -> dict:
         "program_files": _program_files(fmt, main, programs, artifact, source),
         "resources": [],
         "programs": programs,
-        "tokenizer": {k: v for k, v in tok.items() if k != "engine"},
+        "tokenizer": {k: v for k, v in tok.items() if k not in ("engine", "file", "nested", "prefix")},
         "text_engine": tok["engine"],
         "num_labels": len(model.get("labels") or []),
         "image_shape": [int(x) for x in image_shape] if image_shape else None,
@@ -286,6 +316,8 @@ def build_spec(artifact_dir: str | Path, target: str, manifest: dict) -> dict:
     spec["self_test"] = has_vectors
     bundled = [f for f in RESOURCE_FILES if has_vectors or f != "test_vectors.json"]
     spec["resources"] = [*dict.fromkeys(spec["program_files"].values()), *bundled]
+    if lm is not None:
+        return _lm_program_spec(spec, lm, tok, manifest, config)
     if kind == "cls":
         if "forward" not in programs:
             raise ConfigError(source, "programs", f"{sorted(programs)}; a classifier needs 'forward'")
@@ -308,6 +340,36 @@ def build_spec(artifact_dir: str | Path, target: str, manifest: dict) -> dict:
         # an image LM reads BOS + all pixels but the last (it predicts that one)
         if h * w + int(spec["add_bos"]) - int(kind == "lm") > spec["seq_len"]:
             raise ConfigError(source, "model.image_shape", f"{h}x{w} does not fit input length {spec['seq_len']}")
+    return spec
+
+
+def _lm_section(manifest: dict, source: str):
+    from exporters.llm.protocol import read_lm
+
+    return read_lm(manifest, source)
+
+
+def _lm_program_spec(spec: dict, lm, tok: dict, manifest: dict, config: dict) -> dict:
+    """The spec of an exporters/llm program: generation follows model.lm (its kv_cache protocol), the
+    tokenizer is the LM's own, the self-test reads the JSON form of test_vectors.npz."""
+    has_vectors = LM_VECTORS in (manifest.get("files") or {})
+    extra = [SELF_TEST_FILE] if has_vectors else []
+    spec["resources"] = [*dict.fromkeys(spec["program_files"].values()), "manifest.json", tok["file"], *extra]
+    spec["self_test"] = has_vectors
+    spec["lm_mode"] = LM_MODES[lm.kv_cache]
+    spec["context"] = spec["seq_len"] = lm.max_seq_len
+    spec["vocab_size"] = int(config.get("vocab_size") or tok["vocab_size"])
+    if tok.get("nested", True):  # a projdeploy tokenizer: prompts start after the document separator
+        spec["prompt_prefix"] = [tok["eos_id"]] if tok["eos_id"] is not None else []
+    else:  # a pretrained tokenizer.json: what its post-processor adds before the text
+        spec["prompt_prefix"] = tok["prefix"]
+    spec["add_bos"] = False
+    spec["lm"] = {
+        **lm.to_dict(),
+        "eos_ids": list(lm.eos_ids) or ([tok["eos_id"]] if tok["eos_id"] is not None else []),
+        "tokenizer_file": tok["file"],
+        "tokenizer_nested": bool(tok.get("nested", True)),
+    }
     return spec
 
 

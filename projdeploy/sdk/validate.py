@@ -135,13 +135,67 @@ def check_spec(spec, source: str) -> dict:
     flag(spec.get("add_bos", False), source, "add_bos")
     one_of(spec.get("text_engine"), (None, "byte", "bpe", "wordpiece"), source, "text_engine")
     flag(spec.get("self_test", True), source, "self_test")
-    one_of(spec.get("lm_mode"), (None, "kv_cache", "full_sequence", "kv_in_program"), source, "lm_mode")
+    one_of(
+        spec.get("lm_mode"),
+        (None, "kv_cache", "full_sequence", "kv_in_program", "kv_io", "kv_state"),
+        source,
+        "lm_mode",
+    )
+    if spec.get("lm") is not None:
+        check_lm(spec["lm"], spec.get("programs") or {}, source)
     prefix = spec.get("prompt_prefix", [])
     if not isinstance(prefix, list) or len(prefix) > 8:
         raise ConfigError(source, "prompt_prefix", f"{_show(prefix)} is not a list of at most 8 token ids")
     for i, x in enumerate(prefix):
         integer(x, source, f"prompt_prefix[{i}]")
     return spec
+
+
+def check_lm(lm, programs: dict, source: str) -> None:
+    """The ``lm`` part of a spec (an exporters/llm program): numbers, names and the protocol's programs."""
+    if not isinstance(lm, dict):
+        raise ConfigError(source, "lm", f"{_show(lm)} is not an object")
+    one_of(lm.get("kv_cache"), ("in_program", "io", "state"), source, "lm.kv_cache")
+    program = matching(lm.get("program"), TENSOR_NAME, source, "lm.program")
+    if program not in programs:
+        raise ConfigError(source, "lm.program", f"{program!r} is not one of the programs {sorted(programs)}")
+    window = integer(lm.get("max_seq_len"), source, "lm.max_seq_len", lo=2)
+    integer(lm.get("prompt_len_max"), source, "lm.prompt_len_max", lo=1, hi=window - 1)
+    integer(lm.get("bos_id"), source, "lm.bos_id", optional=True)
+    integer(lm.get("prefill_len"), source, "lm.prefill_len", lo=1, hi=window, optional=True)
+    for key in ("eos_ids", "kv_io"):
+        if not isinstance(lm.get(key), list) or len(lm[key]) > 256:
+            raise ConfigError(source, f"lm.{key}", f"{_show(lm.get(key))} is not a list of at most 256 entries")
+    for i, e in enumerate(lm["eos_ids"]):
+        integer(e, source, f"lm.eos_ids[{i}]")
+    for i, pair in enumerate(lm["kv_io"]):
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise ConfigError(source, f"lm.kv_io[{i}]", f"{_show(pair)} is not [past input, present output]")
+        for x in pair:
+            matching(x, TENSOR_NAME, source, f"lm.kv_io[{i}]")
+    matching(lm.get("tokenizer_file"), FILE_NAME, source, "lm.tokenizer_file")
+    flag(lm.get("tokenizer_nested"), source, "lm.tokenizer_nested")
+
+
+def hf_prefix(d, source: str) -> list[int]:
+    """Token ids a tokenizer.json's post-processor puts before the text (TemplateProcessing's special tokens
+    before ``$A``; none for ByteLevel or no post-processor)."""
+    post = d.get("post_processor") if isinstance(d, dict) else None
+    steps = (post or {}).get("processors", []) if (post or {}).get("type") == "Sequence" else [post]
+    out: list[int] = []
+    for step in steps:
+        if not isinstance(step, dict) or step.get("type") != "TemplateProcessing":
+            continue
+        specials = step.get("special_tokens") or {}
+        for item in step.get("single") or []:
+            if not isinstance(item, dict) or "Sequence" in item:
+                break
+            tok_id = (specials.get((item.get("SpecialToken") or {}).get("id")) or {}).get("ids") or []
+            for i, x in enumerate(tok_id):
+                out.append(integer(x, source, f"post_processor.special_tokens.ids[{i}]"))
+    if len(out) > 8:
+        raise ConfigError(source, "post_processor", f"{len(out)} tokens before the text; at most 8 are supported")
+    return out
 
 
 def hf_bpe(d, source: str) -> None:

@@ -223,6 +223,33 @@ internal func flatten(_ x: Any) -> (values: [Double], shape: [Int]) {
 }
 
 /// Run the bundled test vectors through `run` and compare with the expected outputs within atol.
+/// The self-test of an LM program (projdeploy_selftest.json, made from test_vectors.npz): the prompt, then
+/// greedy steps through `start` / `next`; each step's top-k logits within the tolerance, the sum of all logits
+/// within the tolerance times the vocabulary, and the same greedy tokens.
+internal func runLmSelfTest(_ v: [String: Any], program: String, start: ([Int]) throws -> [Double],
+                            next: (Int) throws -> [Double]) throws -> SelfTestReport {
+  guard let prompt = v["prompt"] as? [Int], let tokens = v["tokens"] as? [Int], let ids = v["topk_ids"] as? [[Int]],
+        let want = v["topk_logits"] as? [[Double]], let sums = v["logit_sum"] as? [Double],
+        let vocab = v["vocab_size"] as? Int, let tol = (v["tolerance"] as? NSNumber)?.doubleValue,
+        ids.count == tokens.count, want.count == tokens.count, sums.count == tokens.count else {
+    throw SDKError.resource("projdeploy_selftest.json: needs prompt, tokens, topk_ids, topk_logits, logit_sum, vocab_size, tolerance")
+  }
+  var logits = try start(prompt)
+  var worst = 0.0
+  var same = true
+  for i in 0..<tokens.count {
+    for (j, id) in ids[i].enumerated() {
+      if id < 0 || id >= logits.count || j >= want[i].count { throw SDKError.resource("projdeploy_selftest.json: top-k id \(id) out of range") }
+      worst = max(worst, abs(logits[id] - want[i][j]))
+    }
+    let total = logits.reduce(0, +)
+    let token = argmax(logits)
+    same = same && token == tokens[i] && abs(total - sums[i]) <= tol * Double(vocab)
+    if i + 1 < tokens.count { logits = try next(token) }
+  }
+  return SelfTestReport(passed: same && worst <= tol, cases: tokens.count, maxAbsDiff: worst, atol: tol, program: program)
+}
+
 internal func runSelfTest(_ vectors: [String: Any], programs: [String: ProgramSpec],
                  run: (String, [TensorData]) throws -> [TensorData]) throws -> SelfTestReport {
   guard let program = vectors["program"] as? String, let spec = programs[program],

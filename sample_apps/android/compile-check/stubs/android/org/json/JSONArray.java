@@ -7,6 +7,8 @@ public class JSONArray {
   public Object get(int index) throws JSONException { throw new UnsupportedOperationException(); }
   public String getString(int index) throws JSONException { throw new UnsupportedOperationException(); }
   public long getLong(int index) throws JSONException { throw new UnsupportedOperationException(); }
+  public int getInt(int index) throws JSONException { throw new UnsupportedOperationException(); }
+  public double getDouble(int index) throws JSONException { throw new UnsupportedOperationException(); }
   public JSONObject getJSONObject(int index) throws JSONException { throw new UnsupportedOperationException(); }
   public JSONArray getJSONArray(int index) throws JSONException { throw new UnsupportedOperationException(); }
 }

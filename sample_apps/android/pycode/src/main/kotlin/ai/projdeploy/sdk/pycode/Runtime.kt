@@ -181,6 +181,47 @@ internal fun flatten(x: Any): Pair<DoubleArray, LongArray> {
     return Pair(values.toDoubleArray(), shape.toLongArray())
 }
 
+private fun ints(a: JSONArray): List<Int> = (0 until a.length()).map { a.getInt(it) }
+
+private fun doubles(a: JSONArray): List<Double> = (0 until a.length()).map { a.getDouble(it) }
+
+/**
+ * The self-test of an LM program (projdeploy_selftest.json, made from test_vectors.npz): the prompt, then greedy
+ * steps through [start] / [next]; each step's top-k logits within the tolerance, the sum of all logits within the
+ * tolerance times the vocabulary, and the same greedy tokens.
+ */
+internal fun runLmSelfTest(
+    v: JSONObject,
+    program: String,
+    start: (List<Int>) -> DoubleArray,
+    next: (Int) -> DoubleArray,
+): SelfTestReport {
+    val tokens = ints(v.getJSONArray("tokens"))
+    val ids = v.getJSONArray("topk_ids")
+    val want = v.getJSONArray("topk_logits")
+    val sums = doubles(v.getJSONArray("logit_sum"))
+    val vocab = v.getInt("vocab_size")
+    val tol = v.getDouble("tolerance")
+    if (ids.length() != tokens.size || want.length() != tokens.size || sums.size != tokens.size) {
+        throw SdkException("projdeploy_selftest.json: one top-k row and sum per token are required")
+    }
+    var logits = start(ints(v.getJSONArray("prompt")))
+    var worst = 0.0
+    var same = true
+    for (i in tokens.indices) {
+        val rowIds = ints(ids.getJSONArray(i))
+        val rowWant = doubles(want.getJSONArray(i))
+        rowIds.forEachIndexed { j, id ->
+            if (id !in logits.indices || j !in rowWant.indices) throw SdkException("projdeploy_selftest.json: top-k id $id out of range")
+            worst = maxOf(worst, Math.abs(logits[id] - rowWant[j]))
+        }
+        val token = argmax(logits)
+        same = same && token == tokens[i] && Math.abs(logits.sum() - sums[i]) <= tol * vocab
+        if (i + 1 < tokens.size) logits = next(token)
+    }
+    return SelfTestReport(same && worst <= tol, tokens.size, worst, tol, program)
+}
+
 /** Run the bundled test vectors through `run` and compare with the expected outputs within atol. */
 internal fun runSelfTest(
     vectors: JSONObject,
