@@ -154,9 +154,9 @@ def test_export_checkpoint_accepts_a_gguf_file(tmp_path, monkeypatch):
     import json
 
     from click.testing import CliRunner
+    from test_foundation import _write_tiny_gguf
 
     from projdeploy.cli import cli
-    from test_foundation import _write_tiny_gguf
 
     monkeypatch.setenv("PROJDEPLOY_CACHE", str(tmp_path / "cache"))
     _write_tiny_gguf(tmp_path / "tiny.gguf")
