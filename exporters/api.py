@@ -119,24 +119,14 @@ def check_artifact_figures(fmt, art, src, task, validate: bool, max_rows) -> tup
     return figures, cases, bool(gap)
 
 
-def _export_lm_program(checkpoint_dir, format, recipe, task, out_dir, validate, max_rows):
-    from .llm.export_lm import export_lm_for_task
-
-    if format != "executorch":
-        from projdeploy.errors import ConfigError
-
-        raise ConfigError("--format", "format", f"{format!r}: LM programs (--lm-program) are ExecuTorch programs")
-    return export_lm_for_task(checkpoint_dir, recipe, task, out_dir, validate, min(max_rows or 8, 8))
-
-
 def export_checkpoint(
     checkpoint_dir, format: str, recipe, task, out_dir, validate: bool = True, max_rows=256, lm_program: bool = False
 ):
     """Export ``checkpoint_dir`` for ``task`` (a name or a Task) with ``format``/``recipe`` into ``out_dir``.
 
     Returns the finished :class:`Artifact`, read back from the manifest written last.
-    ``lm_program``: an ExecuTorch LM program with the KV cache inside (exporters/llm, see
-    docs/lm-programs.md); returns its ``LMArtifact``. ``checkpoint_dir`` may also be a ``.gguf`` file or a
+    ``lm_program``: the format's LM program (KV cache kept between calls; exporters/llm, see
+    docs/lm-programs.md) with one of its LM recipes. ``checkpoint_dir`` may also be a ``.gguf`` file or a
     built-in model name (``projdeploy models list``): its dequantized HF directory is exported with the task
     re-tokenized by its own tokenizer."""
     from projdeploy.foundation.load import export_checkpoint_source
@@ -145,7 +135,9 @@ def export_checkpoint(
     task = get_task(task) if isinstance(task, str) else task
     checkpoint_dir, task = export_checkpoint_source(checkpoint_dir, task)
     if lm_program:
-        return _export_lm_program(checkpoint_dir, format, recipe, task, out_dir, validate, max_rows)
+        from .llm.artifact import export_lm_artifact
+
+        return export_lm_artifact(checkpoint_dir, format, recipe, task, out_dir, validate, min(max_rows or 8, 8))
     from projdeploy.fsutil import atomic_dir, atomic_write_json
     from projdeploy.tasks.hf_tokenizer import task_for_checkpoint
     from projdeploy.tasks.tokenizers import save_tokenizer

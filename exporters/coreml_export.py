@@ -19,6 +19,7 @@ from pathlib import Path
 from .base import Artifact, ExportError, TensorSpec
 from .config import HandlerTable
 from .format import Format
+from .llm.recipes import CoreMLLMRecipe, coreml_lm_recipes, is_lm_recipe
 from .recipes import CoreMLInt4Block, CoreMLInt8Linear, CoreMLPalettize, CoreMLRecipe
 from .tolerance import FP16
 
@@ -182,6 +183,7 @@ class CoreMLFormat(
     Format,
     name="coreml",
     recipe_type=CoreMLRecipe,
+    lm_recipe_type=CoreMLLMRecipe,
     toolchain=("coremltools",),
     kv_cache=True,
     dynamic=False,
@@ -197,6 +199,11 @@ class CoreMLFormat(
             convert_program(p, recipe).save(str(pkg))
             specs[p.name] = spec_io(pkg)
         return Artifact(out, self.name, recipe, f"{programs[0].name}.mlpackage", specs)
+
+    def write_lm(self, checkpoint, spec, recipe, out):
+        from .llm.formats import write_coreml
+
+        return write_coreml(checkpoint, spec, recipe, out)
 
     def host_gap(self, recipe):
         if sys.platform != "darwin":
@@ -217,9 +224,11 @@ class CoreMLFormat(
     def precision(self, recipe):
         from projdeploy.check.ops import PRECISIONS
 
+        if is_lm_recipe(recipe):
+            return recipe.lm_precision()
         if recipe.compression is None:
             return PRECISIONS[recipe.precision], f"Core ML {recipe.precision}"
         return recipe.compression.precision(recipe.precision)
 
 
-FORMAT = CoreMLFormat(_recipes())
+FORMAT = CoreMLFormat(_recipes(), coreml_lm_recipes())

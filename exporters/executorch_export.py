@@ -16,6 +16,7 @@ from pathlib import Path
 from .base import Artifact, ExportError
 from .et_backends import get_backend
 from .format import Format
+from .llm.recipes import LMRecipe, executorch_lm_recipes, is_lm_recipe
 from .recipes import ExecuTorchRecipe, PT2EInt8Dynamic, Torchao8da4w
 from .tolerance import FP16, FP32
 
@@ -146,10 +147,26 @@ class ExecuTorchRunner:
 
 
 class ExecuTorchFormat(
-    Format, name="executorch", recipe_type=ExecuTorchRecipe, toolchain=("executorch",), kv_cache=True, dynamic=False
+    Format,
+    name="executorch",
+    recipe_type=ExecuTorchRecipe,
+    lm_recipe_type=LMRecipe,
+    toolchain=("executorch",),
+    kv_cache=True,
+    dynamic=False,
 ):
     def recipe_missing(self, recipe):
-        return get_backend(recipe.backend).missing(recipe)
+        return None if is_lm_recipe(recipe) else get_backend(recipe.backend).missing(recipe)
+
+    def write_lm(self, checkpoint, spec, recipe, out):
+        from .llm.formats import write_executorch
+
+        return write_executorch(checkpoint, spec, recipe, out)
+
+    def open_lm_runner(self, artifact, threads):
+        from .llm.formats import executorch_runner
+
+        return executorch_runner(artifact, threads)
 
     def write(self, programs, recipe, out, calibration) -> Artifact:
         pte, deleg = lower(programs, recipe, calibration)
@@ -187,6 +204,8 @@ class ExecuTorchFormat(
     def precision(self, recipe):
         from projdeploy.check.ops import PRECISIONS
 
+        if is_lm_recipe(recipe):
+            return recipe.lm_precision()
         if recipe.quantization is not None:
             return recipe.quantization.precision()
         if get_backend(recipe.backend).fp16:
@@ -194,4 +213,4 @@ class ExecuTorchFormat(
         return PRECISIONS["fp32"], "float recipe"
 
 
-FORMAT = ExecuTorchFormat(_recipes())
+FORMAT = ExecuTorchFormat(_recipes(), executorch_lm_recipes())

@@ -36,7 +36,7 @@ class Format(ABC):
     name: ClassVar[str]
     recipe_type: ClassVar[type]
     toolchain: ClassVar[tuple[str, ...]]  # the packages export needs (also its host runtime)
-    kv_cache: ClassVar[bool]  # LMs get prefill + decode programs with a static KV cache
+    kv_cache: ClassVar[bool]  # the single-program path's LMs get a decode-ready (static KV cache) export
     dynamic: ClassVar[bool]  # programs have a dynamic batch (and LM sequence) dimension
     boundary_dtypes: ClassVar[frozenset[str]] = frozenset()  # I/O dtypes the SDKs convert from/to float32
     split_ext: ClassVar[str | None] = None  # programs may be one file each, named <program><split_ext>
@@ -50,10 +50,13 @@ class Format(ABC):
                 raise TypeError(f"{cls.__name__}: unknown format fact {key!r}")
             setattr(cls, key, value)
 
-    def __init__(self, recipes: list[Recipe]):
+    lm_recipe_type: ClassVar[type | None] = None  # its LM program recipes (exporters/llm/recipes.py), if any
+
+    def __init__(self, recipes: list[Recipe], lm_recipes: list[Recipe] = ()):
         self.recipes = {r.name: r for r in recipes}
-        for r in recipes:
-            if r.format != self.name or not isinstance(r, self.recipe_type):
+        self.lm_recipes = {r.name: r for r in lm_recipes}
+        for r, typ in [(r, self.recipe_type) for r in recipes] + [(r, self.lm_recipe_type) for r in lm_recipes]:
+            if r.format != self.name or typ is None or not isinstance(r, typ):
                 raise TypeError(f"recipe {r.name!r} ({type(r).__name__}, {r.format}) is not a {self.name} recipe")
 
     def __repr__(self) -> str:
@@ -68,19 +71,24 @@ class Format(ABC):
         return {p: main for p in programs}
 
     # --- recipes and availability --------------------------------------------------------------
-    def recipe(self, name: str | Recipe) -> Recipe:
-        """A named recipe of this format; a recipe object of this format passes through."""
+    def recipe(self, name: str | Recipe, lm: bool = False) -> Recipe:
+        """A named recipe of this format (``lm``: of its LM programs); a recipe object of this format passes
+        through. Unknown names fail listing the known ones."""
+        table, typ, what = (
+            (self.lm_recipes, self.lm_recipe_type, "LM recipe") if lm else (self.recipes, self.recipe_type, "recipe")
+        )
         if isinstance(name, Recipe):
-            if name.format != self.name or not isinstance(name, self.recipe_type):
+            if name.format != self.name or not isinstance(name, (self.recipe_type, self.lm_recipe_type or ())):
                 from projdeploy.errors import ConfigError
 
                 raise ConfigError(f"recipe {name.name!r}", "format", f"is {name.format!r}, expected {self.name!r}")
             return name
-        if name not in self.recipes:
+        if name not in table:
             from projdeploy.errors import UnknownNameError
 
-            raise UnknownNameError(f"{self.name} recipe", name, self.recipes)
-        return self.recipes[name]
+            known = table or [f"(none: {self.name} has no LM program)"]
+            raise UnknownNameError(f"{self.name} {what}", name, known)
+        return table[name]
 
     def missing(self, recipe: Recipe | None = None) -> str | None:
         """Why ``recipe`` (or, without one, the format) cannot be exported here; None when it can."""
@@ -121,6 +129,26 @@ class Format(ABC):
         """Format-specific checks after parity (figures merged into the manifest's validation)."""
         return {}
 
+    # --- LM programs (exporters/llm): forward(tokens, input_pos), the KV cache kept between calls ----
+    def export_lm(self, checkpoint: Path, spec, recipe: Recipe, out: Path):
+        """Write the format's LM program of ``checkpoint`` (an ``LMSpec``: architecture and window) into
+        ``out``; returns an ``exporters.llm.artifact.LMWritten`` (validation and manifest come after)."""
+        self.check_available(recipe)
+        try:
+            return self.write_lm(Path(checkpoint), spec, recipe, Path(out))
+        except ExportError:
+            raise
+        except Exception as e:  # the toolchain's own failure, with its message
+            raise ExportError(f"{self.name} LM export ({recipe.name}) failed: {type(e).__name__}: {e}") from e
+
+    def write_lm(self, checkpoint: Path, spec, recipe: Recipe, out: Path):
+        raise ExportError(f"{self.name} has no LM program; formats with one: see `projdeploy export --list-recipes`")
+
+    def open_lm_runner(self, artifact: Artifact, threads: int):
+        """An LM runner: ``prefill(prompt)``, ``forward(tokens)``, ``reset()``, ``pos``, ``max_seq_len`` and
+        ``run("forward", [tokens, input_pos])``."""
+        raise ExportError(f"{self.name} has no LM program runner")
+
     # --- running ------------------------------------------------------------------------------
     @abstractmethod
     def host_gap(self, recipe: Recipe) -> str | None:
@@ -133,6 +161,10 @@ class Format(ABC):
         reason = self.host_gap(artifact.recipe)
         if reason:
             raise UnavailableError(f"{artifact.path}: {reason}")
+        from .llm.recipes import is_lm_recipe
+
+        if is_lm_recipe(artifact.recipe):
+            return self.open_lm_runner(artifact, threads)
         return self.open_runner(artifact, threads)
 
     @abstractmethod

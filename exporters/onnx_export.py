@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .base import Artifact, ExportError, ParityError, TensorSpec
 from .format import Format, installed
+from .llm.recipes import ONNXLMRecipe, is_lm_recipe, onnx_lm_recipes
 from .recipes import ONNXRecipe, OrtInt8Dynamic, OrtInt8Static, OrtWeightOnly
 from .tolerance import FP32
 
@@ -245,6 +246,7 @@ class ONNXFormat(
     Format,
     name="onnx",
     recipe_type=ONNXRecipe,
+    lm_recipe_type=ONNXLMRecipe,
     toolchain=("onnx", "onnxscript", "onnxruntime"),
     kv_cache=False,  # single forward program (web: onnxruntime-web)
     dynamic=True,
@@ -252,7 +254,7 @@ class ONNXFormat(
     parsable_graph=True,  # check costs the .onnx graph itself, initializers included
 ):
     def recipe_missing(self, recipe):
-        if recipe.exporter == "optimum" and not installed("optimum.exporters.onnx"):
+        if (is_lm_recipe(recipe) or recipe.exporter == "optimum") and not installed("optimum.exporters.onnx"):
             return f"recipe {recipe.name!r} needs optimum[onnx] (optimum-onnx), not available on this machine"
         return None
 
@@ -260,6 +262,16 @@ class ONNXFormat(
         """``model.onnx`` (+ ``model.ort``) for the single ``forward`` program."""
         write_model(programs, recipe, out, calibration)
         return Artifact(out, self.name, recipe, MAIN_FILE, {"forward": graph_io(out / MAIN_FILE)})
+
+    def write_lm(self, checkpoint, spec, recipe, out):
+        from .llm.formats import write_onnx
+
+        return write_onnx(checkpoint, spec, recipe, out)
+
+    def open_lm_runner(self, artifact, threads):
+        from .llm.formats import onnx_runner
+
+        return onnx_runner(artifact, threads)
 
     def extra_validation(self, artifact, call, task) -> dict:
         return {"ort": ort_parity(artifact.path, call, task)} if artifact.recipe.ort_format else {}
@@ -282,6 +294,8 @@ class ONNXFormat(
     def precision(self, recipe):
         from projdeploy.check.ops import PRECISIONS
 
+        if is_lm_recipe(recipe):
+            return recipe.lm_precision()
         if recipe.quantization is not None:
             return recipe.quantization.precision()
         return PRECISIONS["fp32"], "float recipe"
@@ -302,4 +316,4 @@ def ort_parity(directory, call, task, rows: int = 16) -> dict:
     return fig
 
 
-FORMAT = ONNXFormat(_recipes())
+FORMAT = ONNXFormat(_recipes(), onnx_lm_recipes())

@@ -314,11 +314,15 @@ class ONNXRecipe(ExportRecipe):
         _kind(self.name, "quantization", self.quantization, ONNXQuant)
 
 
-def recipe_from_dict(d: dict) -> ExportRecipe:
-    """Rebuild a recipe from ``to_dict()`` output (e.g. a manifest's ``recipe`` field)."""
+def recipe_from_dict(d: dict) -> Recipe:
+    """Rebuild a recipe from ``to_dict()`` output (e.g. a manifest's ``recipe`` field): a single-program
+    ``ExportRecipe`` or an LM program recipe (exporters/llm/recipes.py)."""
+    from .llm import recipes as lm_recipes  # registers the LM recipe types
+
     r = config_from_dict(d, "recipe")
-    if not isinstance(r, ExportRecipe):
+    if not isinstance(r, Recipe):
         from projdeploy.errors import UnknownNameError
 
-        raise UnknownNameError("recipe type", type(r).__name__, [c.__name__ for c in ExportRecipe.__subclasses__()])
+        known = [c.__name__ for c in (*ExportRecipe.__subclasses__(), *lm_recipes.LMProgramRecipe.__subclasses__())]
+        raise UnknownNameError("recipe type", type(r).__name__, known)
     return r

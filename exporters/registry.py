@@ -44,8 +44,13 @@ def get_recipe(format: str, name):
 
 
 def list_recipes() -> list:
-    """Every recipe of every format, in registry order."""
+    """Every single-program recipe of every format, in registry order."""
     return [r for f in formats() for r in f.recipes.values()]
+
+
+def list_lm_recipes() -> list:
+    """Every LM program recipe (exporters/llm/recipes.py) of every format, in registry order."""
+    return [r for f in formats() for r in f.lm_recipes.values()]
 
 
 def available(format: str) -> bool:

@@ -21,7 +21,7 @@ def _choices(command: str, option: str) -> list[str]:
 
 
 def test_cli_choices_are_the_registries():
-    from exporters.registry import FORMATS, list_recipes
+    from exporters.registry import FORMATS, list_lm_recipes, list_recipes
     from projdeploy.build import STAGES
     from projdeploy.project.methods import METHODS
     from projdeploy.train.presets import PRESETS
@@ -34,7 +34,7 @@ def test_cli_choices_are_the_registries():
     assert _choices("build", "preset") == _choices("pretrain", "preset") == list(PRESETS)
     assert _choices("pretrain", "model") == list(MODELS)
     assert _choices("export", "fmt") == list(FORMATS)
-    assert set(_choices("export", "recipe")) == {r.name for r in list_recipes()}
+    assert set(_choices("export", "recipe")) == {r.name for r in [*list_recipes(), *list_lm_recipes()]}
     # every method pretrains a model kind that `pretrain` knows
     assert {m.pretrains for m in METHODS.values()} <= set(MODELS)
 

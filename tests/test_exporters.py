@@ -96,10 +96,22 @@ def test_format_knowledge_for_check():
         ("onnx", "int8-weight-only"): ("onnxruntime-cpu", "int8", 1.0 + 4 / 32),  # fp32 scale per 32 weights
         ("onnx", "int4-weight-only"): ("onnxruntime-cpu", "int4", 0.5 + 4 / 32),
     }
-    assert set(want) == {(r.format, r.name) for r in registry.list_recipes()}
-    for (f, name), (runtime, prec, wbytes) in want.items():
+    want_lm = {  # LM program recipes (exporters/llm/recipes.py)
+        ("executorch", "xnnpack-fp32"): ("executorch-xnnpack", "fp32", 4.0),
+        ("executorch", "xnnpack-int8"): ("executorch-xnnpack", "int8-dynamic", 1.0),
+        ("executorch", "xnnpack-8da4w"): ("executorch-xnnpack", "int4", 0.5 + 2 / 32),
+        ("executorch", "xnnpack-8da4w-emb4"): ("executorch-xnnpack", "int4", 0.5 + 2 / 32),
+        ("coreml", "fp16"): ("coreml", "fp16", 2.0),
+        ("onnx", "fp32"): ("onnxruntime-cpu", "fp32", 4.0),
+        ("onnx", "int8-dynamic"): ("onnxruntime-cpu", "int8-dynamic", 1.0),
+    }
+    assert set(want) == {(f.name, n) for f in registry.formats() for n in f.recipes}
+    assert set(want_lm) == {(f.name, n) for f in registry.formats() for n in f.lm_recipes}
+    assert len(registry.list_recipes()) == len(want) and len(registry.list_lm_recipes()) == len(want_lm)
+    cases = [(k, v, False) for k, v in want.items()] + [(k, v, True) for k, v in want_lm.items()]
+    for (f, name), (runtime, prec, wbytes), lm in cases:
         fmt = registry.get_format(f)
-        r = fmt.recipe(name)
+        r = fmt.recipe(name, lm=lm)
         p, why = fmt.precision(r)
         assert fmt.runtime(r)[0] == runtime and p.name == prec and math.isclose(p.weight_bytes, wbytes), (f, name)
         assert why

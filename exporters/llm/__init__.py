@@ -15,11 +15,13 @@ with ``executorch.extension.llm.export.builder.LLMEdgeManager`` as ``export_llam
 |---|---|
 | ``spec.py`` | ``LMSpec``: the architecture facts of a Hugging Face decoder config, validated |
 | ``weights.py`` | Hugging Face state dict -> ExecuTorch Llama state dict |
-| ``recipes.py`` | ``LMRecipe`` (linear / embedding quantization, window) and the named LM recipes |
+| ``recipes.py`` | LM recipes per format (``LMRecipe``, ``ONNXLMRecipe``, ``CoreMLLMRecipe``), registered Recipes |
 | ``et_program.py`` | build, quantize (torchao configs), export and lower the program; metadata methods |
 | ``runner.py`` | host runner: prefill / decode / greedy generation, window check |
 | ``vectors.py`` | small binary test vectors (top-k logits + checksum, ``.npz``) |
-| ``export_lm.py`` | checkpoint directory -> validated artifact directory with a manifest |
+| ``export_lm.py`` | checkpoint directory -> validated ExecuTorch artifact (no task); shared manifest helpers |
+| ``formats.py`` | what each format writes for an LM program and its host runner (``Format.export_lm``) |
+| ``artifact.py`` | checkpoint + LM task -> validated artifact of any format (``export_lm_artifact``); the metric |
 | ``onnx_program.py`` | ONNX decoder with past (Optimum's export) and its IO-binding runner |
 | ``onnx_artifact.py`` | checkpoint directory -> ONNX decoder-with-past artifact (``model.lm.kv_cache: "io"``) |
 | ``protocol.py`` | ``model.lm`` read back and checked for consumers (SDKs): the generation protocols |

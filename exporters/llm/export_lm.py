@@ -188,40 +188,10 @@ def export_lm(
 
 
 def export_lm_for_task(checkpoint_dir, recipe, task, out_dir, validate: bool = True, max_rows: int | None = 8):
-    """``projdeploy export --lm-program``: the LM program of ``checkpoint_dir`` for ``task`` (its window is
-    the task's row length; validation on ``max_rows`` eval rows, bits per byte from the task's tokenizer)."""
-    from projdeploy.tasks import get_task
-    from projdeploy.tasks.hf_tokenizer import task_for_checkpoint
-    from projdeploy.tasks.tokenizers import TOKENIZER_FILE
+    """The ExecuTorch LM program of ``checkpoint_dir`` for ``task``: exporters/llm/artifact.py."""
+    from .artifact import export_lm_artifact
 
-    task = get_task(task) if isinstance(task, str) else task
-    task = task_for_checkpoint(task, checkpoint_dir)
-    if task.kind != "lm":
-        from projdeploy.errors import ConfigError
-
-        raise ConfigError("--task", "task", f"{task.name!r} is a {task.kind!r} task; LM programs need an 'lm' task")
-    rows = np.asarray(task.eval.tokens[: max_rows or 8], np.int64)
-    n = rows.shape[1] // 2
-    info = {
-        "task": task.name,
-        "task_kind": "lm",
-        "modality": task.modality,
-        "labels": [],
-        "image_shape": list(task.image_shape) if task.image_shape else None,
-        "tokenizer_file": TOKENIZER_FILE,
-        "seq_len": task.seq_len,
-        "metric": task.metric,
-    }
-    return export_lm(
-        checkpoint_dir,
-        recipe,
-        out_dir,
-        max_seq_len=rows.shape[1] - 1,  # a row's last token is only a target
-        eval_rows=rows if validate else None,
-        n_prompt=n,
-        total_bytes=int(task.tokenizer.token_bytes(rows[:, n:]).sum()),
-        model_info=info,
-    )
+    return export_lm_artifact(checkpoint_dir, "executorch", recipe, task, out_dir, validate, max_rows)
 
 
 def main(argv=None) -> int:

@@ -24,7 +24,7 @@ import numpy as np
 MAIN_FILE = "model.onnx"
 
 
-def export_onnx_lm(checkpoint_dir, out_dir) -> Path:
+def export_onnx_lm(checkpoint_dir, out_dir, opset: int | None = None) -> Path:
     """Optimum's decoder-with-past export of ``checkpoint_dir`` into ``out_dir/model.onnx``."""
     from optimum.exporters.onnx import main_export
 
@@ -39,6 +39,7 @@ def export_onnx_lm(checkpoint_dir, out_dir) -> Path:
             no_post_process=True,
             local_files_only=True,
             do_validation=False,
+            opset=opset,
         )
         for f in tmp.glob("model.onnx*"):
             shutil.move(str(f), str(out / f.name))
@@ -101,6 +102,22 @@ class ORTLMRunner:
     def prefill(self, prompt) -> np.ndarray:
         self.reset()
         return self.forward(prompt)
+
+    def run(self, program: str, inputs: list) -> list:
+        """The Runner protocol: ``run("forward", [tokens (1, T), input_pos (1,)]) -> [logits (1, vocab)]``.
+        The cache lives in ORT, so ``input_pos`` is 0 (a new sequence) or the next position."""
+        from ..base import ExportError
+
+        if program != "forward":
+            raise ExportError(f"{self.path}: unknown program {program!r}; programs: forward")
+        pos = int(np.asarray(inputs[1]).reshape(-1)[0])
+        if pos == 0:
+            self.reset()
+        elif pos != self.pos:
+            raise ExportError(
+                f"{self.path}: input_pos {pos}: the cache holds positions 0..{self.pos - 1}; give 0 or {self.pos}"
+            )
+        return [self.forward(inputs[0])[None]]
 
     def generate(self, prompt, max_new_tokens: int) -> list[int]:
         logits, out = self.prefill(prompt), []

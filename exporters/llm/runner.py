@@ -91,6 +91,15 @@ class LMRunner:
         self.reset()
         return self.forward(prompt)
 
+    def run(self, program: str, inputs: list) -> list:
+        """The Runner protocol: ``run("forward", [tokens (1, T), input_pos (1,)]) -> [logits (1, vocab)]``."""
+        if program != "forward":
+            from exporters.base import ExportError
+
+            raise ExportError(f"{self.path}: unknown program {program!r}; programs: forward")
+        self.pos = int(np.asarray(inputs[1]).reshape(-1)[0])
+        return [self.forward(inputs[0])[None]]
+
     def generate(self, prompt, max_new_tokens: int, stop_at_eos: bool = False) -> list[int]:
         """Greedy tokens after ``prompt`` (at most ``max_new_tokens``; the window bounds it too)."""
         logits = self.prefill(prompt)

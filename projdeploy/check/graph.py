@@ -159,7 +159,8 @@ def artifact_graph(artifact) -> Graph:
     from exporters.registry import get_format
 
     art = artifact if isinstance(artifact, Artifact) else Artifact.read(artifact)
-    own_graph = get_format(art.format).parsable_graph
+    lm_program = isinstance(art.model.get("lm"), dict)  # exporters/llm: cost the config's own decoder
+    own_graph = get_format(art.format).parsable_graph and not lm_program
     prec, why = precision_for(art)
     main = art.main_path
     file_bytes = (

@@ -64,6 +64,41 @@ def artifact_metric(runner, art, task, max_rows: int) -> dict:
     return metric_from_outputs(task, outs, s.subset(np.arange(n)))
 
 
+def _time_decode(runner, prompt: list, token: int, repeats: int, warmup: int) -> list[float]:
+    """One token per call after ``prompt``; a full window starts over with an untimed prefill."""
+    runner.prefill(prompt)
+    out = []
+    for i in range(warmup + repeats):
+        if runner.pos + 1 > runner.max_seq_len:
+            runner.prefill(prompt)
+        t0 = time.perf_counter()
+        runner.forward([token])
+        if i >= warmup:
+            out.append((time.perf_counter() - t0) * 1e3)
+    return out
+
+
+def lm_program_host(runner, art, task, repeats: int, warmup: int, metric_rows: int) -> tuple[dict, dict, int]:
+    """An LM program (exporters/llm): (timings of ``prefill`` of half an eval row and ``decode`` per token,
+    the task metric on the rows export validated, prompt tokens)."""
+    from exporters.llm.artifact import DEFAULT_ROWS, lm_eval_rows, runner_metric
+
+    rows = min(metric_rows, int(art.validation.get("rows") or DEFAULT_ROWS))
+    ev = lm_eval_rows(task, rows, int(art.model["lm"]["max_seq_len"]))
+    prompt = ev.rows[0, : ev.n_prompt].tolist()
+    pre = time_program(_Prefill(runner, prompt), "prefill", [], repeats, warmup)
+    dec = _time_decode(runner, prompt, int(ev.rows[0, ev.n_prompt]), repeats, warmup)
+    return {"prefill": pre, "decode": dec}, runner_metric(runner, ev), len(prompt)
+
+
+class _Prefill:
+    def __init__(self, runner, prompt):
+        self.runner, self.prompt = runner, prompt
+
+    def run(self, program, inputs):
+        return self.runner.prefill(self.prompt)
+
+
 def measure_host(art, task, *, repeats: int = 20, warmup: int = 3, threads: int = 1, metric_rows: int = 256) -> dict:
     """Measured on this host for an :class:`~exporters.base.Artifact`; ``{"available": False, "reason": ...}``
     where its runtime cannot run here."""
@@ -75,11 +110,13 @@ def measure_host(art, task, *, repeats: int = 20, warmup: int = 3, threads: int 
         return {"available": False, "reason": f"{art.format}/{art.recipe.name}: {gap}"}
     rss0 = _rss_mb()
     runner = fmt.runner(art, threads)
-    programs = [p for p in ("forward", "prefill", "decode") if p in art.programs]
-    timings = {}
-    for prog in programs:
-        timings[prog] = time_program(runner, prog, _inputs(art, task, prog, runner), repeats, warmup)
-    metric = artifact_metric(runner, art, task, metric_rows)
+    prompt = None
+    if isinstance(art.model.get("lm"), dict):
+        timings, metric, prompt = lm_program_host(runner, art, task, repeats, warmup, metric_rows)
+    else:
+        programs = [p for p in ("forward", "prefill", "decode") if p in art.programs]
+        timings = {p: time_program(runner, p, _inputs(art, task, p, runner), repeats, warmup) for p in programs}
+        metric = artifact_metric(runner, art, task, metric_rows)
     rss1 = _rss_mb()
     out = {
         "available": True,
@@ -92,6 +129,8 @@ def measure_host(art, task, *, repeats: int = 20, warmup: int = 3, threads: int 
         "rss_growth_mb": None if rss0 is None or rss1 is None else max(0.0, rss1 - rss0),
         "process_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+    if prompt is not None:
+        out["lm"] = {"prompt_tokens": prompt, "note": "prefill: one call on the prompt; decode: one token per call"}
     for prog, ts in timings.items():
         out["programs"][prog] = {
             "samples_ms": ts,

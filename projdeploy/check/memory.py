@@ -43,8 +43,13 @@ def memory_estimate(
 
 
 def kv_cache_bytes(art) -> float:
-    """Bytes of the static KV cache an :class:`~exporters.base.Artifact` declares (decode-ready programs), else 0."""
+    """Bytes of the KV cache an :class:`~exporters.base.Artifact` declares: an LM program's (manifest
+    ``model.lm.kv_cache_bytes``) or a static-cache decode program's, else 0."""
     import math
+
+    lm = art.model.get("lm")
+    if isinstance(lm, dict) and lm.get("kv_cache_bytes") is not None:
+        return float(lm["kv_cache_bytes"])
 
     for prog in art.programs.values():
         for t in prog.get("inputs", []) + prog.get("outputs", []):

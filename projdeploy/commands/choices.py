@@ -57,10 +57,11 @@ def formats() -> click.Choice:
 
 
 def recipes() -> click.Choice:
-    """Every recipe name of every format (which names a format accepts is checked by the registry)."""
-    from exporters.registry import list_recipes
+    """Every recipe name of every format, LM programs' included (which names a format accepts for a task is
+    checked by the registry)."""
+    from exporters.registry import list_lm_recipes, list_recipes
 
-    return click.Choice(list(dict.fromkeys(r.name for r in list_recipes())))
+    return click.Choice(list(dict.fromkeys(r.name for r in [*list_recipes(), *list_lm_recipes()])))
 
 
 def targets() -> NameOrFile:

@@ -23,10 +23,13 @@ def _list_recipes() -> None:
     for fmt in formats():
         state = "available" if fmt.available() else "NOT available on this machine"
         click.echo(f"{fmt.name} ({state})")
-        for r in fmt.recipes.values():
-            d = {k: v for k, v in r.to_dict().items() if k not in ("name", "format", "description")}
-            click.echo(f"  {r.name:<16} v{r.version}  {r.description}")
-            click.echo(f"  {'':<16}      {json.dumps(d, sort_keys=True)}")
+        for title, table in (("", fmt.recipes), ("LM programs (LM tasks): ", fmt.lm_recipes)):
+            if title and table:
+                click.echo(f"  {title}")
+            for r in table.values():
+                d = {k: v for k, v in r.to_dict().items() if k not in ("name", "format", "description")}
+                click.echo(f"  {r.name:<18} v{r.version}  {r.description}")
+                click.echo(f"  {'':<18}      {json.dumps(d, sort_keys=True)}")
 
 
 def _lm_program(checkpoint, fmt, recipe, task_name, out, validate, max_rows) -> None:
@@ -35,15 +38,18 @@ def _lm_program(checkpoint, fmt, recipe, task_name, out, validate, max_rows) -> 
     art = export_checkpoint(
         checkpoint, fmt, recipe, task_name, out, validate=validate, max_rows=max_rows, lm_program=True
     )
-    v = art.manifest["validation"]
-    click.echo(f"wrote {art.path} (model.pte, {art.main_path.stat().st_size} bytes, window {art.spec.max_seq_len})")
+    v, lm = art.validation, art.model["lm"]
+    click.echo(f"wrote {art.path} ({art.main_file}, {art.size_bytes} bytes, window {lm['max_seq_len']} tokens)")
     if v.get("passed"):
         click.echo(
             f"validated on {v['positions']} positions: top-1 agreement {v['top1_agreement']:.3f}, "
             f"max|diff| {v['max_abs_diff']:.3g} (logit scale {v['logit_scale']:.3g}), "
-            f"bits/byte {v.get('bits_per_byte_float', float('nan')):.4f} -> {v.get('bits_per_byte', float('nan')):.4f}"
+            f"{v['metric']} {v['metric_float']:.4f} -> {v['metric_artifact']:.4f}"
         )
-    click.echo(f"delegated to xnnpack: {v['delegation']['fraction']:.0%} of operators; export {v['export_timings_s']}")
+    if "delegation" in v:
+        click.echo(f"delegated to {v['delegation']['backend']}: {v['delegation']['fraction']:.0%} of operators")
+    if v.get("runtime"):
+        click.echo(f"note: {v['runtime']}; not validated here")
 
 
 @click.command("export")
