@@ -1,6 +1,6 @@
 """Pretrained big models -> small task models: SmolLM2-135M on held-out pycode domains, MiniLM-L6 on pycode-cls.
 
-    flock /tmp/projdeploy-heavy.lock .venv/bin/python bench/real_models.py > runs/real_models.log 2>&1
+    .venv/bin/python bench/real_models.py --threads 1 > runs/real_models.log 2>&1       # about 1 h on one core
     .venv/bin/python bench/real_models.py --part lm --domains email --seeds 2 --steps 4   # a quick look
     .venv/bin/python bench/real_models.py --report-only                                  # tables from results.jsonl
 
@@ -35,23 +35,26 @@ import torch
 
 LM_METHODS = ("scratch", "truncate", "prune", "prune+distill")
 CLS_TRANSFERS = ("none", "kd", "aft")
+NOTES = "<!-- hand-written below this line; bench/real_models.py keeps it -->"
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--part", choices=("lm", "cls", "all"), default="all")
-    p.add_argument("--domains", default="email,json,xml")
+    p.add_argument("--domains", default="email,xml,http")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--params", default="25%")
     p.add_argument("--seq-len", type=int, default=64)
-    p.add_argument("--pool-rows", type=int, default=16, help="LM: training pool per domain (calibration + teacher)")
-    p.add_argument("--train-rows", type=int, default=8, help="LM: training windows per seed, drawn from the pool")
-    p.add_argument("--eval-rows", type=int, default=8, help="LM: val rows and test rows (each)")
-    p.add_argument("--steps", type=int, default=4)
-    p.add_argument("--batch-size", type=int, default=2)
+    p.add_argument("--pool-rows", type=int, default=128, help="LM: training pool per domain (teacher top-k)")
+    p.add_argument("--calibration", type=int, default=32, help="LM: prune's calibration windows (from the pool)")
+    p.add_argument("--train-rows", type=int, default=64, help="LM: training windows per seed, drawn from the pool")
+    p.add_argument("--eval-rows", type=int, default=16, help="LM: val rows and test rows (each)")
+    p.add_argument("--steps", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--eval-every", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--topk", type=int, default=32)
-    p.add_argument("--cls-steps", type=int, default=40)
+    p.add_argument("--cls-steps", type=int, default=90)
     p.add_argument("--cls-seq-len", type=int, default=64)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--runs", default="runs/real_models")
@@ -80,7 +83,10 @@ class Results:
 
 
 def lm_settings(a) -> str:
-    return f"lm-{a.params}-s{a.seq_len}-p{a.pool_rows}-r{a.train_rows}-e{a.eval_rows}-st{a.steps}-b{a.batch_size}-lr{a.lr}-k{a.topk}"
+    return (
+        f"lm-{a.params}-s{a.seq_len}-p{a.pool_rows}-c{a.calibration}-r{a.train_rows}-e{a.eval_rows}"
+        f"-st{a.steps}-b{a.batch_size}-ev{a.eval_every}-lr{a.lr}-k{a.topk}"
+    )
 
 
 def cls_settings(a) -> str:
@@ -94,7 +100,8 @@ def domain_task(domain: str, a, tokenizer):
 
     task = fit_task(pycode(domain, seq_len=a.seq_len), tokenizer)
     pool = np.sort(np.random.default_rng(1234).permutation(len(task.train))[: a.pool_rows])
-    ev = np.arange(min(len(task.eval), 2 * a.eval_rows))
+    n = min(len(task.eval), 2 * a.eval_rows)  # evenly spread over the held-out files, val/test alternate
+    ev = np.unique(np.linspace(0, len(task.eval) - 1, n).round().astype(int))
     return dataclasses.replace(task, train=task.train.subset(pool), eval=task.eval.subset(ev))
 
 
@@ -119,7 +126,7 @@ def lm_projections(big, task, a) -> dict:
 
     cfg = small_config(big.config, None, a.params)
     out = {}
-    (m, _), _, cpu = timed(lambda: prune(big, task, cfg, calibration=a.pool_rows))
+    (m, _), _, cpu = timed(lambda: prune(big, task, cfg, calibration=a.calibration))
     out["prune"] = (m, test_metric(m, task), cpu)
     m, _, cpu = timed(lambda: truncate_model(big, cfg))
     out["truncate"] = (m, test_metric(m, task), cpu)
@@ -143,7 +150,9 @@ def lm_run(big, task, method, seed, a, proj, topk) -> dict:
         extra = dict(
             extra_loss=distill_loss(1.0, 2.0), extra_data={"distill_idx": topk[0][idx], "distill_val": topk[1][idx]}
         )
-    cfg = FinetuneConfig(steps=a.steps, batch_size=a.batch_size, lr=a.lr, eval_every=a.steps, patience=1, seed=seed)
+    cfg = FinetuneConfig(
+        steps=a.steps, batch_size=a.batch_size, lr=a.lr, eval_every=a.eval_every, patience=2, seed=seed
+    )
     (_, info), wall, cpu = timed(lambda: finetune(model, sub, "none", (), None, cfg, progress=False, **extra))
     tokens = a.steps * a.batch_size * a.seq_len
     return {
@@ -158,7 +167,7 @@ def lm_run(big, task, method, seed, a, proj, topk) -> dict:
     }
 
 
-def run_lm(a, res: Results) -> None:
+def run_lm(a, res: Results, save) -> None:
     """Seed-major: every domain and method for seed 0, then seed 1, ... (a cut-off run leaves whole seeds)."""
     from projdeploy.foundation import load_big
     from projdeploy.transfer.distill import teacher_topk
@@ -198,9 +207,10 @@ def run_lm(a, res: Results) -> None:
                 res.add(
                     {**key, "method": method, "seed": seed, **lm_run(big.module, task, method, seed, a, proj, topk)}
                 )
+            save()
 
 
-def run_cls(a, res: Results) -> None:
+def run_cls(a, res: Results, save) -> None:
     from projdeploy.foundation import load_big
     from projdeploy.models import ModelConfig, build_model
     from projdeploy.tasks.hf_tokenizer import fit_task
@@ -251,6 +261,7 @@ def run_cls(a, res: Results) -> None:
                     "train_rows": info["train_rows"],
                 }
             )
+        save()
 
 
 def probe(big, task, cache) -> dict:
@@ -301,7 +312,8 @@ def lm_section(rows, domain) -> list[str]:
         )
         out.append("")
     out += [
-        "| method | seeds | after projection | after fine-tuning | vs prune+distill (paired) | fine-tune CPU s |",
+        "| method | seeds | after projection | after fine-tuning | minus prune+distill (paired; < 0 better) "
+        "| fine-tune CPU s |",
         "|---|---|---|---|---|---|",
     ]
     for m in LM_METHODS:
@@ -335,6 +347,22 @@ def cls_section(rows) -> list[str]:
     return out + [""]
 
 
+def budgets(a) -> list[str]:
+    tokens = a.steps * a.batch_size * a.seq_len
+    return [
+        f"Budgets (every method the same). LM: windows of {a.seq_len} SmolLM2 BPE tokens; per domain a training "
+        f"pool of {a.pool_rows} windows (SmolLM2's top-{a.topk} logits computed once over it, for prune+distill), "
+        f"prune calibrates on {a.calibration} of them; each seed draws {a.train_rows} windows "
+        f"({a.train_rows * a.seq_len} tokens) and fine-tunes {a.steps} steps of batch {a.batch_size} ({tokens} "
+        f"tokens), AdamW lr {a.lr}, early stopping on {a.eval_rows} val windows every {a.eval_every} steps (the "
+        f"projected model itself is a candidate), bits/byte on {a.eval_rows} test windows (both evenly spread over "
+        f"the domain's held-out files). Classification: {a.cls_seq_len}-token snippets, all training snippets, "
+        f"{a.cls_steps} steps of batch 32, lr 3e-3. Seeds 0-{a.seeds - 1}; means with 95% t-intervals over seeds; "
+        "CPU s are `time.process_time()` with "
+        f"{a.threads} torch thread(s).",
+    ]
+
+
 def report(a, res: Results) -> str:
     lm = [r for r in res.rows if r.get("settings") == lm_settings(a)]
     cl = [r for r in res.rows if r.get("settings") == cls_settings(a)]
@@ -349,8 +377,11 @@ def report(a, res: Results) -> str:
     lines = [
         "# Pretrained big models -> small task models (bench/real_models.py)",
         "",
-        f"Settings: LM `{lm_settings(a)}`, classification `{cls_settings(a)}`; CPU time of the recorded work "
-        f"{cpu / 60:.1f} min (torch threads {a.threads}; loading/converting the big models not counted).",
+        f"Command: `.venv/bin/python bench/real_models.py --threads {a.threads}` (settings: LM `{lm_settings(a)}`, "
+        f"classification `{cls_settings(a)}`); CPU time of the recorded work {cpu / 60:.1f} min (loading the big "
+        "models not counted). Results resume from `runs/real_models/results.jsonl`.",
+        "",
+        *budgets(a),
         "",
     ]
     for d in dict.fromkeys(r["domain"] for r in lm):
@@ -364,14 +395,20 @@ def main(argv=None):
     a = parse_args(argv)
     torch.set_num_threads(a.threads)
     res = Results(Path(a.runs, "results.jsonl"))
+
+    def save() -> str:  # the report after every stage, keeping the hand-written notes below NOTES
+        out = Path(a.report)
+        notes = out.read_text().split(NOTES, 1)[1] if out.is_file() and NOTES in out.read_text() else "\n"
+        text = report(a, res)
+        out.write_text(text + "\n\n" + NOTES + notes.rstrip() + "\n")
+        return text
+
     if not a.report_only:
         if a.part in ("cls", "all"):  # the cheap part first
-            run_cls(a, res)
+            run_cls(a, res, save)
         if a.part in ("lm", "all"):
-            run_lm(a, res)
-    text = report(a, res)
-    Path(a.report).write_text(text + "\n")
-    print(text)
+            run_lm(a, res, save)
+    print(save())
 
 
 if __name__ == "__main__":
