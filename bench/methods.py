@@ -39,8 +39,9 @@ AFT_VARIANTS = ("none", "aft", "kd", "aft+noise", "kd+noise")
 PN_TUNE_STEPS = 50  # coefficient-tuning steps of the "pn-tuned" option (beyond the paper)
 
 
-def pretrained(runs: Path, kind: str, preset: str) -> Path:
-    out = runs / "pretrain" / kind
+def pretrained(runs: Path, kind: str, preset: str, pseed: int = 0) -> Path:
+    """The pretrained ``kind`` of pretraining seed ``pseed`` (seed 0 keeps the original cache layout)."""
+    out = runs / ("pretrain" if pseed == 0 else f"pretrain-s{pseed}") / kind
     if (out / "projdeploy.json").is_file():
         state = out / "trainer_state.json"  # periodic checkpoints also write projdeploy.json: check completion
         if not state.is_file() or json.loads(state.read_text())["step"] >= json.loads(
@@ -53,17 +54,17 @@ def pretrained(runs: Path, kind: str, preset: str) -> Path:
     if kind == "projector":
         from projdeploy.project.projector import pretrain_projector
 
-        pretrain_projector("digits", preset, out, progress=False, ckpt_every=0)
+        pretrain_projector("digits", preset, out, progress=False, ckpt_every=0, seed=pseed)
     elif kind.startswith("projector-"):  # investigation variants: -s<steps> (more FLOPs), -l<lambda>, -r<rank>
         from projdeploy.project.projector import pretrain_projector
 
         opt, val = kind.split("-", 1)[1][0], kind.split("-", 1)[1][1:]
         kw = {"s": {"steps": int(val)}, "l": {"lam": float(val)}, "r": {"rank": int(val)}}[opt]
-        pretrain_projector("digits", preset, out, progress=False, ckpt_every=0, **kw)
+        pretrain_projector("digits", preset, out, progress=False, ckpt_every=0, seed=pseed, **kw)
     elif kind == "universal":
         from projdeploy.project.baselines import train_universal
 
-        train_universal("digits", preset, out, progress=False)
+        train_universal("digits", preset, out, progress=False, seed=pseed)
     elif kind.startswith("dense-x"):  # a longer-trained teacher: x times the preset's FLOP budget (not equal FLOPs)
         from projdeploy.tasks import get_task
         from projdeploy.train.presets import get_preset
@@ -76,16 +77,17 @@ def pretrained(runs: Path, kind: str, preset: str) -> Path:
             preset,
             out,
             progress=False,
+            seed=pseed,
             flops=mult * flop_budget(get_task("digits"), get_preset(preset)),
         )
     else:
         from projdeploy.train.pretrain import pretrain
 
-        pretrain(kind, "digits", preset, out, progress=False)
+        pretrain(kind, "digits", preset, out, progress=False, seed=pseed)
     return out
 
 
-def start_model(method: str, task, runs: Path, preset: str, seed: int):
+def start_model(method: str, task, runs: Path, preset: str, seed: int, pseed: int = 0):
     """(small model, projection seconds, info) for a method, before fine-tuning."""
     from projdeploy.models import build_model
     from projdeploy.models.checkpoint import load_model
@@ -94,12 +96,12 @@ def start_model(method: str, task, runs: Path, preset: str, seed: int):
 
     t0 = time.perf_counter()
     if method in ("pn", "hard-moe"):
-        model, info = project_model(pretrained(runs, method, preset), task, "pn", seed=seed)
+        model, info = project_model(pretrained(runs, method, preset, pseed), task, "pn", seed=seed)
     elif method == "pn-lowest":
-        model, info = project_model(pretrained(runs, "pn", preset), task, "pn", seed=seed, rule="lowest-loss")
+        model, info = project_model(pretrained(runs, "pn", preset, pseed), task, "pn", seed=seed, rule="lowest-loss")
     elif method == "pn-tuned":
         model, info = project_model(
-            pretrained(runs, "pn", preset),
+            pretrained(runs, "pn", preset, pseed),
             task,
             "pn",
             seed=seed,
@@ -107,11 +109,11 @@ def start_model(method: str, task, runs: Path, preset: str, seed: int):
             tune_coefficients_steps=PN_TUNE_STEPS,
         )
     elif method.startswith("projector"):  # "projector" or an investigation variant such as "projector-s400"
-        model, info = project_model(pretrained(runs, method, preset), task, "projector", seed=seed)
+        model, info = project_model(pretrained(runs, method, preset, pseed), task, "projector", seed=seed)
     elif method == "truncate":
-        model, info = project_model(pretrained(runs, "dense", preset), task, "truncate", seed=seed)
+        model, info = project_model(pretrained(runs, "dense", preset, pseed), task, "truncate", seed=seed)
     elif method in ("slm", "response"):
-        model, info = load_model(pretrained(runs, "slm", preset)), {}
+        model, info = load_model(pretrained(runs, "slm", preset, pseed)), {}
     elif method == "scratch":
         from projdeploy.train.presets import get_preset
 
@@ -119,7 +121,7 @@ def start_model(method: str, task, runs: Path, preset: str, seed: int):
     elif method == "universal":
         from projdeploy.project.baselines import specialise_universal
 
-        model, info = specialise_universal(pretrained(runs, "universal", preset), task, seed=seed)
+        model, info = specialise_universal(pretrained(runs, "universal", preset, pseed), task, seed=seed)
     else:
         raise ValueError(method)
     return model, time.perf_counter() - t0, info
@@ -142,7 +144,7 @@ def run_one(method: str, task_name: str, seed: int, args) -> dict:
     runs = Path(args.runs)
     rows = args.cls_rows if get_task(task_name).kind == "cls" else args.train_rows
     task = get_task(task_name).with_train_limit(rows, seed=seed)
-    model, proj_s, info = start_model(method, task, runs, args.preset, seed)
+    model, proj_s, info = start_model(method, task, runs, args.preset, seed, args.pretrain_seed)
     before = evaluate(prepare_model(model, task, seed), split_eval(task, "test"))["value"]
     cfg = ft_config(task, seed, args)
     if method == "response":
@@ -150,7 +152,9 @@ def run_one(method: str, task_name: str, seed: int, args) -> dict:
             return {"skipped": "response distillation needs an LM task"}
         from projdeploy.project.baselines import response_distill
 
-        _, ft = response_distill(model, pretrained(runs, "dense", args.preset), task, cfg, progress=False)
+        _, ft = response_distill(
+            model, pretrained(runs, "dense", args.preset, args.pretrain_seed), task, cfg, progress=False
+        )
     else:
         _, ft = finetune(model, task, "none", cfg=cfg, progress=False)
     return {
@@ -174,8 +178,8 @@ def run_aft(variant: str, seed: int, args, teacher: str = "dense", beta: float =
     task = get_task(args.cls_task).with_train_limit(args.cls_rows, seed=seed)
     transfer = variant.split("+")[0]
     noise = args.noise_dims if variant.endswith("+noise") else 0
-    teachers = [pretrained(runs, teacher, args.preset)] if transfer != "none" else []
-    start = load_model(pretrained(runs, "slm", args.preset))
+    teachers = [pretrained(runs, teacher, args.preset, args.pretrain_seed)] if transfer != "none" else []
+    start = load_model(pretrained(runs, "slm", args.preset, args.pretrain_seed))
     _, ft = finetune(
         start,
         task,
@@ -219,7 +223,7 @@ def probe(args, skip: set = frozenset()) -> list[dict]:
         for name in ["slm", *args.teachers.split(",")]:
             if f"probe|{tag(args)}|{name}|{seed}" in skip:
                 continue
-            m = load_feature_model(pretrained(runs, name, args.preset))
+            m = load_feature_model(pretrained(runs, name, args.preset, args.pretrain_seed))
             tr, va = (features_of(m, teacher_inputs(m, task, x)) for x in (task.train.tokens, val.tokens))
             clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
             clf.fit(tr, task.train.labels)
@@ -247,15 +251,16 @@ def tag(args) -> str:
     """The settings a cached result depends on (results of other settings are kept but not mixed in)."""
     lr = "" if args.lr == 3e-3 else f"-lr{args.lr:g}"
     lr += "" if getattr(args, "gate_lr", 1e-2) == 1e-2 else f"-glr{args.gate_lr:g}"
+    lr += "" if getattr(args, "pretrain_seed", 0) == 0 else f"-ps{args.pretrain_seed}"
     return f"{args.preset}-r{args.train_rows}-c{args.cls_rows}-f{args.ft_steps}-k{args.cls_steps}{lr}"
 
 
 OLD_TAG = "tiny-r64-c200-f120-k120"  # lines cached before keys carried settings were run with these
 
 
-def pretrain_note(runs: Path) -> str:
+def pretrain_note(runs: Path, pseed: int = 0) -> str:
     rows = []
-    for d in sorted(Path(runs, "pretrain").glob("*/projdeploy.json")):
+    for d in sorted(Path(runs, "pretrain" if pseed == 0 else f"pretrain-s{pseed}").glob("*/projdeploy.json")):
         m = json.loads(d.read_text())
         rows.append(f"{d.parent.name}: {m.get('steps')} steps")
     return "; ".join(rows)
@@ -273,8 +278,8 @@ def write_table(results: list[dict], args) -> str:
         "",
         (
             f"Preset `{args.preset}` (small model d64/L2/ffn192, big dense d128/L2/ffn384, PN k=4 experts h=8 m=4), "
-            "all pretrained on `digits` (seed 0) at the preset's equal FLOP budget (what the SLM spends in 400 "
-            f"steps): {pretrain_note(Path(args.runs))}. `dense-x4` is a teacher trained at 4x that budget (not "
+            f"all pretrained on `digits` (seed {args.pretrain_seed}) at the preset's equal FLOP budget (what the SLM "
+            f"spends in 400 steps): {pretrain_note(Path(args.runs), args.pretrain_seed)}. `dense-x4` is a teacher trained at 4x that budget (not "
             "equal FLOPs; only used as an AFT/KD teacher); `projector-s400` (400 steps, 4.7x the budget) and "
             "`projector-l4` (lambda 4, equal budget) are investigation rows, not equal-budget results. Task training sets: {args.train_rows} rows (LM), "
             f"{args.cls_rows} rows (`{args.cls_task}`); fine-tuning at most {args.ft_steps} steps (LM) / "
@@ -438,57 +443,8 @@ def select(results: list[dict], transfer: str, args):
     return max(full, key=lambda k: np.mean(full[k])) if full else None
 
 
-FINDINGS = "<!-- hand-written below this line; bench/methods.py keeps it -->"
-
-
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tasks", default="digits:7,digits:0-4,digits-cls")
-    ap.add_argument("--methods", default=",".join(ALL_METHODS))
-    ap.add_argument("--aft", default=",".join(AFT_VARIANTS), help="AFT variants ('' to skip)")
-    ap.add_argument(
-        "--teachers",
-        default="dense,dense-x4",
-        help="AFT/KD teachers: dense (equal FLOPs) and/or dense-x<N> (N times the budget)",
-    )
-    ap.add_argument("--betas", default="1,3,10", help="AFT/KD weights (10 is the official AFT default)")
-    ap.add_argument("--no-probe", dest="probe", action="store_false", help="skip the linear feature probes")
-    ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--preset", default="tiny")
-    ap.add_argument("--runs", default="runs/methods")
-    ap.add_argument("--train-rows", type=int, default=64)
-    ap.add_argument("--cls-task", default="digits-cls")
-    ap.add_argument("--cls-rows", type=int, default=200)
-    ap.add_argument("--ft-steps", type=int, default=120)
-    ap.add_argument("--cls-steps", type=int, default=120)
-    ap.add_argument("--noise-dims", type=int, default=256)
-    ap.add_argument("--lr", type=float, default=3e-3, help="fine-tuning learning rate (all methods)")
-    ap.add_argument("--gate-lr", type=float, default=1e-2, help="lr of the AFT gates / KD map (official: 1e-2)")
-    ap.add_argument(
-        "--noise-grid",
-        action="store_true",
-        help="run +noise variants at every teacher/beta (default: only at the val-selected ones)",
-    )
-    ap.add_argument("--out", default="bench/results/methods.md")
-    ap.add_argument("--table-only", action="store_true")
-    args = ap.parse_args(argv)
-    argv_ = argv if argv is not None else __import__("sys").argv[1:]
-    args.command = " ".join(["python bench/methods.py", *[a for a in argv_ if a != "--table-only"]]).strip()
-    torch.set_num_threads(1)
-    runs = Path(args.runs)
-    runs.mkdir(parents=True, exist_ok=True)
-    cache = runs / "results.jsonl"
-    done = [json.loads(x) for x in cache.read_text().splitlines()] if cache.is_file() else []
-    done = [
-        r for r in done if "val" in r or r["kind"] == "probe" or "skipped" in r
-    ]  # lines from before "val" was recorded: rerun
-    for r in done:  # lines cached before keys carried settings / teacher / beta
-        if "tag" not in r:
-            r["tag"] = OLD_TAG
-            r["key"] = r["key"].replace("|", f"|{OLD_TAG}|", 1)
-            if r["kind"] == "aft":
-                r["key"] = r["key"].replace(f"|{OLD_TAG}|", f"|{OLD_TAG}|dense|b10|", 1)
-    keys = {r["key"] for r in done}
+def run_all(args, done: list, keys: set, cache: Path) -> None:
+    """Every method / AFT / probe job of ``args.pretrain_seed`` that is not cached yet."""
     t = tag(args)
     jobs = []
     if not args.table_only:
@@ -525,7 +481,104 @@ def main(argv=None):
                 with cache.open("a") as f:
                     f.write(json.dumps(r) + "\n")
                 done.append(r)
+
+
+def across_pretrain_seeds(results: list[dict], args, pseeds: list[int]) -> str:
+    """Main-table methods over every (pretraining seed, fine-tuning seed): mean ± std of all runs, the spread of
+    the per-pretraining-seed means, and paired wins against the SLM (same pretraining and fine-tuning seed)."""
+    from projdeploy.tasks import get_task
+
+    tags = {}
+    for ps in pseeds:
+        args.pretrain_seed = ps
+        tags[tag(args)] = ps
+    args.pretrain_seed = pseeds[0]
+    rows = [r for r in results if r["kind"] == "method" and "skipped" not in r and r.get("tag", OLD_TAG) in tags]
+    lines = [
+        f"## Across pretraining seeds {','.join(map(str, pseeds))} (fine-tuning seeds {args.seeds})",
+        "",
+        "All runs: mean ± std over every (pretraining seed, fine-tuning seed) run; per-pretraining-seed means; "
+        "wins: runs better than the SLM of the same pretraining and fine-tuning seed.",
+        "",
+    ]
+    for task_name in dict.fromkeys(r["task"] for r in rows):
+        task = get_task(task_name)
+        sign = 1 if task.higher_is_better else -1
+        lines += [f"### {task_name} ({task.metric}, {'higher' if sign > 0 else 'lower'} is better)", ""]
+        lines += ["| method | runs | all runs | per pretraining seed | wins vs slm |", "|---|---|---|---|---|"]
+        slm = {(r["tag"], r["seed"]): r["finetuned"] for r in rows if r["task"] == task_name and r["method"] == "slm"}
+        for m in dict.fromkeys(r["method"] for r in rows if r["task"] == task_name):
+            rs = [r for r in rows if r["task"] == task_name and r["method"] == m]
+            per = [fmt([r["finetuned"] for r in rs if r["tag"] == t]) for t in tags]
+            pairs = [(r["finetuned"], slm[(r["tag"], r["seed"])]) for r in rs if (r["tag"], r["seed"]) in slm]
+            wins = "-" if m == "slm" else f"{sum(sign * (a - b) > 0 for a, b in pairs)}/{len(pairs)}"
+            lines.append(f"| {m} | {len(rs)} | {fmt([r['finetuned'] for r in rs])} | {' / '.join(per)} | {wins} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+FINDINGS = "<!-- hand-written below this line; bench/methods.py keeps it -->"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tasks", default="digits:7,digits:0-4,digits-cls")
+    ap.add_argument("--methods", default=",".join(ALL_METHODS))
+    ap.add_argument("--aft", default=",".join(AFT_VARIANTS), help="AFT variants ('' to skip)")
+    ap.add_argument(
+        "--teachers",
+        default="dense,dense-x4",
+        help="AFT/KD teachers: dense (equal FLOPs) and/or dense-x<N> (N times the budget)",
+    )
+    ap.add_argument("--betas", default="1,3,10", help="AFT/KD weights (10 is the official AFT default)")
+    ap.add_argument("--no-probe", dest="probe", action="store_false", help="skip the linear feature probes")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument(
+        "--pretrain-seeds", default="0", help="pretraining seeds (each pretrains its own models; 0 = the original)"
+    )
+    ap.add_argument("--preset", default="tiny")
+    ap.add_argument("--runs", default="runs/methods")
+    ap.add_argument("--train-rows", type=int, default=64)
+    ap.add_argument("--cls-task", default="digits-cls")
+    ap.add_argument("--cls-rows", type=int, default=200)
+    ap.add_argument("--ft-steps", type=int, default=120)
+    ap.add_argument("--cls-steps", type=int, default=120)
+    ap.add_argument("--noise-dims", type=int, default=256)
+    ap.add_argument("--lr", type=float, default=3e-3, help="fine-tuning learning rate (all methods)")
+    ap.add_argument("--gate-lr", type=float, default=1e-2, help="lr of the AFT gates / KD map (official: 1e-2)")
+    ap.add_argument(
+        "--noise-grid",
+        action="store_true",
+        help="run +noise variants at every teacher/beta (default: only at the val-selected ones)",
+    )
+    ap.add_argument("--out", default="bench/results/methods.md")
+    ap.add_argument("--table-only", action="store_true")
+    args = ap.parse_args(argv)
+    argv_ = argv if argv is not None else __import__("sys").argv[1:]
+    args.command = " ".join(["python bench/methods.py", *[a for a in argv_ if a != "--table-only"]]).strip()
+    torch.set_num_threads(1)
+    runs = Path(args.runs)
+    runs.mkdir(parents=True, exist_ok=True)
+    cache = runs / "results.jsonl"
+    done = [json.loads(x) for x in cache.read_text().splitlines()] if cache.is_file() else []
+    done = [
+        r for r in done if "val" in r or r["kind"] == "probe" or "skipped" in r
+    ]  # lines from before "val" was recorded: rerun
+    for r in done:  # lines cached before keys carried settings / teacher / beta
+        if "tag" not in r:
+            r["tag"] = OLD_TAG
+            r["key"] = r["key"].replace("|", f"|{OLD_TAG}|", 1)
+            if r["kind"] == "aft":
+                r["key"] = r["key"].replace(f"|{OLD_TAG}|", f"|{OLD_TAG}|dense|b10|", 1)
+    keys = {r["key"] for r in done}
+    pseeds = [int(x) for x in args.pretrain_seeds.split(",")]
+    for ps in pseeds:  # every pretraining seed: its own pretrained models and its own settings tag
+        args.pretrain_seed = ps
+        run_all(args, done, keys, cache)
+    args.pretrain_seed = pseeds[0]
     table = write_table(done, args)
+    if len(pseeds) > 1:
+        table += "\n" + across_pretrain_seeds(done, args, pseeds)
     out = Path(args.out)
     notes = ""
     if out.is_file() and FINDINGS in out.read_text():
