@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-LM_METHODS = ("scratch", "truncate", "prune", "prune+distill")
+LM_METHODS = ("prune+distill", "projector+distill", "pn+distill", "prune", "truncate", "scratch")
 CLS_TRANSFERS = ("none", "kd", "aft")
 NOTES = "<!-- hand-written below this line; bench/real_models.py keeps it -->"
 
@@ -42,6 +42,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--part", choices=("lm", "cls", "all"), default="all")
     p.add_argument("--domains", default="email,xml,http")
+    p.add_argument("--methods", default=",".join(LM_METHODS), help="LM: <projection>[+distill] or scratch")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--params", default="25%")
     p.add_argument("--seq-len", type=int, default=64)
@@ -54,6 +55,8 @@ def parse_args(argv=None):
     p.add_argument("--eval-every", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--topk", type=int, default=32)
+    p.add_argument("--proj-train-steps", type=int, default=20, help="projector / pn: steps on generic data")
+    p.add_argument("--fit-steps", type=int, default=100, help="projector: task-embedding fitting steps")
     p.add_argument("--cls-steps", type=int, default=90)
     p.add_argument("--cls-seq-len", type=int, default=64)
     p.add_argument("--threads", type=int, default=2)
@@ -85,7 +88,7 @@ class Results:
 def lm_settings(a) -> str:
     return (
         f"lm-{a.params}-s{a.seq_len}-p{a.pool_rows}-c{a.calibration}-r{a.train_rows}-e{a.eval_rows}"
-        f"-st{a.steps}-b{a.batch_size}-ev{a.eval_every}-lr{a.lr}-k{a.topk}"
+        f"-st{a.steps}-b{a.batch_size}-ev{a.eval_every}-lr{a.lr}-k{a.topk}-g{a.proj_train_steps}-f{a.fit_steps}"
     )
 
 
@@ -118,31 +121,49 @@ def timed(fn):
     return out, time.perf_counter() - t0, time.process_time() - c0
 
 
-def lm_projections(big, task, a) -> dict:
-    """method -> (small model, after-projection test metric, cpu s) for the deterministic projections."""
-    from projdeploy.project.prune import prune
-    from projdeploy.project.sizing import small_config
-    from projdeploy.project.truncate import truncate_model
-
-    cfg = small_config(big.config, None, a.params)
-    out = {}
-    (m, _), _, cpu = timed(lambda: prune(big, task, cfg, calibration=a.calibration))
-    out["prune"] = (m, test_metric(m, task), cpu)
-    m, _, cpu = timed(lambda: truncate_model(big, cfg))
-    out["truncate"] = (m, test_metric(m, task), cpu)
-    return out
+def projection_options(a) -> dict:
+    """Every option a projection method may take; each method receives only those it declares."""
+    return {
+        "params": a.params,
+        "calibration": a.calibration,
+        "train_steps": a.proj_train_steps,
+        "fit_steps": a.fit_steps,
+    }
 
 
-def lm_run(big, task, method, seed, a, proj, topk) -> dict:
+def lm_projection(name: str, task, a, cache: Path) -> tuple:
+    """(small model, after-projection test metric, projection CPU s, info): one projection of the pretrained
+    model (deterministic, seed 0), computed once and cached on disk as an ordinary small checkpoint."""
+    from projdeploy.fsutil import atomic_dir
+    from projdeploy.models.checkpoint import load_model, write_model_files
+    from projdeploy.project.methods import get_method
+
+    done = cache / "projection.json"
+    if done.is_file():
+        meta = json.loads(done.read_text())
+        return load_model(cache), meta["after_projection"], meta["projection_cpu_s"], meta["info"]
+    method = get_method(name)
+    opts = {k: v for k, v in projection_options(a).items() if k in method.options_for(True)}
+    run = method.runner("smollm2-135m", pretrained=True)
+    (model, info), _, cpu = timed(lambda: run("smollm2-135m", task, seed=0, **opts))
+    value = test_metric(model, task)
+    meta = {"after_projection": value, "projection_cpu_s": cpu, "info": info, "options": opts}
+    with atomic_dir(cache) as tmp:
+        write_model_files(tmp, model)
+        Path(tmp, "projection.json").write_text(json.dumps(meta, default=str))
+    return model, value, cpu, info
+
+
+def lm_run(task, method, seed, a, proj, topk) -> dict:
     from projdeploy.models import build_model
     from projdeploy.train.finetune import FinetuneConfig, finetune
     from projdeploy.transfer.distill import distill_loss
 
     if method == "scratch":
-        model = build_model(proj["prune"][0].config, seed=seed)
+        model = build_model(proj("prune")[0].config, seed=seed)
         after_proj, proj_cpu = test_metric(model, task), 0.0
     else:
-        model, after_proj, proj_cpu = proj[method.split("+")[0]]
+        model, after_proj, proj_cpu, _ = proj(method.split("+")[0])
     idx = np.sort(np.random.default_rng(seed).permutation(len(task.train))[: a.train_rows])
     sub = dataclasses.replace(task, train=task.train.subset(idx))
     extra = {}
@@ -170,44 +191,51 @@ def lm_run(big, task, method, seed, a, proj, topk) -> dict:
 def run_lm(a, res: Results, save) -> None:
     """Seed-major: every domain and method for seed 0, then seed 1, ... (a cut-off run leaves whole seeds)."""
     from projdeploy.foundation import load_big
-    from projdeploy.transfer.distill import teacher_topk
 
     big = load_big("smollm2-135m")
     settings = lm_settings(a)
     domains = [d for d in a.domains.split(",") if d]
+    methods = [m for m in a.methods.split(",") if m]
     state = {}
     for seed in range(a.seeds):
         for domain in domains:
             key = {"settings": settings, "part": "lm", "domain": domain}
-            todo = [m for m in LM_METHODS if res.get(**key, method=m, seed=seed) is None]
+            todo = [m for m in methods if res.get(**key, method=m, seed=seed) is None]
             if not todo and res.get(**key, method="big") is not None:
                 continue
             if domain not in state:
-                task = domain_task(domain, a, big.tokenizer)
-                (proj, wall, cpu) = timed(lambda task=task: lm_projections(big.module, task, a))
-                topk, _, tk_cpu = timed(lambda task=task: teacher_topk(big.module, task.train.tokens[:, :-1], a.topk))
-                state[domain] = (task, proj, topk)
-                if res.get(**key, method="big") is None:
-                    value, _, big_cpu = timed(lambda task=task: test_metric(big.module, task))
-                    res.add(
-                        {
-                            **key,
-                            "method": "big",
-                            "seed": None,
-                            "value": value,
-                            "eval_cpu_s": big_cpu,
-                            "projection_cpu_s": {m: proj[m][2] for m in proj},
-                            "teacher_topk_cpu_s": tk_cpu,
-                            "pool_rows": len(task.train),
-                            "eval_rows": len(task.eval),
-                        }
-                    )
+                state[domain] = domain_state(big, domain, a, res, key)
             task, proj, topk = state[domain]
             for method in todo:
-                res.add(
-                    {**key, "method": method, "seed": seed, **lm_run(big.module, task, method, seed, a, proj, topk)}
-                )
-            save()
+                res.add({**key, "method": method, "seed": seed, **lm_run(task, method, seed, a, proj, topk)})
+                save()
+
+
+def domain_state(big, domain: str, a, res: Results, key: dict):
+    """(task, projection getter, teacher top-k) of one domain; records the big model's own row once."""
+    import functools
+
+    from projdeploy.transfer.distill import teacher_topk
+
+    task = domain_task(domain, a, big.tokenizer)
+    cache = Path(a.runs, "projections", lm_settings(a), domain)
+    proj = functools.cache(lambda name: lm_projection(name, task, a, cache / name))
+    topk, _, tk_cpu = timed(lambda: teacher_topk(big.module, task.train.tokens[:, :-1], a.topk))
+    if res.get(**key, method="big") is None:
+        value, _, big_cpu = timed(lambda: test_metric(big.module, task))
+        res.add(
+            {
+                **key,
+                "method": "big",
+                "seed": None,
+                "value": value,
+                "eval_cpu_s": big_cpu,
+                "teacher_topk_cpu_s": tk_cpu,
+                "pool_rows": len(task.train),
+                "eval_rows": len(task.eval),
+            }
+        )
+    return task, proj, topk
 
 
 def run_cls(a, res: Results, save) -> None:
@@ -307,16 +335,16 @@ def lm_section(rows, domain) -> list[str]:
     if big:
         out.append(
             f"SmolLM2-135M itself: **{big['value']:.3f}** bits/byte ({big['eval_rows'] // 2} test windows); "
-            f"projection CPU s: {', '.join(f'{k} {v:.0f}' for k, v in big['projection_cpu_s'].items())}; "
-            f"teacher top-k over the {big['pool_rows']}-window pool: {big['teacher_topk_cpu_s']:.0f} CPU s."
+            f"its top-k logits over the {big['pool_rows']}-window pool: {big['teacher_topk_cpu_s']:.0f} CPU s "
+            "(once per domain, used by every +distill row)."
         )
         out.append("")
     out += [
         "| method | seeds | after projection | after fine-tuning | minus prune+distill (paired; < 0 better) "
-        "| fine-tune CPU s |",
-        "|---|---|---|---|---|---|",
+        "| projection CPU s (once) | fine-tune CPU s (mean) |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for m in LM_METHODS:
+    for m in dict.fromkeys([*LM_METHODS, *(r["method"] for r in rows if r["method"] != "big")]):
         rs = [r for r in rows if r["method"] == m]
         if not rs:
             continue
@@ -324,7 +352,8 @@ def lm_section(rows, domain) -> list[str]:
         d = paired(rows, m, "prune+distill") if m != "prune+distill" else (np.nan, np.nan, 0)
         c = ci([r["finetune_cpu_s"] for r in rs])
         diff = "-" if m == "prune+distill" else f"{d[0]:+.3f} ± {d[1]:.3f}"
-        out.append(f"| {m} | {len(rs)} | {fmt(*p[:2])} | {fmt(*f[:2])} | {diff} | {c[0]:.0f} |")
+        proj_cpu = rs[0]["projection_cpu_s"]
+        out.append(f"| {m} | {len(rs)} | {fmt(*p[:2])} | {fmt(*f[:2])} | {diff} | {proj_cpu:.0f} | {c[0]:.0f} |")
     return out + [""]
 
 
@@ -366,12 +395,12 @@ def budgets(a) -> list[str]:
 def report(a, res: Results) -> str:
     lm = [r for r in res.rows if r.get("settings") == lm_settings(a)]
     cl = [r for r in res.rows if r.get("settings") == cls_settings(a)]
-    cpu = sum(
+    projections = {(r["domain"], r["method"].split("+")[0]): r["projection_cpu_s"] for r in lm if r["seed"] is not None}
+    cpu = sum(projections.values()) + sum(
         (r.get("finetune_cpu_s") or 0)
         + (r.get("eval_cpu_s") or 0)
         + (r.get("teacher_topk_cpu_s") or 0)
         + (r.get("features_cpu_s") or 0)
-        + sum((r.get("projection_cpu_s") or {}).values() if r["method"] == "big" else [0])
         for r in lm + cl
     )
     lines = [
