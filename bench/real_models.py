@@ -1,15 +1,18 @@
 """Pretrained big models -> small task models: SmolLM2-135M on held-out pycode domains, MiniLM-L6 on pycode-cls.
 
-    .venv/bin/python bench/real_models.py --threads 1 > runs/real_models.log 2>&1       # about 1 h on one core
+    .venv/bin/python bench/real_models.py > runs/real_models.log 2>&1                    # about 1.5 h on a shared core
     .venv/bin/python bench/real_models.py --part lm --domains email --seeds 2 --steps 4   # a quick look
     .venv/bin/python bench/real_models.py --report-only                                  # tables from results.jsonl
 
 LM part: SmolLM2-135M (``smollm2-135m``) -> a small model with 25% of its
 non-embedding parameters (``--params``), per domain: bits/byte of the big model,
 and after projection / after fine-tuning for ``scratch`` (random init, same
-config), ``truncate``, ``prune`` and ``prune+distill`` (prune, then fine-tuning
-with response distillation from SmolLM2's cached top-k logits). Projections are
-deterministic (prune calibrates on the domain's training pool); seeds vary the
+config), ``truncate``, ``prune``, and ``prune`` / ``projector`` / upcycled ``pn``
+each followed by fine-tuning with response distillation from SmolLM2's cached
+top-k logits (``<method>+distill``). Projections go through the projection-method
+table (``projdeploy.project.methods``), are deterministic (seed 0; prune
+calibrates on the domain's training pool; projector and pn first train on
+generic pycode with the domain held out) and are cached on disk; seeds vary the
 task's training subset (``--train-rows`` windows drawn from the pool), the
 batch order and, for scratch, the initialisation. Classification part:
 MiniLM-L6 (``minilm-l6``) as the teacher of a small Llama-style classifier
@@ -46,20 +49,20 @@ def parse_args(argv=None):
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--params", default="25%")
     p.add_argument("--seq-len", type=int, default=64)
-    p.add_argument("--pool-rows", type=int, default=128, help="LM: training pool per domain (teacher top-k)")
+    p.add_argument("--pool-rows", type=int, default=64, help="LM: training pool per domain (teacher top-k)")
     p.add_argument("--calibration", type=int, default=32, help="LM: prune's calibration windows (from the pool)")
-    p.add_argument("--train-rows", type=int, default=64, help="LM: training windows per seed, drawn from the pool")
-    p.add_argument("--eval-rows", type=int, default=16, help="LM: val rows and test rows (each)")
-    p.add_argument("--steps", type=int, default=16)
+    p.add_argument("--train-rows", type=int, default=32, help="LM: training windows per seed, drawn from the pool")
+    p.add_argument("--eval-rows", type=int, default=12, help="LM: val rows and test rows (each)")
+    p.add_argument("--steps", type=int, default=8)
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--eval-every", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--topk", type=int, default=32)
-    p.add_argument("--proj-train-steps", type=int, default=20, help="projector / pn: steps on generic data")
-    p.add_argument("--fit-steps", type=int, default=100, help="projector: task-embedding fitting steps")
+    p.add_argument("--proj-train-steps", type=int, default=4, help="projector / pn: steps on generic data")
+    p.add_argument("--fit-steps", type=int, default=20, help="projector: task-embedding fitting steps")
     p.add_argument("--cls-steps", type=int, default=90)
     p.add_argument("--cls-seq-len", type=int, default=64)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--runs", default="runs/real_models")
     p.add_argument("--report", default="bench/results/real_models.md")
     p.add_argument("--report-only", action="store_true")
@@ -376,6 +379,19 @@ def cls_section(rows) -> list[str]:
     return out + [""]
 
 
+SETTING_FLAGS = (
+    "params seq_len pool_rows calibration train_rows eval_rows steps batch_size eval_every lr topk "
+    "proj_train_steps fit_steps cls_steps cls_seq_len threads"
+).split()
+
+
+def command(a) -> str:
+    """The command line that reproduces these settings (flags that differ from the defaults)."""
+    d = parse_args([])
+    flags = [f"--{k.replace('_', '-')} {getattr(a, k)}" for k in SETTING_FLAGS if getattr(a, k) != getattr(d, k)]
+    return " ".join([".venv/bin/python bench/real_models.py", *flags])
+
+
 def budgets(a) -> list[str]:
     tokens = a.steps * a.batch_size * a.seq_len
     return [
@@ -406,9 +422,9 @@ def report(a, res: Results) -> str:
     lines = [
         "# Pretrained big models -> small task models (bench/real_models.py)",
         "",
-        f"Command: `.venv/bin/python bench/real_models.py --threads {a.threads}` (settings: LM `{lm_settings(a)}`, "
-        f"classification `{cls_settings(a)}`); CPU time of the recorded work {cpu / 60:.1f} min (loading the big "
-        "models not counted). Results resume from `runs/real_models/results.jsonl`.",
+        f"Command: `{command(a)}` (settings: LM `{lm_settings(a)}`, classification `{cls_settings(a)}`); CPU time "
+        f"of the recorded work {cpu / 60:.1f} min (loading the big models not counted). Results resume from "
+        f"`{a.runs}/results.jsonl`.",
         "",
         *budgets(a),
         "",
