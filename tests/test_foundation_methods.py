@@ -167,3 +167,62 @@ def test_export_checkpoint_accepts_a_gguf_file(tmp_path, monkeypatch):
     r = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert r.exit_code == 0, r.output
     assert json.loads((tmp_path / "o" / "projdeploy_tokenizer.json").read_text())["type"] == "hf"
+
+
+def _tiny_qwen(d, arch: str):
+    import transformers as tf
+
+    tok = _bpe()
+    cls, cfg_cls = {"qwen2": (tf.Qwen2ForCausalLM, tf.Qwen2Config), "qwen3": (tf.Qwen3ForCausalLM, tf.Qwen3Config)}[
+        arch
+    ]
+    kw = dict(vocab_size=tok.get_vocab_size(), hidden_size=48, intermediate_size=96, num_hidden_layers=3)
+    kw.update(num_attention_heads=6, num_key_value_heads=2, max_position_embeddings=64, eos_token_id=0, pad_token_id=1)
+    if arch == "qwen3":
+        kw["head_dim"] = 8
+    torch.manual_seed(0)
+    model = cls(cfg_cls(**kw, tie_word_embeddings=True))
+    with torch.no_grad():  # transformers initialises biases to 0 and norms to 1: make them matter
+        for name, p in model.named_parameters():
+            if name.endswith("bias") or "norm" in name:
+                p.normal_(0.5 if "norm" in name else 0.0, 0.3)
+    model.save_pretrained(d)
+    _save_tokenizer(tok, d)
+    return model.eval()
+
+
+@pytest.mark.parametrize("arch", ["qwen2", "qwen3"])
+def test_qwen_loads_exactly_and_projects_to_a_transformers_checkpoint(tmp_path, arch, code_task):
+    """Qwen2's q/k/v biases and Qwen3's q/k norms: exact load; prune and truncate keep them (same family out)."""
+    import json
+
+    from transformers import AutoModelForCausalLM
+
+    from projdeploy.foundation import load_big
+    from projdeploy.models.checkpoint import load_model
+    from projdeploy.project.api import project, project_model
+
+    ref = _tiny_qwen(tmp_path / arch, arch)
+    big = load_big(str(tmp_path / arch))
+    x = torch.as_tensor(code_task.eval.tokens[:2, :-1])
+    torch.testing.assert_close(big.module(x), ref(x).logits, atol=1e-5, rtol=1e-5)
+    full = big.module.config
+    whole = f"hidden={full.hidden_size},layers=3,ffn={full.intermediate_size},heads=6,kv=2"
+    same, _ = project_model(str(tmp_path / arch), code_task, "prune", size=whole, calibration=4)
+    assert torch.equal(same(x), big.module(x))  # nothing pruned: the same function
+    for method in ("prune", "truncate", "pn"):
+        out = tmp_path / f"{arch}-{method}"
+        opts = {"calibration": 4, "train_steps": 0} if method == "pn" else {}
+        project(str(tmp_path / arch), code_task, method, out, size="hidden=32,layers=2,ffn=64,heads=3,kv=1", **opts)
+        assert json.loads((out / "config.json").read_text())["model_type"] == arch
+        hf = AutoModelForCausalLM.from_pretrained(out).eval()
+        torch.testing.assert_close(load_model(out)(x), hf(x).logits, atol=1e-5, rtol=1e-5)
+
+
+def test_projector_refuses_qwen_attention(tmp_path, code_task):
+    from projdeploy.errors import CheckpointError
+    from projdeploy.project.api import project_model
+
+    _tiny_qwen(tmp_path / "q", "qwen2")
+    with pytest.raises(CheckpointError, match="a qwen2 big model is projected with prune, truncate or pn"):
+        project_model(str(tmp_path / "q"), code_task, "projector", size=SIZE, train_steps=0)

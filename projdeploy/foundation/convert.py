@@ -1,4 +1,4 @@
-"""Hugging Face Llama-family checkpoint -> projdeploy's own Llama module, exactly (same logits).
+"""Hugging Face Llama-family checkpoint (Llama, SmolLM, Qwen2, Qwen3) -> projdeploy's own Llama module, exactly.
 
     python -c "from projdeploy.foundation.convert import llama_from_hf; print(llama_from_hf('hf_dir').config)"
 
@@ -33,12 +33,13 @@ def hf_state_dict(path: Path, auto_class: str = "AutoModelForCausalLM") -> dict[
 
 def llama_from_hf(path: str | Path) -> torch.nn.Module:
     """A projdeploy CausalLM with the HF Llama-family checkpoint's weights."""
-    from ..models.config import ModelConfig
+    from ..models.config import FAMILIES, ModelConfig
     from ..models.llama import build_model
 
     path = Path(path)
     d = json.loads((path / "config.json").read_text())
-    d = {**d, "architectures": ["LlamaForCausalLM"]}  # the causal LM of a base or classifier checkpoint
+    fam = FAMILIES.get(d.get("model_type"), FAMILIES["llama"])
+    d = {**d, "architectures": [fam.prefix + "ForCausalLM"]}  # the causal LM of a base or classifier checkpoint
     cfg = ModelConfig.from_hf_dict(d, str(path / "config.json"))
     model = build_model(cfg)
     sd = hf_state_dict(path)

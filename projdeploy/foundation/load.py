@@ -21,10 +21,18 @@ from pathlib import Path
 
 from ..errors import CheckpointError
 
-# HF model_type -> family. Llama family: projection source; gpt2 / bert: teachers only.
-ARCHITECTURES = {"llama": "llama", "gpt2": "gpt2", "bert": "bert", "distilbert": "bert"}
+# HF model_type -> family. Llama family (Llama, SmolLM, Qwen2/2.5 with q/k/v biases, Qwen3 with q/k norms):
+# projection source; gpt2 / bert: teachers only.
+ARCHITECTURES = {
+    "llama": "llama",
+    "qwen2": "llama",
+    "qwen3": "llama",
+    "gpt2": "gpt2",
+    "bert": "bert",
+    "distilbert": "bert",
+}
 # GGUF general.architecture values we accept (what transformers dequantizes into a supported model_type).
-GGUF_ARCHITECTURES = {"llama": "llama", "gpt2": "gpt2"}
+GGUF_ARCHITECTURES = {"llama": "llama", "qwen2": "qwen2", "qwen3": "qwen3", "gpt2": "gpt2"}
 
 
 def supported_text() -> str:

@@ -15,6 +15,22 @@ from ..errors import CheckpointError, ConfigError
 
 
 @dataclass(frozen=True)
+class Family:
+    """A Hugging Face decoder family our Llama module computes exactly: its class prefix and what differs."""
+
+    model_type: str
+    prefix: str  # HF class prefix: <prefix>ForCausalLM / <prefix>ForSequenceClassification
+    qkv_bias: bool = False  # Qwen2: biases on q/k/v (not o)
+    qk_norm: bool = False  # Qwen3: RMSNorm over each head's query/key channels before RoPE
+
+
+FAMILIES = {
+    f.model_type: f
+    for f in (Family("llama", "Llama"), Family("qwen2", "Qwen2", qkv_bias=True), Family("qwen3", "Qwen3", qk_norm=True))
+}
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     vocab_size: int
     hidden_size: int = 64
@@ -33,11 +49,14 @@ class ModelConfig:
     # 0 -> causal LM head; >0 -> sequence-classification head with that many labels.
     num_labels: int = 0
     id2label: dict = field(default_factory=dict, hash=False, compare=True)
+    model_type: str = "llama"  # a key of FAMILIES (written to config.json; qwen2/qwen3 as pretrained sources)
 
     def __post_init__(self):
         def bad(name, why):
             raise ConfigError("model config", name, why)
 
+        if self.model_type not in FAMILIES:
+            bad("model_type", f"{self.model_type!r}; allowed: {', '.join(FAMILIES)}")
         for name in (
             "vocab_size",
             "hidden_size",
@@ -67,6 +86,10 @@ class ModelConfig:
     def is_classifier(self) -> bool:
         return self.num_labels > 0
 
+    @property
+    def family(self) -> Family:
+        return FAMILIES[self.model_type]
+
     def replace(self, **changes) -> ModelConfig:
         return dataclasses.replace(self, **changes)
 
@@ -74,6 +97,7 @@ class ModelConfig:
         d, p, L = self.hidden_size, self.intermediate_size, self.num_hidden_layers
         hd, H, KV = self.resolved_head_dim, self.num_attention_heads, self.num_key_value_heads
         attn = d * H * hd * 2 + d * KV * hd * 2
+        attn += (H + 2 * KV) * hd * self.family.qkv_bias + 2 * hd * self.family.qk_norm
         block = attn + 3 * d * p + 2 * d
         head = d * (self.num_labels if self.is_classifier else self.vocab_size)
         tied = self.tie_word_embeddings and not self.is_classifier
@@ -95,9 +119,10 @@ class ModelConfig:
 
     # --- Hugging Face config.json -------------------------------------------------
     def to_hf_dict(self) -> dict:
+        head = "ForSequenceClassification" if self.is_classifier else "ForCausalLM"
         d = {
-            "architectures": ["LlamaForSequenceClassification" if self.is_classifier else "LlamaForCausalLM"],
-            "model_type": "llama",
+            "architectures": [self.family.prefix + head],
+            "model_type": self.model_type,
             "vocab_size": self.vocab_size,
             "hidden_size": self.hidden_size,
             "intermediate_size": self.intermediate_size,
@@ -134,16 +159,21 @@ class ModelConfig:
 
         if not isinstance(d, dict):
             raise ConfigError(source, "<document>", f"must be a JSON object, got {type(d).__name__}")
-        if d.get("model_type") != "llama":
+        if d.get("model_type") not in FAMILIES:
             raise CheckpointError(
                 f"{source}: model_type {d.get('model_type')!r} is not supported here; "
-                "projdeploy small models are 'llama'"
+                f"projdeploy small models are {', '.join(map(repr, FAMILIES))}"
             )
         check_config_dict(d, source)
         if d.get("hidden_act", "silu") != "silu" or d.get("attention_bias") or d.get("mlp_bias"):
-            raise CheckpointError(f"{source}: only silu activations without biases are supported")
+            raise CheckpointError(
+                f"{source}: only silu activations without attention_bias / mlp_bias are supported "
+                "(Qwen2's built-in q/k/v biases are)"
+            )
         if d.get("rope_scaling"):
             raise CheckpointError(f"{source}: rope_scaling is not supported")
+        if d.get("use_sliding_window"):
+            raise CheckpointError(f"{source}: field 'use_sliding_window': sliding-window attention is not supported")
         archs = d.get("architectures") or []
         is_cls = any("SequenceClassification" in a for a in archs)
         id2label = {int(k): v for k, v in (d.get("id2label") or {}).items()} if is_cls else {}
@@ -152,10 +182,10 @@ class ModelConfig:
         kw = {
             f.name: d[f.name]
             for f in dataclasses.fields(cls)
-            if f.name in d and f.name not in ("num_labels", "id2label")
+            if f.name in d and f.name not in ("num_labels", "id2label", "model_type")
         }
         try:
-            cfg = cls(**kw, num_labels=len(id2label) if is_cls else 0, id2label=id2label)
+            cfg = cls(**kw, num_labels=len(id2label) if is_cls else 0, id2label=id2label, model_type=d["model_type"])
         except ConfigError as e:
             raise ConfigError(source, e.field, e.problem) from None
         check_size(cfg.num_parameters(), source)

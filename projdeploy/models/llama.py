@@ -61,15 +61,22 @@ class Attention(nn.Module):
         super().__init__()
         hd = cfg.resolved_head_dim
         self.n_heads, self.n_kv, self.head_dim = cfg.num_attention_heads, cfg.num_key_value_heads, hd
-        self.q_proj = nn.Linear(cfg.hidden_size, self.n_heads * hd, bias=False)
-        self.k_proj = nn.Linear(cfg.hidden_size, self.n_kv * hd, bias=False)
-        self.v_proj = nn.Linear(cfg.hidden_size, self.n_kv * hd, bias=False)
+        bias = cfg.family.qkv_bias
+        self.q_proj = nn.Linear(cfg.hidden_size, self.n_heads * hd, bias=bias)
+        self.k_proj = nn.Linear(cfg.hidden_size, self.n_kv * hd, bias=bias)
+        self.v_proj = nn.Linear(cfg.hidden_size, self.n_kv * hd, bias=bias)
         self.o_proj = nn.Linear(self.n_heads * hd, cfg.hidden_size, bias=False)
+        if cfg.family.qk_norm:  # Qwen3: per-head RMSNorm of queries and keys before RoPE
+            self.q_norm = RMSNorm(hd, cfg.rms_norm_eps)
+            self.k_norm = RMSNorm(hd, cfg.rms_norm_eps)
 
     def project_qkv(self, x, cos, sin):
         B, T, _ = x.shape
-        q = self.q_proj(x).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
-        k = self.k_proj(x).view(B, T, self.n_kv, self.head_dim).transpose(1, 2)
+        q = self.q_proj(x).view(B, T, self.n_heads, self.head_dim)
+        k = self.k_proj(x).view(B, T, self.n_kv, self.head_dim)
+        if hasattr(self, "q_norm"):
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k = q.transpose(1, 2), k.transpose(1, 2)
         v = self.v_proj(x).view(B, T, self.n_kv, self.head_dim).transpose(1, 2)
         return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
 
@@ -153,6 +160,8 @@ def _init_weights(module: nn.Module, std: float = 0.02) -> None:
     for m in module.modules():
         if isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, std=std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
         elif isinstance(m, nn.Embedding):
             nn.init.normal_(m.weight, std=std)
 

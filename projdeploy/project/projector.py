@@ -99,6 +99,11 @@ class Operator(nn.Module):
 
     def __init__(self, big_cfg: ModelConfig, small_cfg: ModelConfig, pcfg: ProjectorConfig, n_tasks: int, init=None):
         super().__init__()
+        if big_cfg.family.qkv_bias or big_cfg.family.qk_norm:
+            raise CheckpointError(
+                f"the projector generates Llama attention without q/k/v biases or q/k norms; a {big_cfg.model_type} "
+                "big model is projected with prune, truncate or pn"
+            )
         self.big_cfg, self.small_cfg, self.pcfg = big_cfg, small_cfg, pcfg
         r, m = pcfg.rank, pcfg.emb_dim
         L, Ls = big_cfg.num_hidden_layers, small_cfg.num_hidden_layers

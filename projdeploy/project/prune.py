@@ -26,6 +26,7 @@ import torch
 
 from ..errors import CheckpointError
 from ..models import ModelConfig, build_model
+from .truncate import check_projectable, copy_head_extras
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,6 @@ def keep_heads(scores: torch.Tensor, big: ModelConfig, small: ModelConfig) -> tu
 
 
 def check_prunable(big: ModelConfig, small: ModelConfig) -> None:
-    from .truncate import check_projectable
 
     check_projectable(big, small)
     if small.resolved_head_dim != big.resolved_head_dim:
@@ -171,6 +171,7 @@ def prune_model(big: torch.nn.Module, small_cfg: ModelConfig, sel: Selection) ->
         a.k_proj.weight.copy_(sa.k_proj.weight.view(KV, hd, -1)[kvh][:, :, ch].reshape(-1, len(ch)))
         a.v_proj.weight.copy_(sa.v_proj.weight.view(KV, hd, -1)[kvh][:, :, ch].reshape(-1, len(ch)))
         a.o_proj.weight.copy_(sa.o_proj.weight.view(-1, H, hd)[ch][:, qh].reshape(len(ch), -1))
+        copy_head_extras(a, sa, bc, qh, kvh, torch.arange(hd), torch.arange(hd))
         m, sm = layer.mlp, src.mlp
         m.gate_proj.weight.copy_(sm.gate_proj.weight[nr][:, ch])
         m.up_proj.weight.copy_(sm.up_proj.weight[nr][:, ch])

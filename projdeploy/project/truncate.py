@@ -78,6 +78,19 @@ def head_maps(big: ModelConfig, small: ModelConfig) -> tuple[torch.Tensor, torch
     return (kv[:, None] * g + torch.arange(gs)[None, :]).reshape(-1), kv
 
 
+def copy_head_extras(a, sa, big: ModelConfig, qh, kvh, qk, vch) -> None:
+    """Qwen2's q/k/v biases and Qwen3's per-head q/k norms for the kept heads (``qh``, ``kvh``) and channels
+    (``qk``: query/key, ``vch``: value) of small attention ``a`` from big attention ``sa``."""
+    H, KV, HD = big.num_attention_heads, big.num_key_value_heads, big.resolved_head_dim
+    if big.family.qkv_bias:
+        a.q_proj.bias.copy_(sa.q_proj.bias.view(H, HD)[qh][:, qk].reshape(-1))
+        a.k_proj.bias.copy_(sa.k_proj.bias.view(KV, HD)[kvh][:, qk].reshape(-1))
+        a.v_proj.bias.copy_(sa.v_proj.bias.view(KV, HD)[kvh][:, vch].reshape(-1))
+    if big.family.qk_norm:
+        a.q_norm.weight.copy_(sa.q_norm.weight[qk])
+        a.k_norm.weight.copy_(sa.k_norm.weight[qk])
+
+
 def layer_segments(L: int, L_s: int) -> list[list[int]]:
     """Big layers belonging to each small layer (contiguous, as equal as possible)."""
     bounds = [round(j * L / L_s) for j in range(L_s + 1)]
@@ -108,6 +121,7 @@ def truncate_model(big: torch.nn.Module, small_cfg: ModelConfig) -> torch.nn.Mod
         a.k_proj.weight.copy_(sa.k_proj.weight.view(KV, HD, -1)[kvh][:, qk, :d].reshape(-1, d))
         a.v_proj.weight.copy_(sa.v_proj.weight.view(KV, HD, -1)[kvh][:, :hd, :d].reshape(-1, d))
         a.o_proj.weight.copy_(sa.o_proj.weight.view(-1, H, HD)[:d, qh, :hd].reshape(d, -1))
+        copy_head_extras(a, sa, bc, qh, kvh, qk, torch.arange(hd))
         m, sm = layer.mlp, src.mlp
         m.gate_proj.weight.copy_(sm.gate_proj.weight[:p, :d])
         m.up_proj.weight.copy_(sm.up_proj.weight[:p, :d])
