@@ -366,7 +366,8 @@ def test_a_wordpiece_text_classifier_generates_on_every_target(tmp_path, target)
 def lm_program_artifact(tmp_path: Path, fmt: str, protocol: str = "in_program", hf: bool = False) -> tuple[Path, dict]:
     """An artifact shaped like exporters/llm's: a BPE tokenizer (``hf``: a pretrained model's tokenizer.json),
     binary test vectors, and ``model.lm`` with the program of ``protocol``: ``in_program`` (forward(tokens,
-    input_pos), the cache inside) or ``io`` (a decoder with past, the cache as inputs/outputs)."""
+    input_pos), the cache inside), ``io`` (a decoder with past, the cache as inputs/outputs) or ``state``
+    (Core ML prefill + decode functions over MLState)."""
     d = tmp_path / f"lmprog-{fmt}-{protocol}"
     d.mkdir()
     _bpe_tokenizer_file(d)
@@ -375,9 +376,23 @@ def lm_program_artifact(tmp_path: Path, fmt: str, protocol: str = "in_program", 
     if hf:
         (d / "projdeploy_tokenizer.json").unlink()
         (d / "tokenizer.json").write_text(json.dumps(tok["hf_tokenizer"]))
-    main = "model.pte" if fmt == "executorch" else "model.onnx"
+    main = {"executorch": "model.pte", "onnx": "model.onnx", "coreml": "model.mlpackage"}[fmt]
     (d / main).write_bytes(b"x")
-    if protocol == "io":
+    if protocol == "state":  # Core ML: one multifunction package, prefill (padded to 8) + decode over MLState
+        tok_io = [
+            {"name": "tokens", "shape": [1, 1], "dtype": "int32"},
+            {"name": "input_pos", "shape": [1], "dtype": "int32"},
+        ]
+        pre_io = [
+            {"name": "tokens", "shape": [1, 8], "dtype": "int32"},
+            {"name": "input_pos", "shape": [8], "dtype": "int32"},
+        ]
+        progs = {
+            "decode": {"inputs": tok_io, "outputs": [{"name": "logits", "shape": [1, vocab], "dtype": "float16"}]},
+            "prefill": {"inputs": pre_io, "outputs": [{"name": "logits", "shape": [1, 8, vocab], "dtype": "float16"}]},
+        }
+        extra = {"program": "decode", "prefill_len": 8}
+    elif protocol == "io":
         kv = [f"past_key_values.{i}.{k}" for i in range(2) for k in ("key", "value")]
         ins = [{"name": n, "shape": ["batch", "seq"], "dtype": "int64"} for n in ("input_ids", "attention_mask")]
         ins += [{"name": "position_ids", "shape": ["batch", "seq"], "dtype": "int64"}]
@@ -395,12 +410,14 @@ def lm_program_artifact(tmp_path: Path, fmt: str, protocol: str = "in_program", 
         ]
         outs = [{"name": "logits", "shape": [1, vocab], "dtype": "float32"}]
         extra = {}
+    if protocol != "state":
+        progs = {"forward": {"inputs": ins, "outputs": outs}}
     files = {main: {}, "test_vectors.npz": {}, "tokenizer.json" if hf else "projdeploy_tokenizer.json": {}}
     manifest = {
         "format": fmt,
         "main_file": main,
         "files": files,
-        "programs": {"forward": {"inputs": ins, "outputs": outs}},
+        "programs": progs,
         "model": {
             "task_kind": "lm",
             "config": {"vocab_size": vocab},

@@ -109,6 +109,39 @@ def test_the_lm_tokenizer_json_package_conforms(tmp_path, target):
         assert problems(files) == []
 
 
+def test_a_core_ml_stateful_lm_gets_a_swift_package_over_mlstate(tmp_path):
+    """model.lm kv_cache 'state' (exporters/llm's Core ML program: one multifunction package): the Swift package
+    loads the prefill and decode functions of the one bundled package and shares an MLState between them."""
+    from test_sdk import parse_errors
+    from test_sdk_swift import problems
+
+    d, manifest = lm_program_artifact(tmp_path, "coreml", "state", hf=True)
+    spec = build_spec(d, "ios", manifest)
+    assert spec["lm_mode"] == "kv_state" and spec["program_files"] == {
+        "decode": "model.mlpackage",
+        "prefill": "model.mlpackage",
+    }
+    assert spec["resources"] == ["model.mlpackage", "manifest.json", "tokenizer.json", "projdeploy_selftest.json"]
+    files = generated_files(spec)
+    for k, v in files.items():
+        if k.endswith(".swift"):
+            assert not parse_errors("swift", v), k
+    assert problems(files) == []
+    runtime = files["Sources/Model/Runtime.swift"]
+    assert 'functionName = "prefill"' in runtime and "prediction(from: inputs, using: state)" in runtime
+    assert ".iOS(.v18)" in files["Package.swift"]
+    manifest["model"]["lm"].pop("prefill_len")
+    with pytest.raises(ConfigError, match="model.lm.prefill_len"):
+        build_spec(d, "ios", manifest)
+
+
+@pytest.mark.parametrize("target", ["web", "android"])
+def test_a_core_ml_lm_does_not_fit_other_targets(tmp_path, target):
+    d, manifest = lm_program_artifact(tmp_path, "coreml", "state", hf=True)
+    with pytest.raises(ConfigError, match="does not fit target"):
+        build_spec(d, target, manifest)
+
+
 # --- real exports ----------------------------------------------------------------------------------
 
 

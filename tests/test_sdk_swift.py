@@ -85,8 +85,11 @@ def _has_ancestor(n, types: set[str], stop: set[str] = frozenset({"function_body
 
 
 def _unwrapped(n, src: bytes) -> bool:
-    """An optional result is bound by if/guard let, chained with ?, or defaulted with ??."""
+    """An optional result is bound by if/guard let, chained with ?, or defaulted with ??; an optional
+    property that is assigned to (``config.functionName = "decode"``) is written, not read."""
     p = n.parent
+    if p is not None and p.type == "directly_assignable_expression":
+        return True
     if p is not None and p.type == "navigation_expression" and _text(p, src)[len(_text(n, src)) :].startswith("?"):
         return True
     while p is not None and p.type not in ("statements", "function_body"):
@@ -183,6 +186,7 @@ def problems(files: dict[str, str]) -> list[str]:
                     out.append(f"{where}: not a listed runtime initializer")
                     continue
                 ok = [s for s in match if tuple(s["labels"]) == u.labels[: len(s["labels"])]]
+                ok.sort(key=lambda s: len(s["labels"]) != len(u.labels))  # an exact overload first
                 if not ok or len(u.labels) != len(ok[0]["labels"]):
                     out.append(f"{where}: labels differ from {[s['signature'] for s in match]}")
                 elif ok[0]["throws"] and not u.tried:

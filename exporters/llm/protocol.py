@@ -55,6 +55,11 @@ class LMSection:
     kv_cache_bytes: int | None = None
     runner_metadata: dict = field(default_factory=dict)
 
+    def program_files(self, programs, main_file: str) -> dict[str, str]:
+        """Where each program is: an LM program artifact keeps all of them in its main file (one ``.pte``, one
+        ``.onnx``, one multifunction ``.mlpackage``)."""
+        return {p: main_file for p in programs}
+
     def to_dict(self) -> dict:
         return {
             "kv_cache": self.kv_cache,

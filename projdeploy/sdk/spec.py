@@ -303,7 +303,9 @@ def build_spec(artifact_dir: str | Path, target: str, manifest: dict) -> dict:
         "kind": kind,
         "modality": modality,
         "model_file": main,
-        "program_files": _program_files(fmt, main, programs, artifact, source),
+        "program_files": lm.program_files(programs, main)
+        if lm
+        else _program_files(fmt, main, programs, artifact, source),
         "resources": [],
         "programs": programs,
         "tokenizer": {k: v for k, v in tok.items() if k not in ("engine", "file", "nested", "prefix")},

@@ -162,7 +162,8 @@ def check_lm(lm, programs: dict, source: str) -> None:
     window = integer(lm.get("max_seq_len"), source, "lm.max_seq_len", lo=2)
     integer(lm.get("prompt_len_max"), source, "lm.prompt_len_max", lo=1, hi=window - 1)
     integer(lm.get("bos_id"), source, "lm.bos_id", optional=True)
-    integer(lm.get("prefill_len"), source, "lm.prefill_len", lo=1, hi=window, optional=True)
+    state = lm["kv_cache"] == "state"  # Core ML: a static prefill length
+    integer(lm.get("prefill_len"), source, "lm.prefill_len", lo=1, hi=window, optional=not state)
     for key in ("eos_ids", "kv_io"):
         if not isinstance(lm.get(key), list) or len(lm[key]) > 256:
             raise ConfigError(source, f"lm.{key}", f"{_show(lm.get(key))} is not a list of at most 256 entries")

@@ -52,7 +52,9 @@ public actor DigitsCls {
   }
 
   /// Release the runtime; later calls throw `SDKError.closed`.
-  public func close() { backend = nil }
+  public func close() {
+    backend = nil
+  }
 
   /// Run one program of the artifact; input shapes are checked against the manifest.
   public func run(_ program: String, _ inputs: [TensorData]) async throws -> [TensorData] {
