@@ -226,3 +226,69 @@ def test_projector_refuses_qwen_attention(tmp_path, code_task):
     _tiny_qwen(tmp_path / "q", "qwen2")
     with pytest.raises(CheckpointError, match="a qwen2 big model is projected with prune, truncate or pn"):
         project_model(str(tmp_path / "q"), code_task, "projector", size=SIZE, train_steps=0)
+
+
+@pytest.fixture(scope="module")
+def hf_bert(tmp_path_factory):
+    from transformers import BertConfig, BertModel
+
+    d = tmp_path_factory.mktemp("bert")
+    tok = _bpe()
+    torch.manual_seed(0)
+    cfg = BertConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=48,
+        num_hidden_layers=3,
+        num_attention_heads=6,
+        intermediate_size=96,
+        max_position_embeddings=64,
+        pad_token_id=1,
+    )
+    BertModel(cfg).save_pretrained(d)
+    _save_tokenizer(tok, d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def cls_task(tmp_path_factory):
+    import json
+
+    from projdeploy.tasks import get_task
+
+    d = tmp_path_factory.mktemp("cls")
+    lines = [ln for ln in TEXT.splitlines() if ln.strip()]
+    rows = [{"text": ln, "label": int(ln.startswith(("def ", "class ")))} for ln in lines]
+    (d / "train.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    (d / "t.yaml").write_text(
+        "name: pydef\ntype: text-cls\ndata: {train: train.jsonl, eval_fraction: 0.3}\nseq_len: 24\n"
+    )
+    return get_task(str(d / "t.yaml"))
+
+
+def test_bert_projection_by_every_method(hf_bert, cls_task, tmp_path):
+    """prune / truncate of a BERT -> a smaller transformers BERT classifier; keeping everything is the same encoder;
+    the Llama-only methods refuse a BERT source clearly."""
+    import json
+
+    from transformers import AutoModelForSequenceClassification, BertModel
+
+    from projdeploy.errors import CheckpointError
+    from projdeploy.project.api import project, project_model, task_for_big
+
+    task = task_for_big(str(hf_bert), cls_task)
+    ids = torch.as_tensor(task.eval.tokens[:3])
+    mask = (ids != 1).long()
+    ref = BertModel.from_pretrained(hf_bert).eval()
+    whole, _ = project_model(str(hf_bert), task, "prune", size="hidden=48,layers=3,ffn=96,heads=6", calibration=8)
+    torch.testing.assert_close(
+        whole.bert(ids, attention_mask=mask).last_hidden_state, ref(ids, attention_mask=mask).last_hidden_state
+    )
+    for method in ("prune", "truncate"):
+        info = project(str(hf_bert), task, method, tmp_path / method, params="25%")
+        cfg = json.loads((tmp_path / method / "config.json").read_text())
+        assert cfg["model_type"] == "bert" and cfg["num_hidden_layers"] == 2 and info["family"] == "bert"
+        clf = AutoModelForSequenceClassification.from_pretrained(tmp_path / method).eval()
+        assert clf(ids, attention_mask=mask).logits.shape == (3, 2)
+    for method in ("projector", "pn"):
+        with pytest.raises(CheckpointError, match="cannot be projected"):
+            project_model(str(hf_bert), task, method, train_steps=0)

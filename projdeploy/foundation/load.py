@@ -82,8 +82,9 @@ class BigModel:
     def require_projectable(self, method: str) -> None:
         if self.family != "llama":
             raise CheckpointError(
-                f"{self.source.spec}: a {self.source.model_type} model cannot be projected with {method!r}; "
-                "projection sources are Llama-family models (GPT-2 and BERT-family models serve as --teacher)"
+                f"{self.source.spec}: a {self.source.model_type} model cannot be projected with {method!r} into "
+                "projdeploy's Llama module; projection sources are Llama-family models, BERT-family models project "
+                "classification tasks with prune or truncate, GPT-2 serves as --teacher"
             )
 
 

@@ -98,6 +98,18 @@ def dense_projection(big_dir, task, method, *, seed=0, size=None, params=None, c
     }
 
 
+def pretrained_projection(big, task, method: str, *, seed=0, size=None, params=None, calibration=32):
+    """prune / truncate of a pretrained model: the Llama family into projdeploy's module, the BERT family
+    (classification) into a smaller transformers BERT classifier (``bert.py``)."""
+    from ..foundation import resolve_source
+
+    if resolve_source(str(big)).family == "bert":
+        from .bert import project_bert
+
+        return project_bert(big, task, method, seed=seed, size=size, params=params, calibration=calibration)
+    return dense_projection(big, task, method, seed=seed, size=size, params=params, calibration=calibration)
+
+
 def small_size_of(big_dir: str | Path, default: str = "tiny") -> str:
     from ..models.checkpoint import read_meta
 
@@ -136,7 +148,9 @@ def project_model(big_dir: str | Path, task, method: str, *, seed: int = 0, **op
             f"{big_dir}: vocab size {small.config.vocab_size} does not match task "
             f"{task.name!r} tokenizer ({task.tokenizer.vocab_size}); pretrain on matching data"
         )
-    if task.kind == "cls":
+    from ..models import ModelConfig
+
+    if task.kind == "cls" and isinstance(small.config, ModelConfig):  # (a BERT projection is a classifier already)
         from ..train.finetune import classifier_from_lm
 
         small = classifier_from_lm(small, task, seed).eval()
@@ -154,9 +168,14 @@ def project(big_dir: str | Path, task_name, method: str, out: str | Path, **opts
     task = get_task(task_name) if isinstance(task_name, str) else task_name
     task = task_for_big(big_dir, task)
     small, info = project_model(big_dir, task, method, **opts)
+    meta = {"task": task.name, "task_kind": task.kind, "metric": task.metric, "projection": info}
     with atomic_dir(out) as tmp:
-        write_model_files(
-            tmp, small, {"task": task.name, "task_kind": task.kind, "metric": task.metric, "projection": info}
-        )
+        if hasattr(small, "save_pretrained"):  # a transformers model (BERT family)
+            import json
+
+            small.save_pretrained(str(tmp), safe_serialization=True)
+            (tmp / "projdeploy.json").write_text(json.dumps({"kind": "small", **meta}, indent=2, sort_keys=True))
+        else:
+            write_model_files(tmp, small, meta)
         save_tokenizer(task.tokenizer, tmp)
     return {**info, "out": str(out)}

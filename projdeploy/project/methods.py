@@ -86,6 +86,18 @@ def _pn_pretrained(
 SIZING = ("size", "params", "calibration")
 
 
+def _truncate_pretrained(big, task, *, seed=0, size=None, params=None):
+    from .api import pretrained_projection
+
+    return pretrained_projection(big, task, "truncate", seed=seed, size=size, params=params)
+
+
+def _prune_pretrained(big, task, *, seed=0, size=None, params=None, calibration=32):
+    from .api import pretrained_projection
+
+    return pretrained_projection(big, task, "prune", seed=seed, size=size, params=params, calibration=calibration)
+
+
 def _truncate(big_dir, task, *, seed=0, size=None, params=None):
     from .api import dense_projection
 
@@ -132,7 +144,7 @@ METHODS: dict[str, ProjectionMethod] = {
             "naive slicing of a dense big model (the naive baseline)",
             _truncate,
             ("size", "params"),
-            _truncate,
+            _truncate_pretrained,
             ("size", "params"),
         ),
         ProjectionMethod(
@@ -141,7 +153,7 @@ METHODS: dict[str, ProjectionMethod] = {
             "Minitron-style structured width + depth pruning from activations (the strong baseline)",
             _prune,
             SIZING,
-            _prune,
+            _prune_pretrained,
             SIZING,
         ),
     )
