@@ -368,7 +368,7 @@ def lm_program_artifact(tmp_path: Path, fmt: str, protocol: str = "in_program", 
     binary test vectors, and ``model.lm`` with the program of ``protocol``: ``in_program`` (forward(tokens,
     input_pos), the cache inside), ``io`` (a decoder with past, the cache as inputs/outputs) or ``state``
     (Core ML prefill + decode functions over MLState)."""
-    d = tmp_path / f"lmprog-{fmt}-{protocol}"
+    d = tmp_path / f"lmprog-{fmt}-{protocol}{'-hf' if hf else ''}"
     d.mkdir()
     _bpe_tokenizer_file(d)
     tok = json.loads((d / "projdeploy_tokenizer.json").read_text())
@@ -419,6 +419,7 @@ def lm_program_artifact(tmp_path: Path, fmt: str, protocol: str = "in_program", 
         "files": files,
         "programs": progs,
         "model": {
+            "task": "lm-hf" if hf else "lm",  # distinct packages when several are compiled together
             "task_kind": "lm",
             "config": {"vocab_size": vocab},
             "lm": {

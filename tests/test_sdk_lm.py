@@ -127,7 +127,7 @@ def test_a_core_ml_stateful_lm_gets_a_swift_package_over_mlstate(tmp_path):
         if k.endswith(".swift"):
             assert not parse_errors("swift", v), k
     assert problems(files) == []
-    runtime = files["Sources/Model/Runtime.swift"]
+    runtime = files["Sources/LmHf/Runtime.swift"]
     assert 'functionName = "prefill"' in runtime and "prediction(from: inputs, using: state)" in runtime
     assert ".iOS(.v18)" in files["Package.swift"]
     manifest["model"]["lm"].pop("prefill_len")
