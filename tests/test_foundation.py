@@ -160,8 +160,9 @@ def test_budget_sizing():
     assert small.num_attention_heads % small.num_key_value_heads == 0
 
 
-def _write_tiny_gguf(path, arch: str = "llama"):
-    """A tiny Llama GGUF written with the gguf package the way llama.cpp converts one (Q/K rows permuted)."""
+def _write_tiny_gguf(path, arch: str = "llama", raw_q8_1: bool = False):
+    """A tiny Llama GGUF written with the gguf package the way llama.cpp converts one (Q/K rows permuted).
+    ``raw_q8_1``: one tensor stored as Q8_1, a block type the gguf package cannot dequantize."""
     import gguf
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -218,6 +219,11 @@ def _write_tiny_gguf(path, arch: str = "llama"):
             "ffn_norm": sd[p + "post_attention_layernorm.weight"],
         }
         for n, t in names.items():
+            if raw_q8_1 and (i, n) == (0, "ffn_down"):
+                block, size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType.Q8_1]
+                raw = np.zeros((t.shape[0], t.shape[1] // block * size), np.uint8)
+                w.add_tensor(f"blk.{i}.{n}.weight", raw, raw_shape=raw.shape, raw_dtype=gguf.GGMLQuantizationType.Q8_1)
+                continue
             w.add_tensor(f"blk.{i}.{n}.weight", np.ascontiguousarray(t))
     w.write_header_to_file()
     w.write_kv_data_to_file()
@@ -251,6 +257,18 @@ def test_gguf_of_unsupported_architecture(tmp_path):
     w.close()
     with pytest.raises(CheckpointError, match="'mamba'.*supported: .*llama"):
         load_big(str(tmp_path / "m.gguf"))
+
+
+def test_gguf_of_an_unsupported_tensor_type(tmp_path, monkeypatch):
+    pytest.importorskip("gguf", reason="the gguf package comes with the models extra")
+    from projdeploy.errors import CheckpointError
+    from projdeploy.foundation import load_big
+
+    monkeypatch.setenv("PROJDEPLOY_CACHE", str(tmp_path / "cache"))
+    _write_tiny_gguf(tmp_path / "q81.gguf", raw_q8_1=True)
+    with pytest.raises(CheckpointError, match="q81.gguf: transformers cannot dequantize this GGUF.*Q8_1"):
+        load_big(str(tmp_path / "q81.gguf"))
+    assert not list((tmp_path / "cache").glob("models/gguf-*"))  # nothing half-written
 
 
 def test_unsupported_architecture_lists_supported(tmp_path):
