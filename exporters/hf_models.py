@@ -31,6 +31,8 @@ ARCHITECTURES = {
     for a in [
         HFArchitecture("LlamaForCausalLM", "lm"),
         HFArchitecture("LlamaForSequenceClassification", "cls"),
+        HFArchitecture("Qwen2ForCausalLM", "lm"),  # q/k/v biases (projdeploy's module computes them)
+        HFArchitecture("Qwen3ForCausalLM", "lm"),  # per-head q/k RMSNorm
         HFArchitecture("GPT2LMHeadModel", "lm"),
         HFArchitecture("GPT2ForSequenceClassification", "cls"),
         HFArchitecture("BertForSequenceClassification", "cls"),  # BERT, MiniLM (a BERT config)

@@ -96,7 +96,7 @@ def load_source(checkpoint_dir: str | Path, task=None) -> Source:
     arch = architecture_of(path, hf)
     kind = SUPPORTED_ARCHITECTURES[arch]
     model, native = None, False
-    if arch.startswith("Llama"):
+    if arch.startswith(("Llama", "Qwen2", "Qwen3")):  # the families of projdeploy's module (models/config.py)
         model = _load_native(path)
         native = model is not None
     if model is None:

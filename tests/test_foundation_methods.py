@@ -217,6 +217,10 @@ def test_qwen_loads_exactly_and_projects_to_a_transformers_checkpoint(tmp_path, 
         assert json.loads((out / "config.json").read_text())["model_type"] == arch
         hf = AutoModelForCausalLM.from_pretrained(out).eval()
         torch.testing.assert_close(load_model(out)(x), hf(x).logits, atol=1e-5, rtol=1e-5)
+    from exporters.sources import load_source
+
+    src = load_source(out)  # exports read it with projdeploy's own module (KV-cache programs)
+    assert src.native and src.architecture == f"Qwen{arch[4]}ForCausalLM"
 
 
 def test_projector_refuses_qwen_attention(tmp_path, code_task):
