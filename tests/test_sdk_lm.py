@@ -230,3 +230,24 @@ def test_an_executorch_lm_program_package_bundles_the_self_test_and_the_tokenize
     assert ref.self_test()["passed"]
     prompt = ref.prompt_tokens("def f4(x):\n")
     assert ref.generate_tokens(prompt, 12, stop_at_eos=False) == LMRunner(art / "model.pte").generate(prompt, 12)
+
+
+@pytest.mark.slow
+def test_the_cli_generates_an_lm_package_and_refuses_a_malformed_model_lm(onnx_lm, tmp_path):
+    from click.testing import CliRunner
+
+    from projdeploy.cli import cli
+
+    res = CliRunner().invoke(cli, ["sdk", "--artifact", str(onnx_lm), "--target", "web", "--out", str(tmp_path / "ok")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "ok" / "assets" / "projdeploy_selftest.json").is_file()
+    bad = tmp_path / "bad"
+    shutil.copytree(onnx_lm, bad)
+    m = json.loads((bad / "manifest.json").read_text())
+    m["model"]["lm"]["kv_cache"] = "paged"
+    (bad / "manifest.json").write_text(json.dumps(m))
+    out = tmp_path / "out"
+    res = CliRunner().invoke(cli, ["sdk", "--artifact", str(bad), "--target", "web", "--out", str(out)])
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    assert str(bad / "manifest.json") in res.output and "model.lm.kv_cache" in res.output and "paged" in res.output
+    assert not out.exists()
