@@ -251,3 +251,11 @@ def test_the_cli_generates_an_lm_package_and_refuses_a_malformed_model_lm(onnx_l
     assert res.exit_code == 2 and "Traceback" not in res.output, res.output
     assert str(bad / "manifest.json") in res.output and "model.lm.kv_cache" in res.output and "paged" in res.output
     assert not out.exists()
+
+
+def test_a_cache_inside_program_without_model_lm_is_refused(tmp_path):
+    d, manifest = lm_program_artifact(tmp_path, "executorch")
+    del manifest["model"]["lm"]
+    manifest["model"]["modality"] = "text"
+    with pytest.raises(ConfigError, match="model.lm"):
+        build_spec(d, "android", manifest)

@@ -195,7 +195,7 @@ def _programs(manifest: dict, source: str) -> dict:
 
 def _lm_mode(programs: dict, source: str) -> str:
     if "forward" in programs and [t["name"] for t in programs["forward"]["inputs"]] == ["tokens", "input_pos"]:
-        return "kv_in_program"  # exporters/llm: the KV cache lives in the program (ExecuTorch's LLM runner protocol)
+        raise ConfigError(source, "model.lm", "missing: a forward(tokens, input_pos) program is driven by model.lm")
     if "prefill" in programs and "decode" in programs:
         names = [t["name"] for t in programs["decode"]["inputs"]]
         if names != ["input_ids", "input_pos", "k_cache", "v_cache"]:
@@ -320,6 +320,12 @@ def build_spec(artifact_dir: str | Path, target: str, manifest: dict) -> dict:
     spec["resources"] = [*dict.fromkeys(spec["program_files"].values()), *bundled]
     if lm is not None:
         return _lm_program_spec(spec, lm, tok, manifest, config)
+    return _task_spec(spec, programs, tok, config, source)
+
+
+def _task_spec(spec: dict, programs: dict, tok: dict, config: dict, source: str) -> dict:
+    """Sequence length, LM mode and prompt handling of a classifier or an LM without ``model.lm``."""
+    kind, modality = spec["kind"], spec["modality"]
     if kind == "cls":
         if "forward" not in programs:
             raise ConfigError(source, "programs", f"{sorted(programs)}; a classifier needs 'forward'")
@@ -328,8 +334,6 @@ def build_spec(artifact_dir: str | Path, target: str, manifest: dict) -> dict:
     else:
         spec["lm_mode"] = _lm_mode(programs, source)
         first = programs["prefill" if spec["lm_mode"] == "kv_cache" else "forward"]["inputs"][0]
-        if spec["lm_mode"] == "kv_in_program":  # the window: prompt + generated tokens
-            spec["context"] = int((model.get("lm") or {}).get("max_seq_len") or spec["context"])
         spec["seq_len"] = _seq_len(first, spec, source)
         spec["vocab_size"] = int(config.get("vocab_size") or tok["vocab_size"])
     # an LM's prompt starts like its training documents: after the document separator (EOS)
