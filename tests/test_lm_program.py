@@ -123,6 +123,7 @@ def test_manifest_validation_and_small_vectors(fp32_artifact, runner):
     assert v["passed"] is True and v["positions"] == 2 * 12
     assert v["rel_diff"] <= 1e-4 and v["top1_agreement"] == 1.0
     assert v["delegation"]["delegated_nodes"] > 0
+    assert v["delegation"]["subgraphs"] == 2 + 2  # one XNNPACK partition per layer, embedding side, head
     assert [i["name"] for i in m["programs"]["forward"]["inputs"]] == ["tokens", "input_pos"]
     size = (fp32_artifact.path / VECTORS_FILE).stat().st_size
     assert size < 4096, size

@@ -141,3 +141,27 @@ def test_read_safetensors_reads_only_the_model_files(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(CheckpointError, match="no \\*.safetensors"):
         read_safetensors(tmp_path / "empty")
+
+
+def test_inferred_dim_views_and_transpose_pairs_rewrite_in_place():
+    """The two exported-graph rewrites that keep a layer in one XNNPACK partition: same numbers."""
+    import torch
+
+    from exporters.llm.delegable import one_partition_per_layer
+
+    class Heads(torch.nn.Module):
+        def forward(self, x):
+            b, t, _ = x.shape
+            y = x.view(b, t, 2, 4).transpose(1, 2)  # (b, heads, t, d), as the attention hands it on
+            return (y.transpose(1, 2) * 2.0).reshape(b, t, 8) + 1.0
+
+    x = torch.randn(1, 5, 8)
+    dyn = ({1: torch.export.Dim("t", min=2, max=31)},)
+    ep = torch.export.export(Heads(), (x,), dynamic_shapes=dyn)
+    changed = one_partition_per_layer(ep)
+    assert changed == {"views_to_inferred_dim": 2, "transposes_removed": 2}, changed
+    shapes = [n.args[1] for n in ep.graph_module.graph.nodes if "view" in str(n.target) or "reshape" in str(n.target)]
+    assert shapes and all(all(isinstance(d, int) for d in s) and -1 in s for s in shapes), shapes
+    for t in (3, 17):
+        x = torch.randn(1, t, 8)
+        torch.testing.assert_close(ep.module()(x), Heads()(x), rtol=0, atol=0)

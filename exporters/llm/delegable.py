@@ -13,6 +13,18 @@ Same numbers, delegable ops:
 
 The constants are plain tensors used through ``F.linear`` (not ``nn.Linear``), so torchao's
 quantization never touches them and they stay float.
+
+Two graph rewrites of the exported program (in place, before lowering) remove what still split
+every layer into several XNNPACK partitions (each one costs a backend pass pipeline at export
+time and a delegate call at run time):
+
+- ``inferred_dim_views``: ``view(1, seqlen, heads, head_dim)`` with a symbolic ``seqlen`` is
+  refused by XNNPACK's view config; the same view with ``-1`` in that place is taken;
+- ExecuTorch's ``RemoveRedundantTransposes`` (the canonical pass of ``export_llama``) cancels the
+  transpose pairs between the attention, the custom KV cache and the custom SDPA, which otherwise
+  copy the whole cache twice per layer and call.
+
+With both, a layer is one partition (from after its SDPA to the next layer's RoPE).
 """
 
 from __future__ import annotations
@@ -54,6 +66,40 @@ class MatmulRope(nn.Module):
     def forward(self, q, k, cos, sin):
         cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)  # (T, 1, hd) against (B, T, heads, hd)
         return q * cos + F.linear(q, self.rot) * sin, k * cos + F.linear(k, self.rot) * sin
+
+
+_VIEWS = ("aten.view.default", "aten._unsafe_view.default", "aten.reshape.default")
+
+
+def inferred_dim_views(graph_module) -> int:
+    """Rewrite reshapes whose target shape has exactly one symbolic size to ``-1`` there (in place).
+
+    The element count is unchanged and every other size is a constant, so ``-1`` names the same
+    size. Returns the number of rewritten nodes."""
+    n = 0
+    for node in graph_module.graph.nodes:
+        if node.op != "call_function" or str(node.target) not in _VIEWS:
+            continue
+        shape = list(node.args[1])
+        symbolic = [i for i, d in enumerate(shape) if not isinstance(d, int)]
+        if len(symbolic) == 1 and -1 not in shape:
+            shape[symbolic[0]] = -1
+            node.args = (node.args[0], shape, *node.args[2:])
+            n += 1
+    graph_module.graph.eliminate_dead_code()
+    graph_module.recompile()
+    return n
+
+
+def one_partition_per_layer(exported_program) -> dict:
+    """Apply the two rewrites above to ``exported_program`` in place; returns what they changed."""
+    from executorch.extension.llm.export.export_passes import RemoveRedundantTransposes
+
+    gm = exported_program.graph_module
+    before = sum(1 for n in gm.graph.nodes if str(n.target) == "aten.transpose.int")
+    RemoveRedundantTransposes()(gm)
+    after = sum(1 for n in gm.graph.nodes if str(n.target) == "aten.transpose.int")
+    return {"views_to_inferred_dim": inferred_dim_views(gm), "transposes_removed": before - after}
 
 
 def make_delegable(model, head_dim: int):

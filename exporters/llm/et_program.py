@@ -7,9 +7,10 @@
 2. ExecuTorch's source transforms ``replace_sdpa_with_custom_op`` (``llama::custom_sdpa``) and
    ``replace_kv_cache_with_custom_kv_cache`` (``llama::update_cache`` into mutable buffers);
 3. torchao quantization by config (``quantize_``): embeddings weight-only, linears 8da4w / 8da8w;
-4. ``LLMEdgeManager``: ``torch.export`` with a dynamic token dimension, XNNPACK lowering
-   (dynamically quantized linears first, then everything else), ``to_executorch`` with the
-   runner's constant methods (see :func:`runner_metadata`).
+4. ``torch.export`` with a dynamic token dimension; ExecuTorch's ``RemoveRedundantTransposes`` and
+   reshapes with ``-1`` for the token dimension, so that each layer lowers as one XNNPACK partition
+   (exporters/llm/delegable.py); one ``XnnpackPartitioner`` over the whole graph;
+   ``LLMEdgeManager.to_executorch`` with the runner's constant methods (see :func:`runner_metadata`).
 
 Stage wall times are returned so that export cost is visible (``timings_s``).
 """
@@ -163,9 +164,28 @@ def _delegation(edge) -> dict:
     }
 
 
-def build_pte(spec: LMSpec, et_state: dict, recipe: LMRecipe) -> Lowered:
-    """Export + lower the LM program of ``spec`` with weights ``et_state`` under ``recipe``."""
+def export_program(model, spec: LMSpec):
+    """``torch.export`` with a dynamic token dimension (as ``LLMEdgeManager``), then the in-place
+    rewrites that leave one XNNPACK partition per layer (exporters/llm/delegable.py)."""
     import torch
+
+    from .delegable import one_partition_per_layer
+
+    example = (torch.tensor([[spec.bos_id, spec.bos_id]], dtype=torch.long), {"input_pos": torch.tensor([0])})
+    dynamic = ({1: torch.export.Dim("token_dim", max=spec.max_seq_len - 1)}, {"input_pos": {0: 1}})
+    with torch.nn.attention.sdpa_kernel([torch.nn.attention.SDPBackend.MATH]), torch.no_grad():
+        ep = torch.export.export(model, example, dynamic_shapes=dynamic, strict=True)
+    return ep, one_partition_per_layer(ep)
+
+
+def build_pte(spec: LMSpec, et_state: dict, recipe: LMRecipe) -> Lowered:
+    """Export + lower the LM program of ``spec`` with weights ``et_state`` under ``recipe``.
+
+    One ``torch.export``; one ``XnnpackPartitioner`` over the whole graph, as optimum-executorch
+    does (a dynamically-quantized-only partitioner first would cut every layer at each linear);
+    ``LLMEdgeManager.to_executorch`` for ExecuTorch's LLM backend config (quant fusion, memory plan).
+    """
+    from executorch.exir import EdgeCompileConfig, to_edge_transform_and_lower
     from executorch.extension.llm.export.builder import DType, LLMEdgeManager
     from executorch.extension.llm.export.partitioner_lib import get_xnnpack_partitioner
 
@@ -174,24 +194,28 @@ def build_pte(spec: LMSpec, et_state: dict, recipe: LMRecipe) -> Lowered:
     model = quantize(eager_program(spec, et_state), recipe)
     t["build_and_quantize"] = time.perf_counter() - t0
     meta = runner_metadata(spec)
-    example = (torch.tensor([[spec.bos_id, spec.bos_id]], dtype=torch.long), {"input_pos": torch.tensor([0])})
+    t0 = time.perf_counter()
+    ep, rewrites = export_program(model, spec)
+    t["export"] = time.perf_counter() - t0
     mgr = LLMEdgeManager(
         model=model,
         modelname="lm",
         max_seq_len=spec.max_seq_len,
         use_kv_cache=True,
-        example_inputs=example,
+        example_inputs=(),
         dtype=DType.fp32,
         enable_dynamic_shape=True,
         metadata=dict(meta),
     )
     t0 = time.perf_counter()
-    # one torch.export (inside to_edge_transform_and_lower): export_llama's first export feeds PT2E
-    # quantization, which torchao configs do not need
-    parts = [get_xnnpack_partitioner(dynamic_quant_only_partitioner=True), get_xnnpack_partitioner(False)]
-    mgr.to_edge_transform_and_lower(parts)
-    t["export_to_edge_and_lower"] = time.perf_counter() - t0
-    deleg = _delegation(mgr.edge_manager)
+    mgr.edge_manager = to_edge_transform_and_lower(
+        ep,
+        partitioner=[get_xnnpack_partitioner(dynamic_quant_only_partitioner=False)],
+        compile_config=EdgeCompileConfig(_check_ir_validity=False, _skip_dim_order=True),  # as LLMEdgeManager
+        constant_methods=mgr.metadata,
+    )
+    t["to_edge_and_lower"] = time.perf_counter() - t0
+    deleg = _delegation(mgr.edge_manager) | {"graph_rewrites": rewrites}
     t0 = time.perf_counter()
     mgr.to_executorch()
     pte = mgr.export_program.buffer
