@@ -32,6 +32,9 @@ LOCK = "/tmp/projdeploy-heavy.lock"
 WINDOW = 256
 PROJDEPLOY = {"projdeploy 8da4w": "xnnpack-8da4w", "projdeploy fp32": "xnnpack-fp32", "projdeploy int8": "xnnpack-int8"}
 OPTIMUM = {"optimum-et fp32": [], "optimum-et 8da4w": ["--qlinear", "8da4w", "--qembedding", "8w"]}
+# bytes per embedding-table element of each runner (a decode token reads one row of it, not the table);
+# None: the table is the tied output layer's weight too, so every byte is read per token
+EMBEDDING_BYTES = {"fp32": 4, "int8": 1, "8da4w": 1}
 
 
 _HELD = []
@@ -199,24 +202,30 @@ def runners(work: Path, hf_dir: Path, data, args) -> dict:
 
 def markdown(results: dict, args) -> str:
     head = "| runner | file MB | prefill tok/s | decode tok/s | peak RSS MB | greedy = eager (of 128) | export s |"
-    lines = [head, "|---|---|---|---|---|---|---|"]
+    head += " roofline | RSS / (file + KV) |"
+    lines = [head, "|---|---|---|---|---|---|---|---|---|"]
+    kv_mb = kv_cache_mb(Path(args.hf_dir))
+    bw = results.get("_host", {}).get("copy_bandwidth_gbs")
     ref = results["transformers eager fp32"]["tokens"]
 
     def fmt(d):
         return f"{d['median']:.1f} ({d['min']:.1f}-{d['max']:.1f})"
 
     for label, r in results.items():
+        if label.startswith("_"):
+            continue
         same = next((i for i, (a, b) in enumerate(zip(r["tokens"], ref)) if a != b), len(ref))
         exp = r.get("export_s")
         exp = exp.get("total") if isinstance(exp, dict) else exp
         lines.append(
             f"| {label} | {r['file_mb']:.0f} | {fmt(r['prefill_tok_s'])} | {fmt(r['decode_tok_s'])} | "
-            f"{r['peak_rss_mb']['median']:.0f} | {same} | {'' if exp is None else f'{exp:.0f}'} |"
+            f"{r['peak_rss_mb']['median']:.0f} | {same} | {'' if exp is None else f'{exp:.0f}'} | "
+            f"{roofline(r, bw)} | {r['peak_rss_mb']['median'] / (r['file_mb'] + kv_mb):.2f} |"
         )
     q = ["", "| projdeploy recipe | bits/byte (fp32 HF) | bits/byte | drop | top-1 agreement | positions |"]
     q.append("|---|---|---|---|---|---|")
     for label, r in results.items():
-        v = r.get("quality") or {}
+        v = {} if label.startswith("_") else (r.get("quality") or {})
         if "bits_per_byte" in v:
             q.append(
                 f"| {label} | {v['bits_per_byte_float']:.4f} | {v['bits_per_byte']:.4f} | "
@@ -224,8 +233,33 @@ def markdown(results: dict, args) -> str:
             )
     note = (
         f"\nthreads {args.threads}, prompt 64 tokens, {args.new} greedy tokens, {args.rounds} rounds (median, min-max)"
+        f"; host copy bandwidth {bw or float('nan'):.1f} GB/s (numpy, one thread, before the rounds); roofline ="
+        " decode tok/s x bytes read per token (file minus the embedding table) / that bandwidth;"
+        f" KV cache {kv_cache_mb(Path(args.hf_dir)):.1f} MB (fp32, window {WINDOW}); aim RSS <= 1.3 x (file + KV)"
     )
     return "\n".join(lines + q) + note + "\n"
+
+
+def roofline(r: dict, bw: float | None) -> str:
+    """Decode as a fraction of the host's copy-bandwidth roofline (weights read once per token)."""
+    if not bw or not r.get("read_bytes"):
+        return ""
+    return f"{r['decode_tok_s']['median'] * r['read_bytes'] / (bw * 1e9):.0%}"
+
+
+def read_bytes(label: str, file_mb: float, hf_dir: Path) -> float:
+    """Bytes a decode token reads: the file, less the embedding table where it is stored apart."""
+    cfg = json.loads((hf_dir / "config.json").read_text())
+    per = EMBEDDING_BYTES.get(label.split()[-1]) if label.split()[0] in ("projdeploy", "optimum-et") else None
+    per = None if "onnx" in label else per
+    return file_mb * 1e6 - (cfg["vocab_size"] * cfg["hidden_size"] * per if per else 0)
+
+
+def kv_cache_mb(hf_dir: Path) -> float:
+    """fp32 K and V caches of every layer over the window."""
+    c = json.loads((hf_dir / "config.json").read_text())
+    head_dim = c["hidden_size"] // c["num_attention_heads"]
+    return 2 * c["num_hidden_layers"] * c["num_key_value_heads"] * WINDOW * head_dim * 4 / 1e6
 
 
 def main() -> None:
@@ -258,6 +292,10 @@ def run(args, work: Path) -> None:
     prompt_file = work / "prompt.json"
     prompt_file.write_text(json.dumps(data[0]))
     runs = {label: [] for label in table}
+    from real_export_data import memory_bandwidth_gbs
+
+    args.copy_bandwidth_gbs = memory_bandwidth_gbs()
+    args.hf_dir = str(hf_dir)
     for _ in range(args.rounds):
         with heavy():
             for label, (py, kind, model, preload, *_rest) in table.items():
@@ -269,6 +307,8 @@ def write_results(table: dict, runs: dict, args) -> None:
     results = {}
     for label, (_py, _k, model, _p, mb, exp_s, q) in table.items():
         results[label] = summarise(runs[label]) | {"file_mb": mb, "export_s": exp_s, "quality": q, "model": str(model)}
+        results[label]["read_bytes"] = read_bytes(label, mb, Path(args.hf_dir))
+    results["_host"] = {"copy_bandwidth_gbs": args.copy_bandwidth_gbs}
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     rounds = len(next(iter(runs.values())))
