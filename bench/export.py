@@ -1,13 +1,15 @@
-"""Export benchmark: size, host latency vs PyTorch eager fp32, decode tokens/s, metric drop per format x recipe.
+"""Export benchmark: size, host latency vs PyTorch eager fp32, metric drop per format x recipe (classifiers).
 
     .venv/bin/python bench/export.py                      # defaults: small models, a few minutes
     .venv/bin/python bench/export.py --size tiny --steps 60 --repeats 20 --out /tmp/export.md
 
-Trains (or takes with --cls-checkpoint/--lm-checkpoint) a small classifier on
-digits-cls and a small LM on digits:0-4, exports every recipe, validates it on
+Trains (or takes with --cls-checkpoint) a small classifier on digits-cls, exports
+every recipe, validates it on
 the whole eval split, and times batch-1 calls of the artifact in its runtime
 interleaved with PyTorch eager fp32 calls on the same input in the same run
 (so the ratio survives the load of a shared machine; absolute times do not).
+Language-model tasks export LM programs (KV cache kept between calls), benchmarked by
+bench/lm_decode.py; the decode columns of older results came from the removed static-cache programs.
 Threads: 1 for PyTorch and onnxruntime; ExecuTorch uses its default XNNPACK threadpool.
 """
 
@@ -110,35 +112,11 @@ def timed_pairs(f_art, f_ref, repeats, warmup):
     return np.array(a) * 1e3, np.array(r) * 1e3
 
 
-def decode_tps(call, row, n_tokens):
-    """Tokens/s of one prefill-then-decode pass: decode the last ``n_tokens`` positions token by token."""
-    S = row.shape[-1]
-    n = S - n_tokens
-    prompt = np.zeros((1, S), np.int64)
-    prompt[0, :n] = row[:n]
-    _, k, v = call("prefill", [prompt])
-    t = time.perf_counter()
-    for p in range(n, S):
-        _, k, v = call("decode", [row[None, p : p + 1], np.array([p], np.int64), k, v])
-    return n_tokens / (time.perf_counter() - t)
-
-
-def decode_pairs(call_art, call_ref, row, n_tokens, rounds):
-    """Interleaved decode passes (artifact, eager, artifact, ...): per-round tokens/s arrays."""
-    decode_tps(call_art, row, n_tokens), decode_tps(call_ref, row, n_tokens)  # warm-up
-    a, r = [], []
-    for _ in range(rounds):
-        a.append(decode_tps(call_art, row, n_tokens))
-        r.append(decode_tps(call_ref, row, n_tokens))
-    return np.array(a), np.array(r)
-
-
 def bench_one(ckpt, task_name, fmt, recipe, out, args, ref_model):
     import torch
 
-    from exporters.api import export_checkpoint, torch_caller
+    from exporters.api import export_checkpoint
     from exporters.base import ExportError
-    from exporters.programs import kv_cache_programs
     from exporters.registry import load_runner
     from projdeploy.tasks import get_task
 
@@ -169,7 +147,7 @@ def bench_one(ckpt, task_name, fmt, recipe, out, args, ref_model):
         return row
     runner = load_runner(art.path, threads=1)
     x = task.example_inputs(1)
-    prog = "prefill" if "prefill" in art.programs else "forward"
+    prog = "forward"
     xt = torch.as_tensor(x)
     with torch.no_grad():
         a, r = timed_pairs(lambda: runner.run(prog, [x]), lambda: ref_model(xt), args.repeats, args.warmup)
@@ -180,16 +158,6 @@ def bench_one(ckpt, task_name, fmt, recipe, out, args, ref_model):
         eager_ms_p90=float(np.percentile(r, 90)),
         lat_ratio=float(np.median(a) / np.median(r)),
     )
-    if prog == "prefill":
-        seq = task.eval.tokens[0, :-1]
-        eager = torch_caller(kv_cache_programs(ref_model, task.seq_len, task.example_inputs(1)))
-        a, r = decode_pairs(runner.run, eager, seq, args.decode_tokens, args.decode_rounds)
-        row.update(
-            decode_tps=float(np.median(a)),
-            eager_decode_tps=float(np.median(r)),
-            decode_ratio=float(np.median(a / r)),
-            decode_tps_iqr=[float(np.percentile(a, 25)), float(np.percentile(a, 75))],
-        )
     return row
 
 
@@ -220,14 +188,11 @@ def main(argv=None):
     ap.add_argument("--size", default="small")
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--cls-checkpoint")
-    ap.add_argument("--lm-checkpoint")
     ap.add_argument("--work", default="/tmp/projdeploy-bench-export")
     ap.add_argument("--repeats", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--decode-tokens", type=int, default=32)
-    ap.add_argument("--decode-rounds", type=int, default=7, help="interleaved decode passes per row (median)")
     ap.add_argument("--formats", default="executorch,onnx,coreml")
-    ap.add_argument("--tasks", default="digits-cls,digits:0-4", help="digits-cls and/or digits:0-4")
+    ap.add_argument("--tasks", default="digits-cls", help="digits-cls (LM programs: bench/lm_decode.py)")
     ap.add_argument("--recipes", default="", help="comma-separated recipe names to keep (default: all)")
     ap.add_argument("--merge", action="store_true", help="keep the other sections of --out's .json")
     ap.add_argument("--out", default=str(ROOT / "bench/results/export.md"))
@@ -240,7 +205,7 @@ def main(argv=None):
 
     torch.set_num_threads(1)
     work = Path(args.work)
-    given = {"digits-cls": args.cls_checkpoint, "digits:0-4": args.lm_checkpoint}
+    given = {"digits-cls": args.cls_checkpoint}
     jobs = {
         t: Path(given[t])
         if given[t]

@@ -62,7 +62,7 @@ def simulated_caller(src, task, fmt, recipe):
     from .programs import programs_for
 
     sim = replace(src, model=fmt.simulate(src.model, recipe))
-    return torch_caller(programs_for(sim, task, kv_cache=fmt.kv_cache, dynamic=False)), sim.model
+    return torch_caller(programs_for(sim, task, dynamic=False)), sim.model
 
 
 def localizer(fmt, art, src, sim_model=None):
@@ -125,8 +125,9 @@ def export_checkpoint(
     """Export ``checkpoint_dir`` for ``task`` (a name or a Task) with ``format``/``recipe`` into ``out_dir``.
 
     Returns the finished :class:`Artifact`, read back from the manifest written last.
-    ``lm_program``: the format's LM program (KV cache kept between calls; exporters/llm, see
-    docs/lm-programs.md) with one of its LM recipes. ``checkpoint_dir`` may also be a ``.gguf`` file or a
+    A language-model task gets the format's LM program (KV cache kept between calls; exporters/llm, see
+    docs/lm-programs.md) with one of its LM recipes, validated on at most 8 eval rows (``lm_program`` is
+    accepted for compatibility and changes nothing). ``checkpoint_dir`` may also be a ``.gguf`` file or a
     built-in model name (``projdeploy models list``): its dequantized HF directory is exported with the task
     re-tokenized by its own tokenizer."""
     from projdeploy.foundation.load import export_checkpoint_source
@@ -134,7 +135,7 @@ def export_checkpoint(
 
     task = get_task(task) if isinstance(task, str) else task
     checkpoint_dir, task = export_checkpoint_source(checkpoint_dir, task)
-    if lm_program:
+    if task.kind == "lm":
         from .llm.artifact import export_lm_artifact
 
         return export_lm_artifact(checkpoint_dir, format, recipe, task, out_dir, validate, min(max_rows or 8, 8))
@@ -152,12 +153,12 @@ def export_checkpoint(
     task = task_for_checkpoint(task, checkpoint_dir)  # a pretrained model's tokenizer re-tokenizes
     fmt.check_available(rec)
     src = load_source(checkpoint_dir, task)
-    programs = programs_for(src, task, kv_cache=fmt.kv_cache, dynamic=fmt.dynamic)
+    programs = programs_for(src, task, dynamic=fmt.dynamic)
     with atomic_dir(out_dir) as tmp:
         art = fmt.export(programs, rec, tmp, calibration_batches(task, rec.calibration_rows))
         save_tokenizer(task.tokenizer, tmp)
         figures, cases, simulated = check_artifact_figures(fmt, art, src, task, validate, max_rows)
-        vectors = {"program": "prefill" if "prefill" in art.programs else "forward", "cases": cases}
+        vectors = {"program": "forward", "cases": cases}
         vectors.update(atol=vectors_atol(rec, cases), simulated=simulated)
         atomic_write_json(tmp / VECTORS, vectors)
         write_manifest(

@@ -2,9 +2,8 @@
 
     projdeploy export --checkpoint runs/cls --format coreml --recipe int8-linear --task digits-cls --out out/cml
 
-One ``.mlpackage`` per program (``forward``; for language models ``prefill``
-and ``decode`` with the static KV cache of exporters/programs.py). Core ML
-takes ``input_ids``/``input_pos`` as int32. Predictions need macOS: on Linux
+One ``.mlpackage`` per program (``forward``); language-model tasks get the stateful LM
+package instead (``write_lm``: exporters/llm/coreml_program.py). Core ML takes ``input_ids``/``input_pos`` as int32. Predictions need macOS: on Linux
 the package is converted, saved, and its spec reloaded with
 ``skip_model_load=True``; parity and the task metric come from the same
 compression applied in PyTorch (exporters/coreml_sim.py), flagged
@@ -185,7 +184,6 @@ class CoreMLFormat(
     recipe_type=CoreMLRecipe,
     lm_recipe_type=CoreMLLMRecipe,
     toolchain=("coremltools",),
-    kv_cache=True,
     dynamic=False,
     boundary_dtypes=frozenset({"float16"}),  # Core ML computes and returns float16; the SDKs convert
     split_ext=".mlpackage",

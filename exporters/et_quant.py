@@ -22,7 +22,7 @@ QUANTIZERS = HandlerTable("ExecuTorch quantization config")
 
 def _calibration_inputs(program, calibration):
     yield program.example
-    if program.name in ("forward", "prefill") and calibration:
+    if program.name == "forward" and calibration:
         import torch
 
         for ids in calibration:

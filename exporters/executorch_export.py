@@ -1,10 +1,9 @@
 """ExecuTorch exporter: torch.export -> (PT2E / torchao quantization) -> delegate lowering -> model.pte.
 
-    projdeploy export --checkpoint runs/lm --format executorch --recipe xnnpack-int8 --task digits:0-4 --out out/et
+    projdeploy export --checkpoint runs/cls --format executorch --recipe xnnpack-int8 --task digits-cls --out out/et
 
-One ``.pte`` holds every program as a method: ``forward`` for classifiers,
-``prefill`` + ``decode`` (static KV cache, see exporters/programs.py) for
-language models. Quantization helpers live in exporters/et_quant.py. The
+One ``.pte`` holds the ``forward`` program as a method. Language-model tasks get the
+LM program instead (``write_lm``: exporters/llm, KV cache inside the program). Quantization helpers live in exporters/et_quant.py. The
 fraction of operators delegated to the backend is recorded per method.
 """
 
@@ -152,7 +151,6 @@ class ExecuTorchFormat(
     recipe_type=ExecuTorchRecipe,
     lm_recipe_type=LMRecipe,
     toolchain=("executorch",),
-    kv_cache=True,
     dynamic=False,
 ):
     def recipe_missing(self, recipe):

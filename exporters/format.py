@@ -31,12 +31,11 @@ def installed(module: str) -> bool:
 
 class Format(ABC):
     """One export format, declared as ``class XFormat(Format, name=..., recipe_type=..., toolchain=(...),
-    kv_cache=..., dynamic=...)``."""
+    dynamic=...)``; LM tasks use its LM programs (``lm_recipe_type``, ``write_lm``, ``open_lm_runner``)."""
 
     name: ClassVar[str]
     recipe_type: ClassVar[type]
     toolchain: ClassVar[tuple[str, ...]]  # the packages export needs (also its host runtime)
-    kv_cache: ClassVar[bool]  # the single-program path's LMs get a decode-ready (static KV cache) export
     dynamic: ClassVar[bool]  # programs have a dynamic batch (and LM sequence) dimension
     boundary_dtypes: ClassVar[frozenset[str]] = frozenset()  # I/O dtypes the SDKs convert from/to float32
     split_ext: ClassVar[str | None] = None  # programs may be one file each, named <program><split_ext>
@@ -66,6 +65,8 @@ class Format(ABC):
         """Which file of an artifact holds each program: ``main`` for all, or ``<program><split_ext>`` each."""
         if self.split_ext:
             split = {p: f"{p}{self.split_ext}" for p in programs}
+            if main not in split.values():  # one file holds every program (an LM program's package)
+                return {p: main for p in programs}
             if self.split_always or (len(split) > 1 and all((artifact / f).exists() for f in split.values())):
                 return split
         return {p: main for p in programs}

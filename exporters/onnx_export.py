@@ -248,9 +248,8 @@ class ONNXFormat(
     recipe_type=ONNXRecipe,
     lm_recipe_type=ONNXLMRecipe,
     toolchain=("onnx", "onnxscript", "onnxruntime"),
-    kv_cache=False,  # single forward program (web: onnxruntime-web)
     dynamic=True,
-    split_ext=".onnx",  # an LM's prefill + decode pair is one .onnx each
+    split_ext=".onnx",  # programs may be one .onnx each
     parsable_graph=True,  # check costs the .onnx graph itself, initializers included
 ):
     def recipe_missing(self, recipe):

@@ -46,7 +46,7 @@ def reference_outputs(model, x: np.ndarray, batch: int = 64) -> np.ndarray:
 
 def main_program(programs) -> str:
     names = [p.name if hasattr(p, "name") else p for p in programs]
-    return "prefill" if "prefill" in names else "forward"
+    return "forward" if "forward" in names or not names else names[0]
 
 
 def runtime_outputs(call, program: str, x: np.ndarray) -> np.ndarray:
@@ -54,25 +54,12 @@ def runtime_outputs(call, program: str, x: np.ndarray) -> np.ndarray:
     return np.concatenate([np.asarray(call(program, [x[i : i + 1]])[0], np.float32) for i in range(len(x))])
 
 
-def decode_outputs(call, row: np.ndarray, n_prompt: int) -> np.ndarray:
-    """Prefill ``row[:n_prompt]`` (padded), then decode the rest token by token; logits (S-n, V)."""
-    S = row.shape[-1]
-    prompt = np.zeros((1, S), np.int64)
-    prompt[0, :n_prompt] = row[:n_prompt]
-    _, k, v = call("prefill", [prompt])
-    out = []
-    for p in range(n_prompt, S):
-        logits, k, v = call("decode", [row[None, p : p + 1].astype(np.int64), np.array([p], np.int64), k, v])
-        out.append(np.asarray(logits, np.float32).reshape(-1))
-    return np.stack(out)
-
-
 def validate(
     call, program_names, model, task, recipe, max_rows: int | None = 256, simulated: bool = False, localize=None
 ) -> tuple[dict, list]:
     """Measure parity/SQNR/metric; raise ParityError on failure. Returns (figures, vector cases).
 
-    Per output (``logits``, ``decode_logits``): float recipes must stay within the scale-aware bound
+    Per output (``logits``): float recipes must stay within the scale-aware bound
     ``atol + rtol * max|reference|`` (exporters/tolerance.py), quantized ones above their SQNR floor.
     ``localize(inputs) -> Divergence | None`` (exporters/localize.py), when given, runs on a failure of
     that criterion and names the first module whose own output fails it."""
@@ -99,18 +86,6 @@ def validate(
             "metric_drop": task.metric_drop(ref_m["value"], art_m["value"]),
         }
     )
-    decode_pair = None
-    if "decode" in program_names:
-        n = x.shape[1] // 2
-        dec = decode_outputs(call, x[0], n)
-        decode_pair = (ref[0, n:], dec)
-        fig.update(
-            {
-                "decode_positions": int(len(dec)),
-                "decode_max_abs_diff": float(np.max(np.abs(dec - ref[0, n:]))),
-                "decode_sqnr_db": _finite(sqnr_db(ref[0, n:], dec)),
-            }
-        )
     budget = recipe.max_metric_drop if recipe.max_metric_drop is not None else task.budget["max_metric_drop"]
     fig["thresholds"] = {
         "atol": recipe.atol,
@@ -118,7 +93,7 @@ def validate(
         "sqnr_floor_db": recipe.sqnr_floor_db,
         "max_metric_drop": budget,
     }
-    failures = output_failures(fig, recipe, {"logits": (ref, out), "decode_logits": decode_pair})
+    failures = output_failures(fig, recipe, {"logits": (ref, out)})
     if fig["metric_drop"] > budget:
         failures.append(f"{task.metric} drop {fig['metric_drop']:.4f} > budget {budget:g}")
     fig["passed"] = not failures

@@ -346,13 +346,28 @@ class Builder:
         rec = self.stage("finetune", material, run)
         return CheckpointOut(rec.key, rec.path / "model")
 
+    def _recipe(self, spec: ArtifactSpec):
+        """The target's recipe for this task (an LM task takes the format's LM program recipe of that name);
+        None for an optional artifact the task cannot have."""
+        from exporters.registry import get_format
+
+        try:
+            return get_format(spec.format).recipe(spec.recipe, lm=self.task.kind == "lm")
+        except UnknownNameError as e:
+            if not spec.optional:
+                raise
+            self.echo(f"      skipped optional {spec.key}: {e}")
+            return None
+
     def export(self, model: CheckpointOut) -> dict[str, ArtifactOut]:
         from exporters import UnavailableError
-        from exporters.registry import get_recipe
 
         out = {}
         for spec in self.target.artifacts:
-            recipe = get_recipe(spec.format, spec.recipe).to_dict()
+            rec = self._recipe(spec)
+            if rec is None:
+                continue
+            recipe = rec.to_dict()
             material = {"model": model.key, "format": spec.format, "recipe": recipe, "layout": 2}
 
             sub = artifact_dir_name(spec.key, self.target.source)  # the artifact's folder name

@@ -1,4 +1,4 @@
-"""End-to-end export flows: every format x recipe on a tiny classifier, LM decode programs, HF checkpoints.
+"""End-to-end export flows: every format x recipe on a tiny classifier, HF checkpoints, typed failures.
 
     .venv/bin/python -m pytest tests/test_exporters_flow.py -x -q
 
@@ -119,46 +119,6 @@ def test_flow_matrix_classifier(tiny_cls_checkpoint, tmp_path, fmt, name):
     _tamper(art.path, m["main_file"])
 
 
-def test_executorch_lm_static_kv_cache(tiny_lm_checkpoint, tmp_path):
-    import torch
-
-    from projdeploy.models.checkpoint import load_model
-
-    art = _export(tiny_lm_checkpoint, "executorch", "xnnpack-fp32", "digits:0-4", tmp_path / "et", rows=LM_ROWS)
-    m = _check_artifact(art.path, registry.get_recipe("executorch", "xnnpack-fp32"))
-    assert set(m["programs"]) == {"prefill", "decode"}
-    assert m["validation"]["decode_max_abs_diff"] <= 1e-4 and m["validation"]["decode_positions"] > 0
-    # prefill a 5-token prompt, decode 3 tokens: logits equal the eager full forward at those positions
-    from projdeploy.tasks import get_task
-
-    row = get_task("digits:0-4").eval.tokens[3, :-1]
-    ref = load_model(tiny_lm_checkpoint)(torch.as_tensor(row[None])).detach().numpy()[0]
-    runner = registry.load_runner(art.path)
-    S = row.shape[0]
-    prompt = np.zeros((1, S), np.int64)
-    prompt[0, :5] = row[:5]
-    logits, k, v = runner.run("prefill", [prompt])
-    np.testing.assert_allclose(logits[0, :5], ref[:5], atol=1e-4)
-    for p in range(5, 8):
-        logits, k, v = runner.run("decode", [row[None, p : p + 1], np.array([p]), k, v])
-        np.testing.assert_allclose(logits[0, 0], ref[p], atol=1e-4)
-    _replay_vectors(art.path)
-
-
-def test_onnx_lm_dynamic_sequence(tiny_lm_checkpoint, tmp_path):
-    import torch
-
-    from projdeploy.models.checkpoint import load_model
-
-    art = _export(tiny_lm_checkpoint, "onnx", "fp32", "digits:0-4", tmp_path / "onnx", rows=LM_ROWS)
-    m = _check_artifact(art.path, registry.get_recipe("onnx", "fp32"))
-    assert m["programs"]["forward"]["inputs"][0] == {"name": "input_ids", "shape": ["batch", "seq"], "dtype": "int64"}
-    x = np.array([[17, 0, 3, 9, 12, 16, 2, 0, 0, 1]] * 3, np.int64)
-    out = registry.load_runner(art.path).run("forward", [x])[0]
-    ref = load_model(tiny_lm_checkpoint)(torch.as_tensor(x)).detach().numpy()
-    np.testing.assert_allclose(out, ref, atol=1e-4)
-
-
 def test_parity_failure_raises_and_leaves_nothing(tiny_cls_checkpoint, tmp_path):
     from exporters.recipes import ONNXRecipe, OrtInt8Dynamic
 
@@ -195,11 +155,7 @@ def _hf_checkpoint(path, kind):
 
 @pytest.mark.parametrize(
     "kind,task,fmt,recipe",
-    [
-        ("gpt2", "digits:0-4", "onnx", "fp32"),
-        ("gpt2", "digits:0-4", "executorch", "xnnpack-fp32"),
-        ("bert", "digits-cls", "onnx", "optimum-fp32"),
-    ],
+    [("bert", "digits-cls", "onnx", "optimum-fp32")],
 )
 def test_hf_checkpoints(tmp_path, kind, task, fmt, recipe):
     ckpt = _hf_checkpoint(tmp_path / kind, kind)
@@ -207,6 +163,16 @@ def test_hf_checkpoints(tmp_path, kind, task, fmt, recipe):
     m = _check_artifact(art.path, registry.get_recipe(fmt, recipe))
     assert m["model"]["architecture"].startswith("GPT2" if kind == "gpt2" else "Bert")
     _replay_vectors(art.path)
+
+
+def test_an_lm_task_without_an_lm_program_architecture_is_a_typed_error(tmp_path):
+    """LM tasks export LM programs (exporters/llm); GPT-2 has none: the error names the supported ones."""
+    from projdeploy.errors import CheckpointError
+
+    ckpt = _hf_checkpoint(tmp_path / "gpt2", "gpt2")
+    with pytest.raises(CheckpointError, match="GPT2LMHeadModel.*supported: LlamaForCausalLM"):
+        _export(ckpt, "onnx", "fp32", "digits:0-4", tmp_path / "art", rows=LM_ROWS)
+    assert not (tmp_path / "art").exists()
 
 
 def test_kind_mismatch_is_typed(tiny_lm_checkpoint, tmp_path):

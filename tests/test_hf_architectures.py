@@ -111,7 +111,7 @@ def test_loads_and_matches_transformers(tmp_path, arch, text_task):
     ckpt = _checkpoint(tmp_path / arch, arch)
     src = load_source(ckpt, task)
     assert src.architecture == arch and src.kind == "cls" and not src.native
-    (prog,) = programs_for(src, task, kv_cache=True)
+    (prog,) = programs_for(src, task)
     assert prog.outputs[0].shape == (1, task.num_labels)
     x = torch.as_tensor(task.example_inputs(2))
     hf = getattr(tf, arch).from_pretrained(ckpt, attn_implementation="eager").eval()

@@ -52,7 +52,7 @@ def onnx_lm(tiny_lm_checkpoint, tmp_path_factory):
     from exporters.api import export_checkpoint
 
     out = tmp_path_factory.mktemp("lmf") / "lm-onnx"
-    return export_checkpoint(tiny_lm_checkpoint, "onnx", "fp32", TASK, out, lm_program=True)
+    return export_checkpoint(tiny_lm_checkpoint, "onnx", "fp32", TASK, out)  # an LM task: its LM program
 
 
 def test_artifact_read_and_load_runner_on_an_lm_artifact(onnx_lm):

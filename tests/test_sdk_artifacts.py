@@ -4,8 +4,8 @@
 
 No Swift or Android toolchain here: the generated Swift and Kotlin are checked against the
 artifact's manifest (program I/O names, shapes, dtypes; resource names and sha256) and parsed
-with tree-sitter. The Python reference's KV-cache loop (what Swift/Kotlin implement) is checked
-against the full-sequence loop on the real ExecuTorch runtime.
+with tree-sitter. The Python reference's generation loop over the ExecuTorch LM program (cache
+inside, what Swift/Kotlin implement) is checked against the ONNX decoder with past (web).
 """
 
 from __future__ import annotations
@@ -95,11 +95,12 @@ def test_mobile_code_matches_the_manifest(artifacts, tmp_path, target, which):
         lang = "kotlin"
     assert progs == _expected(manifest)
     names = re.findall(r'"([^"]+)"', listed)
+    vectors = "projdeploy_selftest.json" if which == "lm-pte" else "test_vectors.json"  # LM: from the .npz
     assert names[0] == manifest["main_file"] and set(names) == {
         manifest["main_file"],
         "manifest.json",
         "projdeploy_tokenizer.json",
-        "test_vectors.json",
+        vectors,
     }
     if copies is not None:
         assert copies == names
@@ -109,22 +110,23 @@ def test_mobile_code_matches_the_manifest(artifacts, tmp_path, target, which):
         if name in manifest["files"]:
             assert sha256_file(res / name) == manifest["files"][name]["sha256"], name
     if which == "lm-pte":
-        assert spec["lm_mode"] == "kv_cache" and '"decode"' in code
+        assert spec["lm_mode"] == "kv_in_program" and "forwardAt" in code and '"decode"' not in code
     for p in out.rglob("*"):
         if p.suffix in (".swift", ".kt", ".kts"):
             assert not parse_errors(lang, p.read_text()), p
 
 
-def test_kv_cache_loop_matches_full_sequence_loop(artifacts):
-    """The decode loop of the Swift/Kotlin SDKs (mirrored in reference.py) on the real ExecuTorch runtime."""
+def test_cache_inside_loop_matches_the_decoder_with_past_loop(artifacts):
+    """The generation loop of the Swift/Kotlin SDKs (mirrored in reference.py) on the real ExecuTorch runtime
+    against the web SDK's over the ONNX decoder with past: the same tokens."""
     from projdeploy.sdk.reference import Reference
 
     kv, full = Reference(artifacts["lm-pte"], "android"), Reference(artifacts["lm-onnx"], "web")
-    assert kv.spec["lm_mode"] == "kv_cache" and full.spec["lm_mode"] == "full_sequence"
+    assert kv.spec["lm_mode"] == "kv_in_program" and full.spec["lm_mode"] == "kv_io"
     bos = kv.tok["bos_id"]
     for opts in ({"max_new_tokens": 20}, {"max_new_tokens": 20, "temperature": 0.8, "top_k": 8, "seed": 5}):
         assert kv.generate_tokens([bos, 0, 0, 3], **opts) == full.generate_tokens([bos, 0, 0, 3], **opts)
-    long = kv.generate_tokens([bos], max_new_tokens=80, stop_at_eos=False)  # past the 65-slot cache: re-prefill
+    long = kv.generate_tokens([bos], max_new_tokens=80, stop_at_eos=False)  # past the 64-token window: restart
     assert len(long) == 80 and all(0 <= t < kv.spec["vocab_size"] for t in long)
     assert kv.self_test()["passed"] and full.self_test()["passed"]
 
@@ -173,8 +175,8 @@ def test_cli_reports_bad_input_without_traceback(artifacts, tmp_path):
     assert res.exit_code == 0 and (tmp_path / "y" / SPEC_FILE).is_file()
 
 
-def test_core_ml_lm_bundles_every_program_and_converts_fp16_at_the_boundary(artifacts, tmp_path):
-    """A Core ML LM is one .mlpackage per program with float16 outputs: all bundled, addressed by name."""
+def test_core_ml_lm_bundles_its_stateful_package_and_converts_fp16_at_the_boundary(artifacts, tmp_path):
+    """A Core ML LM is one stateful .mlpackage (prefill + decode functions) with float16 outputs."""
     from projdeploy.sdk import generated_files
     from tests.test_sdk_swift import problems
 
@@ -183,8 +185,8 @@ def test_core_ml_lm_bundles_every_program_and_converts_fp16_at_the_boundary(arti
     out = generate(art, "ios", tmp_path / "pkg")
     spec = json.loads((out / SPEC_FILE).read_text())
     assert set(spec["program_files"]) == set(manifest["programs"])
-    for program, f in spec["program_files"].items():
-        assert f == f"{program}.mlpackage" and (out / resource_dir(spec) / f).is_dir()
+    for f in spec["program_files"].values():
+        assert f == manifest["main_file"] == "model.mlpackage" and (out / resource_dir(spec) / f).is_dir()
     dtypes = {t["dtype"] for io in spec["programs"].values() for t in io["outputs"]}
     assert "float16" in dtypes or dtypes <= {"float32"}, dtypes
     code = "\n".join(generated_files(spec).values())

@@ -84,7 +84,7 @@ def test_the_three_sdks_record_the_bpe_tokenizer_and_regenerate_identically(sdks
         assert spec["prompt_prefix"] == [spec["tokenizer"]["eos_id"]]
         assert check_generated(out) == [], target
     ios = json.loads((sdks["ios"] / SPEC_FILE).read_text())
-    assert ios["lm_mode"] == "kv_cache"  # the native Llama export has prefill + decode
+    assert ios["lm_mode"] == "kv_in_program"  # an LM task exports the LM program: the KV cache inside
 
 
 def test_the_web_sdk_type_checks_and_the_swift_conforms(sdks, tmp_path):
@@ -125,4 +125,4 @@ def test_reference_generation_through_the_bpe_prompt(bpe_lm):
         out = ref.complete("def f3(x):\n", max_new_tokens=6, stop_at_eos=False)
         assert len(out["tokens"]) == 6 and out["text"] == tok.decode(out["tokens"])
         outs.append(out["tokens"])
-    assert outs[0] == outs[1]  # ONNX full-sequence and ExecuTorch KV-cache generation agree (greedy)
+    assert outs[0] == outs[1]  # ONNX decoder with past and ExecuTorch cache-inside generation agree (greedy)

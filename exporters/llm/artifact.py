@@ -85,13 +85,15 @@ def validate_lm(runner, checkpoint: Path, recipe, ev: LMEvalRows, fmt_name: str)
 
 
 def _tokenizer_files(checkpoint: Path, task, tmp: Path) -> list[str]:
-    from projdeploy.tasks.tokenizers import TOKENIZER_FILE, save_tokenizer
+    """The checkpoint's own tokenizer files (a pretrained LM's ``tokenizer.json``...) and the task's
+    ``projdeploy_tokenizer.json`` (every artifact carries it; a BPE task's nests its tokenizer)."""
+    from projdeploy.tasks.tokenizers import TOKENIZER_FILE
 
     from .export_lm import _copy_tokenizer
 
     names = _copy_tokenizer(checkpoint, tmp)
-    save_tokenizer(task.tokenizer, tmp)  # the task's tokenizer, as every artifact carries it
-    return sorted({*names, TOKENIZER_FILE, *[p.name for p in tmp.glob("tokenizer*.json")]})
+    (tmp / TOKENIZER_FILE).write_text(json.dumps(task.tokenizer.to_dict(), indent=1, sort_keys=True))
+    return sorted({*names, TOKENIZER_FILE})
 
 
 def model_section(task, checkpoint: Path, spec, written, tok_files: list[str]) -> dict:

@@ -183,7 +183,7 @@ def artifact_graph(artifact) -> Graph:
         ops, raw = traced_ops(art.model["config"], seq, prec)
         uncosted, act_peak = {}, None
         path = "torch-dispatch-trace"
-        progs = {"prefill" if "prefill" in art.programs else "forward": ops}
+        progs = {"forward": ops}
         notes.append(
             "operator list from projdeploy.models.build_model(manifest config) traced at the recipe's "
             "precision (the .pte/.mlpackage itself is not parsed)"

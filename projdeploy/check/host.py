@@ -28,18 +28,6 @@ def _rss_mb() -> float | None:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def _inputs(art, task, program: str, runner):
-    """Inputs for one timed call of ``program`` (eval row 0), and a decode follow-up when present."""
-    x = task.example_inputs(1)
-    if program == "decode":
-        seq = int(art.model.get("seq_len") or x.shape[1])
-        ids = np.zeros((1, seq), dtype=np.int64)
-        ids[:, : x.shape[1]] = x[:, :seq]
-        _, k, v = runner.run("prefill", [ids])
-        return [x[:, :1].astype(np.int64), np.array([seq // 2], dtype=np.int64), k, v]
-    return [x.astype(np.int64)]
-
-
 def time_program(runner, program: str, inputs: list, repeats: int, warmup: int) -> list[float]:
     for _ in range(warmup):
         runner.run(program, inputs)
@@ -54,7 +42,7 @@ def time_program(runner, program: str, inputs: list, repeats: int, warmup: int) 
 def artifact_metric(runner, art, task, max_rows: int) -> dict:
     from projdeploy.tasks.metrics import metric_from_outputs
 
-    prog = "prefill" if "prefill" in art.programs else "forward"
+    prog = "forward"
     s = task.eval
     n = min(len(s), max_rows)
     outs = []
@@ -114,8 +102,8 @@ def measure_host(art, task, *, repeats: int = 20, warmup: int = 3, threads: int 
     if isinstance(art.model.get("lm"), dict):
         timings, metric, prompt = lm_program_host(runner, art, task, repeats, warmup, metric_rows)
     else:
-        programs = [p for p in ("forward", "prefill", "decode") if p in art.programs]
-        timings = {p: time_program(runner, p, _inputs(art, task, p, runner), repeats, warmup) for p in programs}
+        x = task.example_inputs(1).astype(np.int64)
+        timings = {"forward": time_program(runner, "forward", [x], repeats, warmup)}
         metric = artifact_metric(runner, art, task, metric_rows)
     rss1 = _rss_mb()
     out = {

@@ -43,17 +43,9 @@ def memory_estimate(
 
 
 def kv_cache_bytes(art) -> float:
-    """Bytes of the KV cache an :class:`~exporters.base.Artifact` declares: an LM program's (manifest
-    ``model.lm.kv_cache_bytes``) or a static-cache decode program's, else 0."""
-    import math
-
+    """Bytes of the KV cache an LM program :class:`~exporters.base.Artifact` declares (manifest
+    ``model.lm.kv_cache_bytes``: K and V of every layer over the window), else 0."""
     lm = art.model.get("lm")
     if isinstance(lm, dict) and lm.get("kv_cache_bytes") is not None:
         return float(lm["kv_cache_bytes"])
-
-    for prog in art.programs.values():
-        for t in prog.get("inputs", []) + prog.get("outputs", []):
-            if t.name == "k_cache" and all(isinstance(d, int) for d in t.shape):
-                b = 2 if t.dtype in ("float16", "bfloat16") else 4
-                return 2.0 * math.prod(t.shape) * b
     return 0.0

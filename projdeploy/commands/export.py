@@ -32,12 +32,7 @@ def _list_recipes() -> None:
                 click.echo(f"  {'':<18}      {json.dumps(d, sort_keys=True)}")
 
 
-def _lm_program(checkpoint, fmt, recipe, task_name, out, validate, max_rows) -> None:
-    from exporters.api import export_checkpoint
-
-    art = export_checkpoint(
-        checkpoint, fmt, recipe, task_name, out, validate=validate, max_rows=max_rows, lm_program=True
-    )
+def _echo_lm_program(art) -> None:
     v, lm = art.validation, art.model["lm"]
     click.echo(f"wrote {art.path} ({art.main_file}, {art.size_bytes} bytes, window {lm['max_seq_len']} tokens)")
     if v.get("passed"):
@@ -68,7 +63,8 @@ def _lm_program(checkpoint, fmt, recipe, task_name, out, validate, max_rows) -> 
 @click.option(
     "--lm-program",
     is_flag=True,
-    help="LM tasks, ExecuTorch: one forward(tokens, input_pos) program with the KV cache inside (docs/lm-programs.md).",
+    hidden=True,
+    help="Accepted for compatibility: LM tasks always export LM programs (docs/lm-programs.md).",
 )
 @overwrite_option
 def cli(checkpoint, fmt, recipe, task_name, out, no_validate, max_rows, list_recipes, lm_program):
@@ -91,11 +87,10 @@ def cli(checkpoint, fmt, recipe, task_name, out, no_validate, max_rows, list_rec
         raise click.UsageError(f"missing {', '.join(missing)} (or use --list-recipes)")
     from exporters.api import export_checkpoint
 
-    if lm_program:
-        _lm_program(checkpoint, fmt, recipe, task_name, out, not no_validate, max_rows)
-        return
-
     art = export_checkpoint(checkpoint, fmt, recipe, task_name, out, validate=not no_validate, max_rows=max_rows)
+    if isinstance(art.model.get("lm"), dict):
+        _echo_lm_program(art)
+        return
     v = art.validation
     click.echo(f"wrote {art.path} ({art.main_file}, {art.size_bytes} bytes)")
     if v.get("passed"):
@@ -104,8 +99,6 @@ def cli(checkpoint, fmt, recipe, task_name, out, no_validate, max_rows, list_rec
             f"max|diff| {v['max_abs_diff']:.3g}, SQNR {v['sqnr_db']:.1f} dB, {v['metric']} "
             f"{v['metric_float']:.4f} -> {v['metric_artifact']:.4f}"
         )
-        if "decode_max_abs_diff" in v:
-            line += f", decode max|diff| {v['decode_max_abs_diff']:.3g}"
         click.echo(line)
     if "delegation" in v:
         click.echo(f"delegated to {v['delegation']['backend']}: {v['delegation']['fraction']:.0%} of operators")

@@ -18,8 +18,16 @@ const EOS_ID = 257;
 const PAD_ID = 258;
 const LEVELS = 0;
 const PROMPT_PREFIX: number[] = [257];
+const LM = SPEC.lm as unknown as { program: string; kv_io: [string, string][]; eos_ids: number[] };
+const PROMPT_MAX = 127;
 
 export class SdkError extends Error {}
+
+/** projdeploy_selftest.json (projdeploy.lm_selftest/1): per greedy step the top-k logits and the sum of all. */
+interface LmSelfTest {
+  prompt: number[]; tokens: number[]; topk_ids: number[][]; topk_logits: number[][]; logit_sum: number[];
+  vocab_size: number; tolerance: number;
+}
 
 /** What the facade sends to start an engine: resolved resource URLs and runtime settings (all cloneable). */
 export interface EngineInit {
@@ -149,13 +157,56 @@ export class Engine {
     return this.bpe ? this.bpe.bytes(tokens) : byteBytes(tokens);
   }
 
-  /** Prefill (or full forward) on up to SEQ_LEN tokens: logits of the token after them, and the KV cache. */
-  private async prefill(ctx: number[]): Promise<{ logits: number[]; caches: TensorData[] }> {
-    const padded = ctx.concat(new Array<number>(SEQ_LEN - ctx.length).fill(PAD_ID));
-    const [logits, ...caches] = await this.run("forward", [{ data: padded, shape: [1, SEQ_LEN] }]);
-    if (!logits) throw new SdkError('prefill returned no logits');
-    const V = logits.shape[logits.shape.length - 1] ?? 0;
-    return { logits: logits.data.slice((ctx.length - 1) * V, ctx.length * V), caches };
+  /** A cursor over the program's KV cache (model.lm: io): start(prompt) at position 0, then
+   * next(token) per new token; each returns the logits of the last token. */
+  private lmCursor(): { start(tokens: number[]): Promise<number[]>; next(token: number): Promise<number[]>; readonly pos: number } {
+    const engine = this;
+    let pos = 0;
+    // decoder with past: each call's present outputs are fed back as the next call's past inputs, as
+    // onnxruntime-web tensors (never copied into JS arrays); a call costs its new tokens, not the window.
+    let past: ort.Tensor[] = [];
+    const step = async (tokens: number[]): Promise<number[]> => {
+      const r = await engine.stepWithPast(tokens, pos, past);
+      past = r.present;
+      pos += tokens.length;
+      return r.logits;
+    };
+    return {
+      get pos() { return pos; },
+      start(tokens: number[]) { pos = 0; return step(tokens); },
+      next(token: number) { return step([token]); },
+    };
+  }
+
+  private emptyPast(name: string): ort.Tensor {
+    const spec = PROGRAMS[LM.program]?.inputs.find((t) => t.name === name);
+    if (!spec || spec.shape.length !== 4) throw new SdkError(`${name}: not a (batch, heads, past, head_dim) input`);
+    const dims = [1, spec.shape[1] ?? 0, 0, spec.shape[3] ?? 0];
+    return new ort.Tensor('float32', new Float32Array(0), dims);
+  }
+
+  /** One decoder-with-past call on `tokens` at position `pos`: the last token's logits and the present tensors. */
+  async stepWithPast(tokens: number[], pos: number, past: ort.Tensor[]): Promise<{ logits: number[]; present: ort.Tensor[] }> {
+    const session = this.sessions?.get(LM.program);
+    if (!session) throw new SdkError(this.sessions ? `no session for program ${LM.program}` : 'the model was closed');
+    const T = tokens.length;
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor('int64', BigInt64Array.from(tokens, (t) => BigInt(t)), [1, T]),
+      attention_mask: new ort.Tensor('int64', new BigInt64Array(pos + T).fill(BigInt(1)), [1, pos + T]),
+      position_ids: new ort.Tensor('int64', BigInt64Array.from({ length: T }, (_, i) => BigInt(pos + i)), [1, T]),
+    };
+    LM.kv_io.forEach(([name], i) => { feeds[name] = pos === 0 ? this.emptyPast(name) : past[i] ?? this.emptyPast(name); });
+    const out = await session.run(feeds);
+    const present = LM.kv_io.map(([, name]) => {
+      const t = out[name];
+      if (!t) throw new SdkError(`${LM.program}: output ${name} missing`);
+      return t;
+    });
+    const logits = out['logits'];
+    if (!logits) throw new SdkError(`${LM.program}: output logits missing`);
+    const V = logits.dims[logits.dims.length - 1] ?? 0;
+    const data = logits.data as Float32Array;
+    return { logits: Array.from(data.subarray(data.length - V)), present };
   }
 
   /** The generation loop: yields each new token; stops at EOS, maxNewTokens or cancellation. */
@@ -165,14 +216,18 @@ export class Engine {
     const maxNew = options.maxNewTokens ?? 32;
     const stopAtEos = options.stopAtEos ?? true;
     const ids = prompt.slice();
-    // full-sequence forward on the growing sequence (the last SEQ_LEN tokens).
+    // model.lm's protocol: the prompt once at position 0, then one call per token at positions n, n+1, ...
+    const cursor = this.lmCursor();
+    let logits = await cursor.start(ids.slice(-PROMPT_MAX));
     for (let step = 0; step < maxNew && !cancel.cancelled; step++) {
-      const { logits } = await this.prefill(ids.slice(-SEQ_LEN));
       const next = sampleNext(logits, options.temperature ?? 0, options.topK ?? 0, rng);
-      if (stopAtEos && next === EOS_ID) break;
+      if (stopAtEos && LM.eos_ids.includes(next)) break;
       ids.push(next);
       yield next;
       await yieldToEventLoop();
+      if (step + 1 === maxNew || cancel.cancelled) break;
+      // window full: the cache restarts from the most recent half
+      logits = cursor.pos >= SEQ_LEN ? await cursor.start(ids.slice(-(SEQ_LEN >> 1))) : await cursor.next(next);
     }
   }
 
@@ -203,25 +258,25 @@ export class Engine {
   }
 
   async selfTest(): Promise<SelfTestReport & { outputs: number[][][] }> {
-    const vectors = await (await fetchResource(this.init, 'test_vectors.json')).json();
-    const spec = PROGRAMS[vectors.program];
-    if (!spec) throw new SdkError(`test_vectors.json: unknown program ${String(vectors.program)}`);
+    // projdeploy_selftest.json (from test_vectors.npz): the prompt, then greedy steps by the program's protocol
+    const v = (await (await fetchResource(this.init, 'projdeploy_selftest.json')).json()) as LmSelfTest;
+    const cursor = this.lmCursor();
+    let logits = await cursor.start(v.prompt);
     let maxAbsDiff = 0;
+    let sameTokens = true;
     const outputs: number[][][] = [];
-    for (const c of vectors.cases) {
-      const inputs = spec.inputs.map((t) => (c.inputs[t.name] === undefined ? undefined
-        : { data: flatten(c.inputs[t.name]), shape: shapeOf(c.inputs[t.name]) }));
-      const got = await this.run(vectors.program, inputs);
-      outputs.push(got.map((g) => g.data));
-      spec.outputs.forEach((t, i) => {
-        if (!(t.name in c.outputs)) return;
-        const want = flatten(c.outputs[t.name]);
-        const have = got[i]?.data ?? [];
-        if (want.length !== have.length) throw new SdkError(`${t.name}: ${have.length} values, expected ${want.length}`);
-        for (let j = 0; j < want.length; j++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs((want[j] ?? NaN) - (have[j] ?? NaN)));
-      });
+    for (let i = 0; i < v.tokens.length; i++) {
+      const ids = v.topk_ids[i] ?? [];
+      const want = v.topk_logits[i] ?? [];
+      ids.forEach((id, j) => { maxAbsDiff = Math.max(maxAbsDiff, Math.abs((logits[id] ?? NaN) - (want[j] ?? NaN))); });
+      const sum = logits.reduce((a, b) => a + b, 0);
+      const sumOk = Math.abs(sum - (v.logit_sum[i] ?? NaN)) <= v.tolerance * v.vocab_size;
+      const next = argmax(logits);
+      sameTokens = sameTokens && sumOk && next === v.tokens[i];
+      outputs.push([ids.map((id) => logits[id] ?? NaN), [sum, next]]);
+      if (i + 1 < v.tokens.length) logits = await cursor.next(next);
     }
-    const atol = Number(vectors.atol);
-    return { passed: maxAbsDiff <= atol, cases: vectors.cases.length, maxAbsDiff, atol, program: vectors.program, outputs };
+    const passed = sameTokens && maxAbsDiff <= v.tolerance;
+    return { passed, cases: v.tokens.length, maxAbsDiff, atol: v.tolerance, program: LM.program, outputs };
   }
 }

@@ -18,7 +18,7 @@ const RESOURCES: Record<string, URL> = {
   "model.onnx": new URL("../assets/model.onnx", import.meta.url),
   "manifest.json": new URL("../assets/manifest.json", import.meta.url),
   "projdeploy_tokenizer.json": new URL("../assets/projdeploy_tokenizer.json", import.meta.url),
-  "test_vectors.json": new URL("../assets/test_vectors.json", import.meta.url),
+  "projdeploy_selftest.json": new URL("../assets/projdeploy_selftest.json", import.meta.url),
 };
 
 export interface LoadOptions {

@@ -14,7 +14,38 @@ export const SPEC = {
  },
  "image_shape": null,
  "kind": "lm",
- "lm_mode": "full_sequence",
+ "lm": {
+  "bos_id": 256,
+  "eos_ids": [
+   257
+  ],
+  "kv_cache": "io",
+  "kv_io": [
+   [
+    "past_key_values.0.key",
+    "present.0.key"
+   ],
+   [
+    "past_key_values.0.value",
+    "present.0.value"
+   ],
+   [
+    "past_key_values.1.key",
+    "present.1.key"
+   ],
+   [
+    "past_key_values.1.value",
+    "present.1.value"
+   ]
+  ],
+  "max_seq_len": 128,
+  "prefill_len": null,
+  "program": "forward",
+  "prompt_len_max": 127,
+  "tokenizer_file": "projdeploy_tokenizer.json",
+  "tokenizer_nested": true
+ },
+ "lm_mode": "kv_io",
  "modality": "text",
  "model_file": "model.onnx",
  "num_labels": 0,
@@ -31,6 +62,62 @@ export const SPEC = {
       -1,
       -1
      ]
+    },
+    {
+     "dtype": "int64",
+     "name": "attention_mask",
+     "shape": [
+      -1,
+      -1
+     ]
+    },
+    {
+     "dtype": "int64",
+     "name": "position_ids",
+     "shape": [
+      -1,
+      -1
+     ]
+    },
+    {
+     "dtype": "float32",
+     "name": "past_key_values.0.key",
+     "shape": [
+      -1,
+      2,
+      -1,
+      16
+     ]
+    },
+    {
+     "dtype": "float32",
+     "name": "past_key_values.0.value",
+     "shape": [
+      -1,
+      2,
+      -1,
+      16
+     ]
+    },
+    {
+     "dtype": "float32",
+     "name": "past_key_values.1.key",
+     "shape": [
+      -1,
+      2,
+      -1,
+      16
+     ]
+    },
+    {
+     "dtype": "float32",
+     "name": "past_key_values.1.value",
+     "shape": [
+      -1,
+      2,
+      -1,
+      16
+     ]
     }
    ],
    "outputs": [
@@ -41,6 +128,46 @@ export const SPEC = {
       -1,
       -1,
       259
+     ]
+    },
+    {
+     "dtype": "float32",
+     "name": "present.0.key",
+     "shape": [
+      -1,
+      2,
+      -1,
+      16
+     ]
+    },
+    {
+     "dtype": "float32",
+     "name": "present.0.value",
+     "shape": [
+      -1,
+      2,
+      -1,
+      16
+     ]
+    },
+    {
+     "dtype": "float32",
+     "name": "present.1.key",
+     "shape": [
+      -1,
+      2,
+      -1,
+      16
+     ]
+    },
+    {
+     "dtype": "float32",
+     "name": "present.1.value",
+     "shape": [
+      -1,
+      2,
+      -1,
+      16
      ]
     }
    ]
@@ -53,7 +180,7 @@ export const SPEC = {
   "model.onnx",
   "manifest.json",
   "projdeploy_tokenizer.json",
-  "test_vectors.json"
+  "projdeploy_selftest.json"
  ],
  "schema": "projdeploy.sdk/1",
  "self_test": true,
