@@ -10,6 +10,7 @@ checkpoint's tokenizer files. A failed validation raises ``ParityError`` and lea
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -169,7 +170,7 @@ def export_lm(
             {
                 "architecture": spec.architecture,
                 "task_kind": "lm",
-                "config": spec.to_dict(),
+                "config": json.loads((ckpt / "config.json").read_text()),  # the Hugging Face config
                 "tokenizer_files": tok_files,
             }
         )

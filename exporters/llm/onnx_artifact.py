@@ -104,7 +104,7 @@ def export_onnx_lm_artifact(
 
     ckpt = Path(checkpoint_dir)
     spec = lm_spec_from_dir(ckpt, max_seq_len)
-    recipe = get_format("onnx").recipe("fp32")
+    recipe = get_format("onnx").recipe("fp32", lm=True)  # an LM recipe: load_runner opens the LM runner
     rows = None if eval_rows is None else np.asarray(eval_rows, np.int64)[:, : spec.max_seq_len + 1]
     t0 = time.perf_counter()
     with atomic_dir(out_dir) as tmp:
