@@ -157,6 +157,26 @@ def quality(art: Path) -> dict:
     return {k: v[k] for k in keep if k in v} | {"export_timings_s": v.get("export_timings_s")}
 
 
+def pte_quality(pte: Path, hf_dir: Path, data) -> dict:
+    """Validation figures of an already built program (same rows and protocol as export_lm's), cached beside it."""
+    cache = pte.with_suffix(".quality.json")
+    if cache.is_file():
+        return json.loads(cache.read_text())
+    from transformers import AutoModelForCausalLM
+
+    from exporters.llm.runner import LMRunner
+    from exporters.llm.validate import compare_rows
+
+    _, rows, n_prompt, total_bytes = data
+    hf = AutoModelForCausalLM.from_pretrained(str(hf_dir), use_safetensors=True, local_files_only=True)
+    with heavy():
+        fig = compare_rows(LMRunner(pte, threads=2), hf.float().eval(), rows, n_prompt, total_bytes)
+    keep = ("bits_per_byte_float", "bits_per_byte", "bits_per_byte_drop", "top1_agreement", "sqnr_db", "positions")
+    q = {k: fig[k] for k in keep if k in fig}
+    cache.write_text(json.dumps(q))
+    return q
+
+
 def runners(work: Path, hf_dir: Path, data, args) -> dict:
     """label -> (python, kind, model path, preload, file MB, export seconds, quality)."""
     table = {
@@ -176,6 +196,10 @@ def runners(work: Path, hf_dir: Path, data, args) -> dict:
             q["export_timings_s"],
             q,
         )
+    for spec in args.pte:
+        label, path = spec.split("=", 1)
+        pte = Path(path)
+        table[label] = (sys.executable, "pte", pte, (), file_mb(pte), None, pte_quality(pte, hf_dir, data))
     if args.onnx:
         out = work / "pd-onnx"
         if not (out / "model.onnx").is_file():
@@ -271,6 +295,7 @@ def main() -> None:
     ap.add_argument("--recipes", default="fp32,8da4w,int8", help="projdeploy recipes (fp32, 8da4w, int8)")
     ap.add_argument("--optimum", default="fp32,8da4w", help="optimum-executorch runners ('' for none)")
     ap.add_argument("--export-only", action="store_true")
+    ap.add_argument("--pte", action="append", default=[], help="LABEL=PATH: also time (and validate) a built program")
     ap.add_argument("--one-lock", action="store_true", help="hold the heavy-job lock for the whole run")
     ap.add_argument("--onnx", action="store_true", help="also the ONNX decoder-with-past through ORT IO binding")
     args = ap.parse_args()
