@@ -139,17 +139,27 @@ def convert_program(program, recipe: CoreMLRecipe):
 _DTYPES = {65568: "float32", 65552: "float16", 131104: "int32", 65600: "float64"}
 
 
-def spec_io(package: Path) -> dict:
-    """Reload the saved package's spec (no model load) and read its I/O names, shapes and dtypes."""
-    import coremltools as ct
-
-    spec = ct.models.MLModel(str(package), skip_model_load=True).get_spec()
-
+def _io(desc) -> dict:
     def one(f):
         a = f.type.multiArrayType
         return TensorSpec(f.name, tuple(int(d) for d in a.shape), _DTYPES.get(a.dataType, str(a.dataType)))
 
-    return {"inputs": [one(f) for f in spec.description.input], "outputs": [one(f) for f in spec.description.output]}
+    return {"inputs": [one(f) for f in desc.input], "outputs": [one(f) for f in desc.output]}
+
+
+def spec_io(package: Path) -> dict:
+    """Reload the saved package's spec (no model load) and read its I/O names, shapes and dtypes."""
+    import coremltools as ct
+
+    return _io(ct.models.MLModel(str(package), skip_model_load=True).get_spec().description)
+
+
+def functions_io(package: Path) -> dict:
+    """``{function: {inputs, outputs}}`` of a multifunction package (states are not I/O)."""
+    import coremltools as ct
+
+    desc = ct.models.MLModel(str(package), skip_model_load=True).get_spec().description
+    return {f.name: _io(f) for f in desc.functions}
 
 
 class CoreMLRunner:  # pragma: no cover - macOS only

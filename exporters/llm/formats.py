@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..base import TensorSpec
 from .spec import LMSpec
 
 ET_FILE, ONNX_FILE, COREML_FILE = "model.pte", "model.onnx", "model.mlpackage"
@@ -92,21 +91,12 @@ def write_onnx(checkpoint: Path, spec: LMSpec, recipe, out: Path) -> LMWritten:
 
 
 def write_coreml(checkpoint: Path, spec: LMSpec, recipe, out: Path) -> LMWritten:
+    from ..coreml_export import functions_io
     from .coreml_program import export_coreml_lm
     from .et_program import runner_metadata
 
     info = export_coreml_lm(spec, _et_state(checkpoint, spec), out / COREML_FILE, recipe.prefill_len)
-    V, P = spec.vocab_size, recipe.prefill_len
-    progs = {
-        "decode": {
-            "inputs": [TensorSpec("tokens", (1, 1), "int32"), TensorSpec("input_pos", (1,), "int32")],
-            "outputs": [TensorSpec("logits", (1, V), "float16")],
-        },
-        "prefill": {
-            "inputs": [TensorSpec("tokens", (1, P), "int32"), TensorSpec("input_pos", (P,), "int32")],
-            "outputs": [TensorSpec("logits", (1, P, V), "float16")],
-        },
-    }
+    progs = functions_io(out / COREML_FILE)  # decode + prefill, as the package declares them
     return LMWritten(
         COREML_FILE,
         progs,
@@ -116,7 +106,7 @@ def write_coreml(checkpoint: Path, spec: LMSpec, recipe, out: Path) -> LMWritten
         kv_cache="state",
         kv_value_bytes=2,
         protocol=COREML_PROTOCOL,
-        prefill_len=P,
+        prefill_len=recipe.prefill_len,
     )
 
 
