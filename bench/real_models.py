@@ -36,7 +36,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-LM_METHODS = ("prune+distill", "projector+distill", "pn+distill", "prune", "truncate", "scratch")
+LM_METHODS = (
+    "prune+distill",
+    "projector+distill",
+    "pn+distill",
+    "prune-heal+distill",
+    "prune",
+    "truncate",
+    "scratch",
+)
 CLS_TRANSFERS = ("none", "kd", "aft")
 NOTES = "<!-- hand-written below this line; bench/real_models.py keeps it -->"
 
@@ -134,6 +142,33 @@ def projection_options(a) -> dict:
     }
 
 
+def prune_heal(big, task, *, seed=0, params=None, calibration=32, train_steps=0):
+    """Control for projector / pn: ``prune``, then the same continued training on the same generic windows
+    (``ContinuedTraining``: steps, batch, lr, the domain held out) with the plain next-token loss. A projection
+    method that beats prune only by this healing is not a win of its structure."""
+    import torch.nn.functional as F
+
+    from projdeploy.project.api import dense_projection
+    from projdeploy.project.pretrained import ContinuedTraining, generic_data
+    from projdeploy.train.loop import train_loop
+
+    small, info = dense_projection(big, task, "prune", seed=seed, params=params, calibration=calibration)
+    train = ContinuedTraining(steps=train_steps)
+    data = generic_data(task, train, seed)
+
+    def loss(model, batch):
+        toks = batch["tokens"]
+        logits = model(toks[:, :-1])
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), toks[:, 1:].reshape(-1))
+
+    small.train().requires_grad_(True)
+    res = train_loop(small, {"tokens": data.task.train.tokens}, loss, train.train_config(seed))
+    return small.eval(), {**info, "train_steps": train_steps, "train_loss": [res.losses[0], res.losses[-1]]}
+
+
+BENCH_PROJECTIONS = {"prune-heal": (prune_heal, ("params", "calibration", "train_steps"))}
+
+
 def lm_projection(name: str, task, a, cache: Path) -> tuple:
     """(small model, after-projection test metric, projection CPU s, info): one projection of the pretrained
     model (deterministic, seed 0), computed once and cached on disk as an ordinary small checkpoint."""
@@ -145,9 +180,12 @@ def lm_projection(name: str, task, a, cache: Path) -> tuple:
     if done.is_file():
         meta = json.loads(done.read_text())
         return load_model(cache), meta["after_projection"], meta["projection_cpu_s"], meta["info"]
-    method = get_method(name)
-    opts = {k: v for k, v in projection_options(a).items() if k in method.options_for(True)}
-    run = method.runner("smollm2-135m", pretrained=True)
+    if name in BENCH_PROJECTIONS:
+        run, names = BENCH_PROJECTIONS[name]
+    else:
+        method = get_method(name)
+        run, names = method.runner("smollm2-135m", pretrained=True), method.options_for(True)
+    opts = {k: v for k, v in projection_options(a).items() if k in names}
     (model, info), _, cpu = timed(lambda: run("smollm2-135m", task, seed=0, **opts))
     value = test_metric(model, task)
     meta = {"after_projection": value, "projection_cpu_s": cpu, "info": info, "options": opts}
