@@ -447,6 +447,7 @@ def budgets(a) -> list[str]:
 
 
 CONTENDERS = ("projector+distill", "pn+distill", "projector", "pn")
+CONTROLS = ("prune", "prune-heal")  # the other baselines the contender is also compared with
 
 
 def aim(lm) -> list[str]:
@@ -470,9 +471,13 @@ def aim(lm) -> list[str]:
         diff, half, n = paired(rows, best, "prune+distill")
         hit = bool(n >= 2 and diff + half < 0)
         hits += hit
-        out.append(
-            f"- pycode:{d}: best `{best}`, {diff:+.3f} ± {half:.3f} bits/byte (n={n}): {'hit' if hit else 'miss'}"
-        )
+        others = [
+            "{} {:+.3f} ± {:.3f} (n={})".format(ref, *paired(rows, best, ref))
+            for ref in CONTROLS
+            if any(r["method"] == ref for r in rows)
+        ]
+        line = f"- pycode:{d}: best `{best}`, {diff:+.3f} ± {half:.3f} bits/byte (n={n}): {'hit' if hit else 'miss'}"
+        out.append(line + (f"; the same against {', '.join(others)}" if others else ""))
     return out + ["", f"Hit on {hits} of {len(domains)} domains (the aim asks for at least 2 of 3).", ""]
 
 
