@@ -190,5 +190,6 @@ def test_core_ml_lm_bundles_its_stateful_package_and_converts_fp16_at_the_bounda
     dtypes = {t["dtype"] for io in spec["programs"].values() for t in io["outputs"]}
     assert "float16" in dtypes or dtypes <= {"float32"}, dtypes
     code = "\n".join(generated_files(spec).values())
-    assert "CoreMLBackend(urls: urls)" in code and ".float16" in code
+    assert spec["lm_mode"] == "kv_state" and ".iOS(.v18)" in code  # model.lm kv_cache "state": MLState
+    assert "CoreMLStatefulLM(url:" in code and 'functionName = "prefill"' in code and ".float16" in code
     assert problems(generated_files(spec)) == []
