@@ -34,6 +34,8 @@ PROJDEPLOY = {"projdeploy 8da4w": "xnnpack-8da4w", "projdeploy fp32": "xnnpack-f
 OPTIMUM = {"optimum-et fp32": [], "optimum-et 8da4w": ["--qlinear", "8da4w", "--qembedding", "8w"]}
 # bytes per embedding-table element of each runner (a decode token reads one row of it, not the table);
 # None: the table is the tied output layer's weight too, so every byte is read per token
+# the llama:: custom ops (SDPA, cache update) and quantized kernels that projdeploy's programs call
+ET_KERNELS = ("executorch.extension.llm.custom_ops.custom_ops", "executorch.kernels.quantized")
 EMBEDDING_BYTES = {"fp32": 4, "int8": 1, "8da4w": 1}
 
 
@@ -191,7 +193,7 @@ def runners(work: Path, hf_dir: Path, data, args) -> dict:
             sys.executable,
             "pte",
             art / "model.pte",
-            (),
+            ET_KERNELS,
             file_mb(art / "model.pte"),
             q["export_timings_s"],
             q,
@@ -199,7 +201,7 @@ def runners(work: Path, hf_dir: Path, data, args) -> dict:
     for spec in args.pte:
         label, path = spec.split("=", 1)
         pte = Path(path)
-        table[label] = (sys.executable, "pte", pte, (), file_mb(pte), None, pte_quality(pte, hf_dir, data))
+        table[label] = (sys.executable, "pte", pte, ET_KERNELS, file_mb(pte), None, pte_quality(pte, hf_dir, data))
     if args.onnx:
         out = work / "pd-onnx"
         if not (out / "model.onnx").is_file():
