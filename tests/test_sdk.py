@@ -116,6 +116,13 @@ def _fake_artifact(tmp_path: Path, spec_path: Path, fmt: str, task: str, labels=
             "config": {"max_position_embeddings": spec["context"], "vocab_size": spec.get("vocab_size", 0)},
         },
     }
+    if spec.get("lm"):  # an LM program: how to drive it (exporters/llm's model.lm)
+        lm = spec["lm"]
+        manifest["model"]["lm"] = {
+            **{k: lm[k] for k in ("kv_cache", "program", "max_seq_len", "bos_id", "eos_ids")},
+            "prompt_len": {"min": 1, "max": lm["prompt_len_max"]},
+            **({"kv_io": lm["kv_io"]} if lm["kv_io"] else {}),
+        }
     return d, manifest
 
 
@@ -160,7 +167,10 @@ def test_versions_are_pinned_in_one_place():
     v = versions()
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert f'"executorch=={v["executorch"]}"' in pyproject
-    assert v["executorch-android"] == v["executorch"] and v["executorch-swiftpm-branch"] == f"swiftpm-{v['executorch']}"
+    assert v["executorch-android"] == v["executorch"]
+    # the Swift runtime: a release branch of the exporter's major.minor (swiftpm-1.5.0 runs 1.5.1's program format)
+    major_minor = re.escape(".".join(v["executorch"].split(".")[:2]))
+    assert re.fullmatch(rf"swiftpm-{major_minor}\.\d+", v["executorch-swiftpm-branch"]), v["executorch-swiftpm-branch"]
     web = json.loads((APPS / "web" / "package.json").read_text())
     deps = {**web["dependencies"], **web["devDependencies"]}
     for name in ("onnxruntime-web", "vite", "typescript", "playwright-core"):
@@ -258,8 +268,10 @@ def test_hostile_tokenizer_fields_are_refused_by_every_generator(tmp_path, targe
 
     from projdeploy.cli import cli
 
-    src = APPS / "web" / "src" / "sdk" / "pycode" / SPEC_FILE
     fmt = "onnx" if target == "web" else "executorch"
+    src = (
+        APPS / "web" / "src" / "sdk" / "pycode" if target == "web" else APPS / "ios" / "Packages" / "Pycode"
+    ) / SPEC_FILE
     d, manifest = _fake_artifact(tmp_path, src, fmt, "pycode")
     tok = json.loads((d / "projdeploy_tokenizer.json").read_text())
     tok[field] = value

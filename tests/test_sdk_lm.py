@@ -253,9 +253,17 @@ def test_the_cli_generates_an_lm_package_and_refuses_a_malformed_model_lm(onnx_l
     assert not out.exists()
 
 
-def test_a_cache_inside_program_without_model_lm_is_refused(tmp_path):
+@pytest.mark.parametrize("layout", ["in_program", "static_prefill_decode"])
+def test_an_lm_without_model_lm_is_refused(tmp_path, layout):
+    """Every LM package is driven by model.lm; an LM manifest without it (a forward(tokens, input_pos) whose
+    section was lost, or the former static-cache prefill + decode programs) gets no package."""
     d, manifest = lm_program_artifact(tmp_path, "executorch")
     del manifest["model"]["lm"]
     manifest["model"]["modality"] = "text"
-    with pytest.raises(ConfigError, match="model.lm"):
-        build_spec(d, "android", manifest)
+    if layout == "static_prefill_decode":
+        fwd = manifest["programs"].pop("forward")
+        manifest["programs"] = {"prefill": fwd, "decode": fwd}
+    for target in ("android", "ios"):
+        with pytest.raises(ConfigError, match="model.lm': missing") as e:
+            build_spec(d, target, manifest)
+        assert str(d / "manifest.json") in str(e.value)

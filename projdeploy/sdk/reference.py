@@ -4,8 +4,8 @@
 
 Pre-processing (pixel scaling + quantization, byte or BPE tokenizer, padding),
 post-processing (softmax, labels) and the generation loop (greedy /
-temperature / top-k with a xorshift32 generator; full-sequence forward or
-prefill + decode with the KV cache) exactly as the TypeScript, Swift and
+temperature / top-k with a xorshift32 generator; the prompt once, then one
+call per token over the program's KV cache, as its ``model.lm`` says) exactly as the TypeScript, Swift and
 Kotlin templates implement them, run on the artifact in its host runtime
 (``exporters.registry.load_runner`` or an explicit ``call``). The web
 end-to-end test compares the browser against this.
@@ -128,15 +128,6 @@ class Reference:
         return self.classify_tokens(self.encode(text))
 
     # --- language models -------------------------------------------------------------
-    def next_token_logits(self, ids) -> np.ndarray:
-        n_ctx = self.spec["seq_len"]
-        ctx = list(ids)[-n_ctx:]
-        n = len(ctx)
-        padded = ctx + [self.tok["pad_id"] or 0] * (n_ctx - n)
-        prog = "forward" if "forward" in self.spec["programs"] else "prefill"
-        logits = np.asarray(self.call(prog, [np.asarray([padded], np.int64)])[0], np.float32)
-        return logits.reshape(-1, logits.shape[-1])[n - 1]
-
     def generate_tokens(
         self,
         prompt,
@@ -148,48 +139,9 @@ class Reference:
     ) -> list[int]:
         if not prompt:
             raise DataError("empty prompt")
-        if self.spec["lm_mode"] == "kv_cache":
-            return self._generate_kv(list(prompt), max_new_tokens, temperature, top_k, seed, stop_at_eos)
-        if self.lm is not None:
-            return self._generate_lm(list(prompt), max_new_tokens, temperature, top_k, seed, stop_at_eos)
-        rng = XorShift32(seed)
-        ids, out = list(prompt), []
-        for _ in range(max_new_tokens):
-            nxt = sample_next(self.next_token_logits(ids), temperature, top_k, rng)
-            if stop_at_eos and nxt == self.tok["eos_id"]:
-                break
-            ids.append(nxt)
-            out.append(nxt)
-        return out
-
-    def _generate_kv(self, ids, max_new, temperature, top_k, seed, stop_at_eos) -> list[int]:
-        S = self.spec["seq_len"]
-        rng = XorShift32(seed)
-        out: list[int] = []
-
-        def prefill(ctx):
-            padded = ctx + [self.tok["pad_id"] or 0] * (S - len(ctx))
-            logits, k, v = self.call("prefill", [np.asarray([padded], np.int64)])
-            return np.asarray(logits, np.float32).reshape(S, -1)[len(ctx) - 1], k, v
-
-        ctx = ids[-S:]
-        logits, k, v = prefill(ctx)
-        pos = len(ctx)
-        for _ in range(max_new):
-            nxt = sample_next(logits, temperature, top_k, rng)
-            if stop_at_eos and nxt == self.tok["eos_id"]:
-                break
-            out.append(nxt)
-            ids.append(nxt)
-            if pos >= S:  # cache full: re-prefill the most recent half
-                ctx = ids[-(S // 2) :]
-                logits, k, v = prefill(ctx)
-                pos = len(ctx)
-                continue
-            logits, k, v = self.call("decode", [np.asarray([[nxt]], np.int64), np.asarray([pos], np.int64), k, v])
-            logits = np.asarray(logits, np.float32).reshape(-1)
-            pos += 1
-        return out
+        if self.lm is None:
+            raise DataError(f"{self.dir}: task {self.spec['task']!r} is not a language model")
+        return self._generate_lm(list(prompt), max_new_tokens, temperature, top_k, seed, stop_at_eos)
 
     def _generate_lm(self, ids, max_new, temperature, top_k, seed, stop_at_eos) -> list[int]:
         """model.lm's protocol: the prompt at position 0, then one call per token; a full window restarts

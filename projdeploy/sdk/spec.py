@@ -193,25 +193,6 @@ def _programs(manifest: dict, source: str) -> dict:
     return out
 
 
-def _lm_mode(programs: dict, source: str) -> str:
-    if "forward" in programs and [t["name"] for t in programs["forward"]["inputs"]] == ["tokens", "input_pos"]:
-        raise ConfigError(source, "model.lm", "missing: a forward(tokens, input_pos) program is driven by model.lm")
-    if "prefill" in programs and "decode" in programs:
-        names = [t["name"] for t in programs["decode"]["inputs"]]
-        if names != ["input_ids", "input_pos", "k_cache", "v_cache"]:
-            raise ConfigError(
-                source,
-                "programs.decode.inputs",
-                f"{names}; expected ['input_ids', 'input_pos', 'k_cache', 'v_cache'] (exporters/programs.py)",
-            )
-        return "kv_cache"
-    if "forward" in programs:
-        return "full_sequence"
-    raise ConfigError(
-        source, "programs", f"{sorted(programs)}; a language model needs 'forward' or 'prefill' + 'decode'"
-    )
-
-
 def _read_json(p: Path):
     try:
         return json.loads(p.read_text(encoding="utf-8"))
@@ -281,6 +262,10 @@ def build_spec(artifact_dir: str | Path, target: str, manifest: dict) -> dict:
     task = str(model.get("task") or "model")
     programs = _programs(manifest, source)
     lm = _lm_section(manifest, source) if kind == "lm" else None
+    if kind == "lm" and lm is None:  # every LM program carries model.lm (exporters/llm)
+        raise ConfigError(
+            source, "model.lm", "missing; an LM package is generated from an LM program (projdeploy export)"
+        )
     tok = _tokenizer(artifact, manifest, lm)
     if modality == "image" and tok["type"] != "pixel":
         raise ConfigError(source, "model.modality", "image tasks need a 'pixel' tokenizer")
@@ -320,31 +305,22 @@ def build_spec(artifact_dir: str | Path, target: str, manifest: dict) -> dict:
     spec["resources"] = [*dict.fromkeys(spec["program_files"].values()), *bundled]
     if lm is not None:
         return _lm_program_spec(spec, lm, tok, manifest, config)
-    return _task_spec(spec, programs, tok, config, source)
+    return _cls_spec(spec, programs, source)
 
 
-def _task_spec(spec: dict, programs: dict, tok: dict, config: dict, source: str) -> dict:
-    """Sequence length, LM mode and prompt handling of a classifier or an LM without ``model.lm``."""
-    kind, modality = spec["kind"], spec["modality"]
-    if kind == "cls":
-        if "forward" not in programs:
-            raise ConfigError(source, "programs", f"{sorted(programs)}; a classifier needs 'forward'")
-        spec["lm_mode"] = None
-        spec["seq_len"] = _seq_len(programs["forward"]["inputs"][0], spec, source)
-    else:
-        spec["lm_mode"] = _lm_mode(programs, source)
-        first = programs["prefill" if spec["lm_mode"] == "kv_cache" else "forward"]["inputs"][0]
-        spec["seq_len"] = _seq_len(first, spec, source)
-        spec["vocab_size"] = int(config.get("vocab_size") or tok["vocab_size"])
-    # an LM's prompt starts like its training documents: after the document separator (EOS)
-    spec["prompt_prefix"] = [tok["eos_id"]] if kind == "lm" and tok["eos_id"] is not None else []
-    spec["add_bos"] = modality == "image" and kind == "lm"
-    if modality == "image":
+def _cls_spec(spec: dict, programs: dict, source: str) -> dict:
+    """Sequence length and input handling of a classifier (an LM is driven by its ``model.lm``)."""
+    if "forward" not in programs:
+        raise ConfigError(source, "programs", f"{sorted(programs)}; a classifier needs 'forward'")
+    spec["lm_mode"] = None
+    spec["seq_len"] = _seq_len(programs["forward"]["inputs"][0], spec, source)
+    spec["prompt_prefix"] = []
+    spec["add_bos"] = False
+    if spec["modality"] == "image":
         if not spec["image_shape"]:
             raise ConfigError(source, "model.image_shape", "an image task needs [height, width]")
         h, w = spec["image_shape"]
-        # an image LM reads BOS + all pixels but the last (it predicts that one)
-        if h * w + int(spec["add_bos"]) - int(kind == "lm") > spec["seq_len"]:
+        if h * w > spec["seq_len"]:
             raise ConfigError(source, "model.image_shape", f"{h}x{w} does not fit input length {spec['seq_len']}")
     return spec
 

@@ -137,7 +137,7 @@ def check_spec(spec, source: str) -> dict:
     flag(spec.get("self_test", True), source, "self_test")
     one_of(
         spec.get("lm_mode"),
-        (None, "kv_cache", "full_sequence", "kv_in_program", "kv_io", "kv_state"),
+        (None, "kv_in_program", "kv_io", "kv_state"),
         source,
         "lm_mode",
     )

@@ -18,7 +18,7 @@ let package = Package(
     // ExecuTorch publishes its Swift package only on branches, so a package that depends on this one must
     // use it as a local or branch dependency. The app target links with -all_load (Other Linker Flags):
     // backends and kernels register themselves from static initialisers (see this package's README).
-    .package(url: "https://github.com/pytorch/executorch.git", branch: "swiftpm-1.5.1"),
+    .package(url: "https://github.com/pytorch/executorch.git", branch: "swiftpm-1.5.0"),
   ],
   targets: [
     .target(

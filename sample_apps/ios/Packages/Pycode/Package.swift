@@ -18,7 +18,7 @@ let package = Package(
     // ExecuTorch publishes its Swift package only on branches, so a package that depends on this one must
     // use it as a local or branch dependency. The app target links with -all_load (Other Linker Flags):
     // backends and kernels register themselves from static initialisers (see this package's README).
-    .package(url: "https://github.com/pytorch/executorch.git", branch: "swiftpm-1.5.1"),
+    .package(url: "https://github.com/pytorch/executorch.git", branch: "swiftpm-1.5.0"),
   ],
   targets: [
     .target(
@@ -28,12 +28,14 @@ let package = Package(
         .product(name: "backend_xnnpack", package: "executorch"),
         .product(name: "kernels_optimized", package: "executorch"),
         .product(name: "kernels_quantized", package: "executorch"),
+        // llama::custom_sdpa and llama::update_cache, the ops that keep the KV cache in the program
+        .product(name: "kernels_llm", package: "executorch"),
       ],
       resources: [
         .copy("Resources/model.pte"),
         .copy("Resources/manifest.json"),
         .copy("Resources/projdeploy_tokenizer.json"),
-        .copy("Resources/test_vectors.json"),
+        .copy("Resources/projdeploy_selftest.json"),
       ]
     ),
     .testTarget(

@@ -10,37 +10,27 @@ import Foundation
 /// current token. `close()` releases the runtime; later calls throw `SDKError.closed`.
 public actor Pycode {
   public static let modelFile = "model.pte"
-  public static let resources = ["model.pte", "manifest.json", "projdeploy_tokenizer.json", "test_vectors.json"]
+  public static let resources = ["model.pte", "manifest.json", "projdeploy_tokenizer.json", "projdeploy_selftest.json"]
   public static let seqLen = 128
   internal static let levels = 0
   internal static let eosId = 257
   internal static let padId = 258
   internal static let promptPrefix: [Int] = [257]
+  /// model.lm: the program, the longest prompt (the window is seqLen) and every end-of-sequence id.
+  internal static let lmProgram = "forward"
+  internal static let promptMax = 127
+  internal static let eosIds: Set<Int> = [257]
   internal static let programFiles: [String: String] = [
-    "decode": "model.pte",
-    "prefill": "model.pte",
+    "forward": "model.pte",
   ]
   internal static let programs: [String: ProgramSpec] = [
-    "decode": ProgramSpec(
+    "forward": ProgramSpec(
       inputs: [
-        TensorSpec(name: "input_ids", shape: [1, 1], dtype: .int64),
+        TensorSpec(name: "tokens", shape: [1, -1], dtype: .int64),
         TensorSpec(name: "input_pos", shape: [1], dtype: .int64),
-        TensorSpec(name: "k_cache", shape: [2, 1, 2, 128, 16], dtype: .float32),
-        TensorSpec(name: "v_cache", shape: [2, 1, 2, 128, 16], dtype: .float32),
       ],
       outputs: [
-        TensorSpec(name: "logits", shape: [1, 1, 259], dtype: .float32),
-        TensorSpec(name: "k_cache", shape: [2, 1, 2, 128, 16], dtype: .float32),
-        TensorSpec(name: "v_cache", shape: [2, 1, 2, 128, 16], dtype: .float32),
-      ]),
-    "prefill": ProgramSpec(
-      inputs: [
-        TensorSpec(name: "input_ids", shape: [1, 128], dtype: .int64),
-      ],
-      outputs: [
-        TensorSpec(name: "logits", shape: [1, 128, 259], dtype: .float32),
-        TensorSpec(name: "k_cache", shape: [2, 1, 2, 128, 16], dtype: .float32),
-        TensorSpec(name: "v_cache", shape: [2, 1, 2, 128, 16], dtype: .float32),
+        TensorSpec(name: "logits", shape: [1, 259], dtype: .float32),
       ]),
   ]
 
@@ -90,15 +80,17 @@ public actor Pycode {
     byteEncode(text)
   }
 
-  /// Prefill (or full forward) on up to seqLen tokens: logits of the token after them, and the KV cache.
-  private func prefill(_ ctx: [Int]) throws -> (logits: [Double], caches: [TensorData]) {
-    var padded = ctx.map { Int64($0) }
-    while padded.count < Self.seqLen { padded.append(Int64(Self.padId)) }
-    let out = try runNow("prefill", [TensorData(ints: padded, shape: [1, Self.seqLen])])
-    let V = out[0].shape[out[0].shape.count - 1]
-    let start = (ctx.count - 1) * V
-    return ((start..<(start + V)).map { out[0].double($0) }, Array(out.dropFirst()))
+  /// forward(tokens, [pos]) of a program that keeps its KV cache (model.lm: in_program): logits of the last token.
+  private func forwardAt(_ tokens: [Int], _ pos: Int) throws -> [Double] {
+    let out = try runNow(Self.lmProgram, [TensorData(ints: tokens.map { Int64($0) }, shape: [1, tokens.count]),
+                                          TensorData(ints: [Int64(pos)], shape: [1])])[0]
+    let V = out.shape[out.shape.count - 1]
+    return ((out.count - V)..<out.count).map { out.double($0) }
   }
+
+  private func lmStart(_ tokens: [Int]) throws -> [Double] { try forwardAt(tokens, 0) }
+
+  private func lmNext(_ token: Int, _ pos: Int) throws -> [Double] { try forwardAt([token], pos) }
 
   /// The generation loop; `onToken` sees each new token; stops when the calling task is cancelled.
   private func generateLoop(_ prompt: [Int], _ options: SamplingOptions, onToken: (Int) -> Void) throws -> [Int] {
@@ -106,27 +98,26 @@ public actor Pycode {
     var rng = XorShift32(seed: options.seed)
     var ids = prompt
     var out: [Int] = []
-    // prefill once, then one decode step per token with the static KV cache (programs prefill + decode).
-    var ctx = Array(ids.suffix(Self.seqLen))
-    var (logits, caches) = try prefill(ctx)
-    var pos = ctx.count
-    for _ in 0..<options.maxNewTokens {
+    // model.lm's protocol: the prompt once at position 0, then one call per token at positions n, n+1, ...
+    let first = Array(ids.suffix(Self.promptMax))
+    var logits = try lmStart(first)
+    var pos = first.count
+    for step in 0..<options.maxNewTokens {
       try Task.checkCancellation()
       let next = sampleNext(logits, temperature: options.temperature, topK: options.topK, rng: &rng)
-      if options.stopAtEos && next == Self.eosId { break }
+      if options.stopAtEos && Self.eosIds.contains(next) { break }
       out.append(next)
       ids.append(next)
       onToken(next)
-      if pos >= Self.seqLen {  // cache full: re-prefill the most recent half
-        ctx = Array(ids.suffix(Self.seqLen / 2))
-        (logits, caches) = try prefill(ctx)
+      if step + 1 == options.maxNewTokens { break }
+      if pos >= Self.seqLen {  // window full: the cache restarts from the most recent half
+        let ctx = Array(ids.suffix(Self.seqLen / 2))
+        logits = try lmStart(ctx)
         pos = ctx.count
-        continue
+      } else {
+        logits = try lmNext(next, pos)
+        pos += 1
       }
-      let step = try runNow("decode", [TensorData(ints: [Int64(next)], shape: [1, 1]), TensorData(ints: [Int64(pos)], shape: [1])] + caches)
-      logits = (0..<step[0].count).map { step[0].double($0) }
-      caches = Array(step.dropFirst())
-      pos += 1
     }
     return out
   }
@@ -177,6 +168,9 @@ public actor Pycode {
 
   /// Run the bundled test vectors and compare with the expected outputs within the artifact's atol.
   public func selfTest() async throws -> SelfTestReport {
-    try runSelfTest(try Resources.json(bundle, "test_vectors.json"), programs: Self.programs) { try self.runNow($0, $1) }
+    var pos = 0
+    return try runLmSelfTest(try Resources.json(bundle, "projdeploy_selftest.json"), program: Self.lmProgram,
+      start: { tokens in pos = tokens.count; return try self.lmStart(tokens) },
+      next: { token in pos += 1; return try self.lmNext(token, pos - 1) })
   }
 }

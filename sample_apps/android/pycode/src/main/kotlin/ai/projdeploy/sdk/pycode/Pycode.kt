@@ -34,34 +34,24 @@ public class Pycode private constructor(
     public companion object {
         public const val ASSET_DIR: String = "pycode"
         public const val MODEL_FILE: String = "model.pte"
-        public val RESOURCES: List<String> = listOf("model.pte", "manifest.json", "projdeploy_tokenizer.json", "test_vectors.json")
+        public val RESOURCES: List<String> = listOf("model.pte", "manifest.json", "projdeploy_tokenizer.json", "projdeploy_selftest.json")
         public const val SEQ_LEN: Int = 128
         internal const val LEVELS: Int = 0
         internal const val BOS_ID: Int = 256
         internal const val EOS_ID: Int = 257
         internal const val PAD_ID: Int = 258
+        /** model.lm: the program, the longest prompt (the window is SEQ_LEN) and every end-of-sequence id. */
+        internal const val LM_PROGRAM: String = "forward"
+        internal const val PROMPT_MAX: Int = 127
+        internal val EOS_IDS: Set<Int> = setOf(257)
         public val PROGRAMS: Map<String, ProgramSpec> = mapOf(
-            "decode" to ProgramSpec(
+            "forward" to ProgramSpec(
                 inputs = listOf(
-                    TensorSpec("input_ids", longArrayOf(1, 1), Dtype.INT64),
+                    TensorSpec("tokens", longArrayOf(1, -1), Dtype.INT64),
                     TensorSpec("input_pos", longArrayOf(1), Dtype.INT64),
-                    TensorSpec("k_cache", longArrayOf(2, 1, 2, 128, 16), Dtype.FLOAT32),
-                    TensorSpec("v_cache", longArrayOf(2, 1, 2, 128, 16), Dtype.FLOAT32),
                 ),
                 outputs = listOf(
-                    TensorSpec("logits", longArrayOf(1, 1, 259), Dtype.FLOAT32),
-                    TensorSpec("k_cache", longArrayOf(2, 1, 2, 128, 16), Dtype.FLOAT32),
-                    TensorSpec("v_cache", longArrayOf(2, 1, 2, 128, 16), Dtype.FLOAT32),
-                ),
-            ),
-            "prefill" to ProgramSpec(
-                inputs = listOf(
-                    TensorSpec("input_ids", longArrayOf(1, 128), Dtype.INT64),
-                ),
-                outputs = listOf(
-                    TensorSpec("logits", longArrayOf(1, 128, 259), Dtype.FLOAT32),
-                    TensorSpec("k_cache", longArrayOf(2, 1, 2, 128, 16), Dtype.FLOAT32),
-                    TensorSpec("v_cache", longArrayOf(2, 1, 2, 128, 16), Dtype.FLOAT32),
+                    TensorSpec("logits", longArrayOf(1, 259), Dtype.FLOAT32),
                 ),
             ),
         )
@@ -105,13 +95,13 @@ public class Pycode private constructor(
     private fun encode(text: String): IntArray =
         byteEncode(text)
 
-    /** Prefill (or full forward) on up to SEQ_LEN tokens: logits of the token after them, and the KV cache. */
-    private fun prefill(ctx: List<Int>): Pair<DoubleArray, List<TensorData>> {
-        val padded = LongArray(SEQ_LEN) { if (it < ctx.size) ctx[it].toLong() else PAD_ID.toLong() }
-        val out = runNow("prefill", listOf(TensorData.ofLongs(padded, longArrayOf(1, SEQ_LEN.toLong()))))
-        val v = out[0].shape.last().toInt()
-        val start = (ctx.size - 1) * v
-        return Pair(DoubleArray(v) { out[0].double(start + it) }, out.drop(1))
+    /** forward(tokens, [pos]) of a program that keeps its KV cache (model.lm: in_program): logits of the last token. */
+    private fun forwardAt(tokens: List<Int>, pos: Int): DoubleArray {
+        val ids = LongArray(tokens.size) { tokens[it].toLong() }
+        val out = runNow(LM_PROGRAM, listOf(TensorData.ofLongs(ids, longArrayOf(1, ids.size.toLong())),
+            TensorData.ofLongs(longArrayOf(pos.toLong()), longArrayOf(1))))[0]
+        val v = out.shape.last().toInt()
+        return DoubleArray(v) { out.double(out.count - v + it) }
     }
 
     /** The generation loop; [onToken] sees each new token; stops at cancellation or close. */
@@ -120,31 +110,27 @@ public class Pycode private constructor(
         val rng = XorShift32(options.seed)
         val ids = prompt.toMutableList()
         val out = ArrayList<Int>()
-        // prefill once, then one decode step per token with the static KV cache (programs prefill + decode).
-        var ctx = ids.takeLast(SEQ_LEN)
-        var (logits, caches) = prefill(ctx)
-        var pos = ctx.size
+        // model.lm's protocol: the prompt once at position 0, then one call per token at positions n, n+1, ...
+        val first = ids.takeLast(PROMPT_MAX)
+        var logits = forwardAt(first, 0)
+        var pos = first.size
         for (step in 0 until options.maxNewTokens) {
             currentCoroutineContext().ensureActive()
             if (closed) throw SdkException("Pycode is closed")
             val next = sampleNext(logits, options.temperature, options.topK, rng)
-            if (options.stopAtEos && next == EOS_ID) break
+            if (options.stopAtEos && next in EOS_IDS) break
             out.add(next)
             ids.add(next)
             onToken(next)
-            if (pos >= SEQ_LEN) { // cache full: re-prefill the most recent half
-                ctx = ids.takeLast(SEQ_LEN / 2)
-                val p = prefill(ctx)
-                logits = p.first
-                caches = p.second
+            if (step + 1 == options.maxNewTokens) break
+            if (pos >= SEQ_LEN) { // window full: the cache restarts from the most recent half
+                val ctx = ids.takeLast(SEQ_LEN / 2)
+                logits = forwardAt(ctx, 0)
                 pos = ctx.size
-                continue
+            } else {
+                logits = forwardAt(listOf(next), pos)
+                pos += 1
             }
-            val res = runNow("decode", listOf(TensorData.ofLongs(longArrayOf(next.toLong()), longArrayOf(1, 1)),
-                TensorData.ofLongs(longArrayOf(pos.toLong()), longArrayOf(1))) + caches)
-            logits = DoubleArray(res[0].count) { res[0].double(it) }
-            caches = res.drop(1)
-            pos += 1
         }
         return out.toIntArray()
     }
@@ -181,7 +167,13 @@ public class Pycode private constructor(
 
     /** Run the bundled test vectors and compare with the expected outputs within the artifact's atol. */
     public suspend fun selfTest(): SelfTestReport = infer {
-        runSelfTest(JSONObject(File(dir, "test_vectors.json").readText()), PROGRAMS) { p, x -> runNow(p, x) }
+        var pos = 0
+        runLmSelfTest(
+            JSONObject(File(dir, "projdeploy_selftest.json").readText()),
+            LM_PROGRAM,
+            { tokens -> pos = tokens.size; forwardAt(tokens, 0) },
+            { token -> pos += 1; forwardAt(listOf(token), pos - 1) },
+        )
     }
 
     /** Release the runtime; a running call stops after its current step (then this returns). */
