@@ -100,6 +100,7 @@ def test_format_knowledge_for_check():
         ("executorch", "xnnpack-fp32"): ("executorch-xnnpack", "fp32", 4.0),
         ("executorch", "xnnpack-int8"): ("executorch-xnnpack", "int8-dynamic", 1.0),
         ("executorch", "xnnpack-8da4w"): ("executorch-xnnpack", "int4", 0.5 + 2 / 32),
+        ("executorch", "xnnpack-8da4w-offsets"): ("executorch-xnnpack", "int4", 0.5 + 3 / 32),  # + int8 offsets
         ("executorch", "xnnpack-8da4w-emb4"): ("executorch-xnnpack", "int4", 0.5 + 2 / 32),
         ("coreml", "fp16"): ("coreml", "fp16", 2.0),
         ("onnx", "fp32"): ("onnxruntime-cpu", "fp32", 4.0),

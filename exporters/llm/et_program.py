@@ -135,7 +135,12 @@ def quantize(model, recipe: LMRecipe):
         gran = PerGroup(recipe.embedding_group_size) if recipe.embedding_group_size else PerAxis(0)
         cfg = IntxWeightOnlyConfig(weight_dtype=getattr(torch, f"int{recipe.embedding_bits}"), granularity=gran)
         quantize_(model, cfg, filter_fn=lambda m, fqn: isinstance(m, torch.nn.Embedding))
-    if recipe.linear != "none":
+    if recipe.int4_offsets:
+        from .offset_int4 import quantize_offsets, swap_offset_int4
+
+        swap_offset_int4(model, recipe.group_size)
+        quantize_offsets(model)
+    elif recipe.linear != "none":
         gs = recipe.group_size if recipe.linear == "8da4w" else 0
         cfg = Int8DynamicActivationIntxWeightConfig(
             weight_dtype=torch.int4 if recipe.linear == "8da4w" else torch.int8,

@@ -9,7 +9,8 @@ between calls (docs/lm-programs.md). Its recipes are registered like every other
 
 - ExecuTorch (:class:`LMRecipe`): ``linear`` ``none`` (fp32) | ``8da8w`` (int8 per-channel weights) |
   ``8da4w`` (int4 weights in groups of ``group_size`` input columns), both with int8 dynamic per-token
-  activations (torchao ``Int8DynamicActivationIntxWeightConfig``), lowered to XNNPACK;
+  activations (torchao ``Int8DynamicActivationIntxWeightConfig``), lowered to XNNPACK; ``int4_offsets``
+  keeps min/max int4 groups with their float offsets (exporters/llm/offset_int4.py);
   ``embedding_bits`` ``None`` (fp32) | 8 | 4, weight-only (torchao ``IntxWeightOnlyConfig``, per row
   when ``embedding_group_size`` is 0, else groups).
 - ONNX (:class:`ONNXLMRecipe`): Optimum's decoder-with-past graph, optionally quantized by an
@@ -84,6 +85,7 @@ class LMRecipe(LMProgramRecipe):
     group_size: int = 32  # 8da4w: input columns per int4 scale
     embedding_bits: int | None = None
     embedding_group_size: int = 0  # 0 = one scale per row
+    int4_offsets: bool = False  # 8da4w: min/max groups with a float offset (exporters/llm/offset_int4.py)
     backend: ClassVar[str] = "xnnpack"  # the ExecuTorch delegate (exporters.et_backends)
 
     def __post_init__(self):
@@ -96,6 +98,8 @@ class LMRecipe(LMProgramRecipe):
             _bad(self.name, "embedding_bits", f"{self.embedding_bits!r} is not one of None, 4, 8")
         if self.embedding_group_size < 0:
             _bad(self.name, "embedding_group_size", "must be >= 0 (0 = per row)")
+        if self.int4_offsets and self.linear != "8da4w":
+            _bad(self.name, "int4_offsets", f"needs linear '8da4w', not {self.linear!r}")
 
     @property
     def quantized(self) -> bool:
@@ -104,6 +108,8 @@ class LMRecipe(LMProgramRecipe):
     def lm_precision(self):
         if self.linear == "8da4w":
             g = self.group_size
+            if self.int4_offsets:  # + an int8 offset per group
+                return _precision("int4", 0.5 + 3 / g, "int4"), f"8da4w, min/max groups of {g} with offsets"
             return _precision("int4", 0.5 + 2 / g, "int4"), f"8da4w (4-bit weights, group {g}, int8 dynamic act.)"
         if self.linear == "8da8w":
             return _precision("int8-dynamic", 1.0, "int8"), "8da8w (int8 weights, int8 dynamic activations)"
@@ -175,6 +181,15 @@ def executorch_lm_recipes() -> list[LMRecipe]:
             linear="8da4w",
             group_size=32,
             embedding_bits=8,
+            min_top1_agreement=0.8,
+        ),
+        LMRecipe(
+            "xnnpack-8da4w-offsets",
+            description="as xnnpack-8da4w with min/max int4 groups and their float offsets (exact for GGUF Q4_1)",
+            linear="8da4w",
+            group_size=32,
+            embedding_bits=8,
+            int4_offsets=True,
             min_top1_agreement=0.8,
         ),
         LMRecipe(
