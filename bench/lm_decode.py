@@ -30,13 +30,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = "/tmp/projdeploy-heavy.lock"
 WINDOW = 256
-PROJDEPLOY = {"projdeploy 8da4w": "xnnpack-8da4w", "projdeploy fp32": "xnnpack-fp32", "projdeploy int8": "xnnpack-int8"}
+PROJDEPLOY = {
+    "projdeploy 8da4w-offsets": "xnnpack-8da4w-offsets",
+    "projdeploy 8da4w": "xnnpack-8da4w",
+    "projdeploy fp32": "xnnpack-fp32",
+    "projdeploy int8": "xnnpack-int8",
+}
 OPTIMUM = {"optimum-et fp32": [], "optimum-et 8da4w": ["--qlinear", "8da4w", "--qembedding", "8w"]}
 # bytes per embedding-table element of each runner (a decode token reads one row of it, not the table);
 # None: the table is the tied output layer's weight too, so every byte is read per token
 # the llama:: custom ops (SDPA, cache update) and quantized kernels that projdeploy's programs call
 ET_KERNELS = ("executorch.extension.llm.custom_ops.custom_ops", "executorch.kernels.quantized")
-EMBEDDING_BYTES = {"fp32": 4, "int8": 1, "8da4w": 1}
+EMBEDDING_BYTES = {"fp32": 4, "int8": 1, "8da4w": 1, "8da4w-offsets": 1}
 
 
 _HELD = []
@@ -142,7 +147,12 @@ def run_worker(python: str, kind: str, model: Path, prompt_file: Path, new: int,
 
 def summarise(runs: list[dict]) -> dict:
     out = {}
-    for key in ("prefill_tok_s", "decode_tok_s", "peak_rss_mb"):
+    for r in runs:  # the memory the model and its cache hold during decode, over the process's own baseline
+        if r.get("decode_rss_mb") is not None and r.get("base_rss_mb") is not None:
+            r["model_rss_mb"] = r["decode_rss_mb"] - r["base_rss_mb"]
+    for key in ("prefill_tok_s", "decode_tok_s", "peak_rss_mb", "model_rss_mb"):
+        if any(key not in r for r in runs):
+            continue
         per_round = [statistics.median(r[key]) if isinstance(r[key], list) else r[key] for r in runs]
         out[key] = {"median": statistics.median(per_round), "min": min(per_round), "max": max(per_round)}
     out["tokens"] = runs[-1]["tokens"]
@@ -228,8 +238,8 @@ def runners(work: Path, hf_dir: Path, data, args) -> dict:
 
 def markdown(results: dict, args) -> str:
     head = "| runner | file MB | prefill tok/s | decode tok/s | peak RSS MB | greedy = eager (of 128) | export s |"
-    head += " roofline | RSS / (file + KV) |"
-    lines = [head, "|---|---|---|---|---|---|---|---|---|"]
+    head += " roofline | RSS / (file + KV) | model RSS in decode MB | model RSS / (file + KV) |"
+    lines = [head, "|---|---|---|---|---|---|---|---|---|---|---|"]
     kv_mb = kv_cache_mb(Path(args.hf_dir))
     bw = results.get("_host", {}).get("copy_bandwidth_gbs")
     ref = results["transformers eager fp32"]["tokens"]
@@ -246,7 +256,7 @@ def markdown(results: dict, args) -> str:
         lines.append(
             f"| {label} | {r['file_mb']:.0f} | {fmt(r['prefill_tok_s'])} | {fmt(r['decode_tok_s'])} | "
             f"{r['peak_rss_mb']['median']:.0f} | {same} | {'' if exp is None else f'{exp:.0f}'} | "
-            f"{roofline(r, bw)} | {r['peak_rss_mb']['median'] / (r['file_mb'] + kv_mb):.2f} |"
+            f"{roofline(r, bw)} | {r['peak_rss_mb']['median'] / (r['file_mb'] + kv_mb):.2f} | {model_rss(r, kv_mb)}"
         )
     q = ["", "| projdeploy recipe | bits/byte (fp32 HF) | bits/byte | drop | top-1 agreement | positions |"]
     q.append("|---|---|---|---|---|---|")
@@ -261,9 +271,18 @@ def markdown(results: dict, args) -> str:
         f"\nthreads {args.threads}, prompt 64 tokens, {args.new} greedy tokens, {args.rounds} rounds (median, min-max)"
         f"; host copy bandwidth {bw or float('nan'):.1f} GB/s (numpy, one thread, before the rounds); roofline ="
         " decode tok/s x bytes read per token (file minus the embedding table) / that bandwidth;"
-        f" KV cache {kv_cache_mb(Path(args.hf_dir)):.1f} MB (fp32, window {WINDOW}); aim RSS <= 1.3 x (file + KV)"
+        f" KV cache {kv_cache_mb(Path(args.hf_dir)):.1f} MB (fp32, window {WINDOW}); aim RSS <= 1.3 x (file + KV);"
+        " model RSS = resident MB after the last decode pass minus the worker's own before the model loaded"
     )
     return "\n".join(lines + q) + note + "\n"
+
+
+def model_rss(r: dict, kv_mb: float) -> str:
+    """Resident MB during decode over the worker's baseline (Python + runtime libraries), and its ratio."""
+    m = r.get("model_rss_mb")
+    if not m:
+        return " | |"
+    return f"{m['median']:.0f} | {m['median'] / (r['file_mb'] + kv_mb):.2f} |"
 
 
 def roofline(r: dict, bw: float | None) -> str:
@@ -294,7 +313,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--new", type=int, default=128)
-    ap.add_argument("--recipes", default="fp32,8da4w,int8", help="projdeploy recipes (fp32, 8da4w, int8)")
+    ap.add_argument(
+        "--recipes", default="fp32,8da4w,int8", help="projdeploy recipes (fp32, 8da4w, 8da4w-offsets, int8)"
+    )
     ap.add_argument("--optimum", default="fp32,8da4w", help="optimum-executorch runners ('' for none)")
     ap.add_argument("--export-only", action="store_true")
     ap.add_argument("--pte", action="append", default=[], help="LABEL=PATH: also time (and validate) a built program")

@@ -2,7 +2,9 @@
 
     .venv/bin/python bench/lm_worker.py --kind pte --model out/lm-et/model.pte --prompt ids.json --new 128 --threads 2
 
-Prints one JSON line: per-pass prefill / decode tokens per second, the greedy tokens, peak RSS.
+Prints one JSON line: per-pass prefill / decode tokens per second, the greedy tokens, peak RSS, and
+the resident memory during decode over the process's own baseline (Python and the runtime's libraries,
+measured after their imports and before the model loads).
 ``--kind pte`` runs any ExecuTorch LLM program with ``forward(tokens, positions)`` and its cache
 inside (projdeploy's, optimum-executorch's; ``--preload optimum.executorch`` registers the latter's
 kernels); ``--kind hf`` runs transformers eager with its DynamicCache; ``--kind ort`` an ONNX decoder-with-past
@@ -18,6 +20,16 @@ import json
 import resource
 import time
 
+MEM = {}
+
+
+def rss_mb(field: str = "VmRSS") -> float:
+    """Current (``VmRSS``) or peak (``VmHWM``) resident memory of this process, MB (Linux /proc)."""
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
 
 def pte_step(path: str, threads: int):
     import torch
@@ -25,7 +37,9 @@ def pte_step(path: str, threads: int):
     from executorch.runtime import Runtime
 
     _unsafe_reset_threadpool(threads)
-    prog = Runtime.get().load_program(path)
+    runtime = Runtime.get()
+    MEM["base_rss_mb"] = rss_mb()
+    prog = runtime.load_program(path)
     method = prog.load_method("forward")
     pos_meta = method.metadata.input_tensor_meta(1)
     per_token_positions = list(pos_meta.sizes())[0] > 1  # optimum: cache_position (T,); projdeploy: (1,)
@@ -44,6 +58,7 @@ def hf_step(path: str, threads: int):
     from transformers import AutoModelForCausalLM
 
     torch.set_num_threads(threads)
+    MEM["base_rss_mb"] = rss_mb()
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
     state = {}
 
@@ -65,6 +80,7 @@ def ort_step(path: str, threads: int):
 
     so = ort.SessionOptions()
     so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+    MEM["base_rss_mb"] = rss_mb()
     sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
     past_names = [i.name for i in sess.get_inputs() if i.name.startswith("past_key_values.")]
     _, heads, _, hd = next(i.shape for i in sess.get_inputs() if i.name == past_names[0])
@@ -120,7 +136,8 @@ def main() -> None:
     step = {"pte": pte_step, "hf": hf_step, "ort": ort_step}[a.kind](a.model, a.threads)
     load_s = time.perf_counter() - t0
     passes = [one_pass(step, prompt, a.new) for _ in range(a.passes)]
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    decode_rss = rss_mb()  # resident after the last decode pass, the program and its KV cache in use
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         json.dumps(
             {
@@ -128,7 +145,9 @@ def main() -> None:
                 "prefill_tok_s": [p["prefill_tok_s"] for p in passes],
                 "decode_tok_s": [p["decode_tok_s"] for p in passes],
                 "tokens": passes[-1]["tokens"],
-                "peak_rss_mb": rss_mb,
+                "peak_rss_mb": peak_rss,
+                "decode_rss_mb": decode_rss,
+                "base_rss_mb": MEM.get("base_rss_mb"),
             }
         )
     )
