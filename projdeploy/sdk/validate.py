@@ -199,10 +199,17 @@ def hf_prefix(d, source: str) -> list[int]:
     return out
 
 
+def no_op_normalizer(n) -> bool:
+    """None, or a ``Sequence`` of no-op normalizers (transformers' GGUF converter writes an empty one)."""
+    if n is None:
+        return True
+    return isinstance(n, dict) and n.get("type") == "Sequence" and all(map(no_op_normalizer, n.get("normalizers", [])))
+
+
 def hf_bpe(d, source: str) -> None:
     """A Hugging Face tokenizer.json the SDKs' byte-level BPE reproduces exactly, or a ConfigError.
 
-    Supported: model BPE (no dropout), no normalizer, pre-tokenizer ByteLevel (use_regex, no prefix
+    Supported: model BPE (no dropout), no normalizer (or an empty ``Sequence``), pre-tokenizer ByteLevel (use_regex, no prefix
     space) optionally after Digits(individual_digits=True), decoder ByteLevel.
     """
     if not isinstance(d, dict):
@@ -222,8 +229,10 @@ def hf_bpe(d, source: str) -> None:
         for m in merges
     ):
         raise ConfigError(source, "hf_tokenizer.model.merges", "a list of 'a b' strings or [a, b] pairs is required")
-    if d.get("normalizer") is not None:
-        raise ConfigError(source, "hf_tokenizer.normalizer", f"{_show(d['normalizer'])}; supported: null")
+    if not no_op_normalizer(d.get("normalizer")):
+        raise ConfigError(
+            source, "hf_tokenizer.normalizer", f"{_show(d['normalizer'])}; supported: null or an empty Sequence"
+        )
     pre = d.get("pre_tokenizer") or {}
     steps = pre.get("pretokenizers", []) if pre.get("type") == "Sequence" else [pre]
     kinds = [s.get("type") if isinstance(s, dict) else None for s in steps]
