@@ -180,19 +180,33 @@ def test_the_bundle_of_an_lm_package_stays_within_its_budget(onnx_lm, tmp_path):
 
 @pytest.mark.slow
 def test_a_bundle_over_budget_is_refused_and_nothing_is_written(onnx_lm, tmp_path):
-    from projdeploy.fsutil import sha256_file
     from projdeploy.sdk import generate
 
     art = tmp_path / "big"
     shutil.copytree(onnx_lm, art)
-    tok = art / "tokenizer.json"
-    tok.write_text(tok.read_text() + " " * (1 << 20))  # still the same JSON, now over 1 MB
     m = json.loads((art / "manifest.json").read_text())
-    m["files"]["tokenizer.json"] = {"sha256": sha256_file(tok), "size": tok.stat().st_size}
-    (art / "manifest.json").write_text(json.dumps(m))
+    # the tokenizer is the model's vocabulary and never counts; a bundled manifest padded over 1 MB does
+    (art / "manifest.json").write_text(json.dumps(m) + " " * (1 << 20))
     with pytest.raises(ConfigError, match="over the budget"):
         generate(art, "web", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_a_large_tokenizer_does_not_count_against_the_bundle_budget(onnx_lm, tmp_path):
+    """SmolLM2's tokenizer.json is 3.5 MB: the app needs it, so only the other bundled files are budgeted."""
+    from projdeploy.fsutil import sha256_file
+    from projdeploy.sdk import generate
+
+    art = tmp_path / "big-vocab"
+    shutil.copytree(onnx_lm, art)
+    tok = art / "tokenizer.json"
+    tok.write_text(tok.read_text() + " " * (2 << 20))  # still the same JSON, now over 2 MB
+    m = json.loads((art / "manifest.json").read_text())
+    m["files"]["tokenizer.json"] = {"sha256": sha256_file(tok), "size": tok.stat().st_size}
+    (art / "manifest.json").write_text(json.dumps(m))
+    out = generate(art, "web", tmp_path / "out")
+    assert [p.stat().st_size > 2 << 20 for p in out.rglob("tokenizer.json")] == [True]  # bundled, whole
 
 
 @pytest.mark.slow

@@ -58,7 +58,8 @@ def bundle_files(manifest: dict) -> list[str]:
 
 
 def bundle_budget(model_bytes: int) -> int:
-    """Bytes allowed for everything bundled besides the model: 1% of the model file, at least 1 MB."""
+    """Bytes allowed for everything bundled besides the model and its tokenizer: 1% of the model file, at
+    least 1 MB."""
     return max(model_bytes // 100, 1 << 20)
 
 

@@ -9,7 +9,7 @@ per step the top-k logits with their ids and the sum of all logits, and the tole
 protocol (prompt at position 0, then one greedy token per call) and passes when the tokens are equal,
 every top-k logit is within the tolerance and every sum within the tolerance times the vocabulary.
 
-The bundle (everything an LM package ships besides its program) stays within
+The bundle (everything an LM package ships besides its program and its tokenizer) stays within
 :func:`exporters.llm.export_lm.bundle_budget`; :func:`check_bundle` enforces it.
 """
 
@@ -66,14 +66,19 @@ def bundle_bytes(res: Path, program_files) -> int:
 
 
 def check_bundle(res: Path, spec: dict, source: str) -> int:
-    """Raise a ConfigError when an LM package bundles more than its budget besides the program."""
+    """Raise a ConfigError when an LM package bundles more than its budget besides the program and the
+    tokenizer (the model's vocabulary, which the app needs to run it: 3.5 MB for SmolLM2's 49152 tokens);
+    the budget is for what only checks and self-tests need (manifest, self-test, vectors)."""
     from exporters.llm.export_lm import bundle_budget
 
     files = set(spec["program_files"].values())
     model = sum(p.stat().st_size for f in files for p in ([res / f] if (res / f).is_file() else (res / f).rglob("*")))
-    used, budget = bundle_bytes(res, files), bundle_budget(model)
+    tokenizer = (spec.get("lm") or {}).get("tokenizer_file")
+    used, budget = bundle_bytes(res, files | ({tokenizer} if tokenizer else set())), bundle_budget(model)
     if used > budget:
         raise ConfigError(
-            source, "files", f"the SDK would bundle {used} bytes besides the model, over the budget of {budget} bytes"
+            source,
+            "files",
+            f"the SDK would bundle {used} bytes besides the model and its tokenizer, over the budget of {budget} bytes",
         )
     return used
