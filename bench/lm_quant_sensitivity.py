@@ -81,6 +81,21 @@ def offsets(pick):
     return apply
 
 
+def minmax_weight_only(pick):
+    """Min/max int4 groups with a float offset, weights only (fake quantization, float activations)."""
+    from exporters.llm.offset_int4 import asymmetric_groups
+
+    def apply(model):
+        with torch.no_grad():
+            for name, m in model.named_modules():
+                if isinstance(m, torch.nn.Linear) and pick(name):
+                    q, scale, lo = asymmetric_groups(m.weight, GROUP)
+                    w = q.float().reshape(*scale.shape, GROUP) * scale[..., None] + lo[..., None]
+                    m.weight.copy_(w.reshape(m.weight.shape))
+
+    return apply
+
+
 def emb8(model):
     from torchao.quantization import quantize_
     from torchao.quantization.granularity import PerAxis
@@ -105,6 +120,7 @@ def variants() -> dict:
         "int4 weight-only (no activation quantization)": [weight_only_int4(ALL)],
         "8da4w-offsets (xnnpack-8da4w-offsets)": [offsets(ALL)],
         "8da4w-offsets body, fp32 output layer": [offsets(BODY)],
+        "min/max int4 groups body, weights only, fp32 output layer": [minmax_weight_only(BODY)],
         "8da4w output layer only": [int4(HEAD)],
     }
     for part in ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"):
