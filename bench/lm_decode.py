@@ -238,7 +238,15 @@ def runners(work: Path, hf_dir: Path, data, args) -> dict:
                 continue
             out, secs = export_optimum(hf_dir, work, label, extra)
             py = str(optimum_python())
-            table[label] = (py, "pte", out / "model.pte", ("optimum.executorch",), file_mb(out / "model.pte"), secs, {})
+            table[label] = (
+                py,
+                "pte",
+                out / "model.pte",
+                ("optimum.executorch", *ET_KERNELS),
+                file_mb(out / "model.pte"),
+                secs,
+                {},
+            )
     return table
 
 
