@@ -61,16 +61,39 @@ def _leftovers(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if ".tmp-" in p.name or ".old-" in p.name]
 
 
-def _run_until(cmd, stage: str, delay: float = 0.5, timeout: float = 600) -> str:
-    """Start a build; when it prints that ``stage`` is running, wait ``delay`` s and kill -9 its process group."""
+# The child runs the real CLI with one change: when ``stage`` has written its whole entry into the temporary
+# directory, it says so and waits, so the kill lands at the worst moment (files written, entry not yet renamed
+# into place) on every run, however fast the stage is. Killing on a timer raced the sdk stage (0.0 s).
+_PAUSE_AFTER_WRITE = """
+import sys, time
+from projdeploy import cache
+stage = sys.argv.pop(1)
+put = cache.StageCache.put
+def paused_put(self, name, key, run, material):
+    def run_then_wait(tmp):
+        note = run(tmp)
+        if name == stage:
+            print("FAULT-POINT " + name, flush=True)
+            time.sleep(600)
+        return note
+    return put(self, name, key, run_then_wait, material)
+cache.StageCache.put = paused_put
+from projdeploy.cli import main
+sys.argv[0] = "projdeploy"
+main()
+"""
+
+
+def _run_until(cmd, stage: str, timeout: float = 600) -> str:
+    """Start a build that pauses inside ``stage`` after writing its entry; kill -9 its process group there."""
+    cmd = [cmd[0], "-c", _PAUSE_AFTER_WRITE, stage, *cmd[3:]]  # cmd[1:3] is "-m projdeploy.cli"
     p = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(), start_new_session=True
     )
     seen, t0 = [], time.monotonic()
     for line in p.stdout:
         seen.append(line)
-        if f"] {stage}" in line and "running" in line:
-            time.sleep(delay)
+        if line.startswith(f"FAULT-POINT {stage}"):
             os.killpg(p.pid, signal.SIGKILL)
             break
         assert time.monotonic() - t0 < timeout
@@ -85,7 +108,7 @@ def test_kill_9_at_every_stage_then_rerun_finishes_and_verifies(tmp_path):
     cache, out = tmp_path / "cache", tmp_path / "dist"
     left = 0
     for stage in STAGE_LABELS:
-        _run_until(_cmd(cache, out), stage, delay=0.0 if stage == "sdk" else 0.3)  # sdk takes a fraction of a second
+        _run_until(_cmd(cache, out), stage)
         left += len(_leftovers(cache))
         assert not (out / "digits-cls-web").exists()  # nothing half-assembled
     assert left > 0  # the kills did leave temporary entries behind ...
