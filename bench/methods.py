@@ -247,6 +247,17 @@ def fmt(vals, digits=3):
     return f"{np.mean(vals):.{digits}f} ± {np.std(vals):.{digits}f}" if len(vals) > 1 else f"{vals[0]:.{digits}f}"
 
 
+def paired_ci(diffs) -> str:
+    """Mean of paired differences with its 95% t-interval (``n/a`` below 2 units)."""
+    from scipy import stats
+
+    v = np.asarray(diffs, dtype=float)
+    if len(v) < 2:
+        return "n/a"
+    half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+    return f"{v.mean():+.3f} [{v.mean() - half:+.3f}, {v.mean() + half:+.3f}] (n={len(v)})"
+
+
 def tag(args) -> str:
     """The settings a cached result depends on (results of other settings are kept but not mixed in)."""
     lr = "" if args.lr == 3e-3 else f"-lr{args.lr:g}"
@@ -498,21 +509,35 @@ def across_pretrain_seeds(results: list[dict], args, pseeds: list[int]) -> str:
         f"## Across pretraining seeds {','.join(map(str, pseeds))} (fine-tuning seeds {args.seeds})",
         "",
         "All runs: mean ± std over every (pretraining seed, fine-tuning seed) run; per-pretraining-seed means; "
-        "wins: runs better than the SLM of the same pretraining and fine-tuning seed.",
+        "wins: runs better than the SLM of the same pretraining and fine-tuning seed; paired vs slm: the "
+        "method minus the SLM of the same seeds, averaged over fine-tuning seeds within each pretraining seed, "
+        "then mean and 95% t-interval over the pretraining seeds (the independent units: runs of one "
+        "pretraining seed share their pretrained model). A negative difference is better when lower is better.",
         "",
     ]
     for task_name in dict.fromkeys(r["task"] for r in rows):
         task = get_task(task_name)
         sign = 1 if task.higher_is_better else -1
         lines += [f"### {task_name} ({task.metric}, {'higher' if sign > 0 else 'lower'} is better)", ""]
-        lines += ["| method | runs | all runs | per pretraining seed | wins vs slm |", "|---|---|---|---|---|"]
+        lines += [
+            "| method | runs | all runs | per pretraining seed | wins vs slm | paired vs slm (95% CI) |",
+            "|---|---|---|---|---|---|",
+        ]
         slm = {(r["tag"], r["seed"]): r["finetuned"] for r in rows if r["task"] == task_name and r["method"] == "slm"}
         for m in dict.fromkeys(r["method"] for r in rows if r["task"] == task_name):
             rs = [r for r in rows if r["task"] == task_name and r["method"] == m]
             per = [fmt([r["finetuned"] for r in rs if r["tag"] == t]) for t in tags]
             pairs = [(r["finetuned"], slm[(r["tag"], r["seed"])]) for r in rs if (r["tag"], r["seed"]) in slm]
             wins = "-" if m == "slm" else f"{sum(sign * (a - b) > 0 for a, b in pairs)}/{len(pairs)}"
-            lines.append(f"| {m} | {len(rs)} | {fmt([r['finetuned'] for r in rs])} | {' / '.join(per)} | {wins} |")
+            per_seed_diff = [
+                np.mean([r["finetuned"] - slm[(t, r["seed"])] for r in rs if r["tag"] == t and (t, r["seed"]) in slm])
+                for t in tags
+                if any(r["tag"] == t and (t, r["seed"]) in slm for r in rs)
+            ]
+            paired = "-" if m == "slm" else paired_ci(per_seed_diff)
+            lines.append(
+                f"| {m} | {len(rs)} | {fmt([r['finetuned'] for r in rs])} | {' / '.join(per)} | {wins} | {paired} |"
+            )
         lines.append("")
     return "\n".join(lines)
 

@@ -44,6 +44,12 @@ def test_groups_of_a_q4_1_weight_are_recovered_exactly():
     eff = mod.main.weight.dequantize() + torch.repeat_interleave(mod.offset.weight, G, dim=1)
     assert mod.main.weight.qdata.min() >= -8 and mod.main.weight.qdata.max() <= 7
     assert torch.allclose(eff, w, atol=1e-6)
+    # the offset term's input: sums over each group of 32 inputs, for any leading shape
+    x = torch.randn(2, 5, 128, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        sums = mod.sums(x)
+    assert sums.shape == (2, 5, 4)
+    assert torch.allclose(sums, x.reshape(2, 5, 4, G).sum(-1), atol=1e-5)
 
 
 def test_offsets_beat_symmetric_int4_on_a_q4_1_weight():

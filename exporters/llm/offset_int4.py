@@ -11,9 +11,14 @@ SmolLM2-135M, keeping their grid loses nothing (BENCHMARKS.md). The identity
     W x = (s * (q - 8)) x + sum_g c_g * (sum of x over group g),   c_g = m + 8 s
 
 splits an asymmetric group into a symmetric int4 group with the same scale (``q - 8`` fits int4
-exactly) and an offset term: a fixed 0/1 ``group_sum`` matrix (fp32; identical in every layer, so
-the program stores it once) and an ``offset`` linear of ``in_features / group_size`` inputs, itself
-quantized 8da8w. All three are ordinary linears, so the whole layer stays one XNNPACK partition.
+exactly) and an offset term: the sums of the input over its groups, then an ``offset`` linear of
+``in_features / group_size`` inputs, itself quantized 8da8w. The group sums are one ``ones(1, group_size)``
+linear over the input viewed as rows of ``group_size`` (``in_features`` multiply-adds per token, 32 floats
+of weights). XNNPACK has no sum reduction; a block-diagonal ``(in_features / group_size) x in_features``
+0/1 matrix did the same with ``in_features / group_size`` times the work and, once packed for each
+linear, 16 MB of fp32 weights read per token on SmolLM2-135M (the largest extra cost against symmetric
+8da4w in an ETDump profile, BENCHMARKS.md). Both are linears and views with one symbolic size, so
+the whole layer stays one XNNPACK partition.
 """
 
 from __future__ import annotations
@@ -63,13 +68,18 @@ class OffsetInt4Linear(nn.Module):
         )
         if linear.bias is not None:
             self.main.bias = nn.Parameter(linear.bias.detach().clone(), requires_grad=False)
-        self.group_sum = nn.Linear(inp, n, bias=False)
-        self.group_sum.weight = nn.Parameter(torch.kron(torch.eye(n), torch.ones(1, group_size)), requires_grad=False)
+        self.group_size, self.groups = group_size, n
+        self.group_sum = nn.Linear(group_size, 1, bias=False)
+        self.group_sum.weight = nn.Parameter(torch.ones(1, group_size), requires_grad=False)
         self.offset = nn.Linear(n, out, bias=False)
         self.offset.weight = nn.Parameter(lo + 8 * scale, requires_grad=False)
 
+    def sums(self, x):
+        """The input's sums over its groups: ``(..., in_features)`` -> ``(..., in_features / group_size)``."""
+        return self.group_sum(x.reshape(-1, self.group_size)).reshape(*x.shape[:-1], self.groups)
+
     def forward(self, x):
-        return self.main(x) + self.offset(self.group_sum(x))
+        return self.main(x) + self.offset(self.sums(x))
 
 
 def swap_offset_int4(model: nn.Module, group_size: int) -> list[str]:

@@ -33,7 +33,13 @@ from . import choices
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Checkpoint directory to write.")
 @click.option("--steps", type=click.IntRange(1), default=300, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
-@click.option("--lr", type=click.FloatRange(0, min_open=True), default=3e-3, show_default=True)
+@click.option(
+    "--lr",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help="Peak learning rate [default: 3e-3 for projdeploy's small models, 1e-4 for transformers encoder "
+    "classifiers such as a pruned MiniLM].",
+)
 @click.option("--beta", type=click.FloatRange(0), default=10.0, show_default=True, help="aft/kd weight.")
 @click.option("--eval-every", type=click.IntRange(1), default=20, show_default=True)
 @click.option("--patience", type=click.IntRange(1), default=4, show_default=True)

@@ -35,8 +35,12 @@ def state_dict_for_save(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 def write_model_files(directory: str | Path, model: torch.nn.Module, meta: dict | None = None) -> None:
     """Write config.json, model.safetensors and projdeploy.json into an existing (temp) directory."""
     directory = Path(directory)
-    model.config.save(directory)
-    save_file(state_dict_for_save(model), str(directory / WEIGHTS), metadata={"format": "pt"})
+    own = getattr(model, "write_files", None)  # transformers encoders write themselves (models/encoder.py)
+    if own is not None:
+        own(directory)
+    else:
+        model.config.save(directory)
+        save_file(state_dict_for_save(model), str(directory / WEIGHTS), metadata={"format": "pt"})
     (directory / META).write_text(json.dumps({"kind": "small", **(meta or {})}, indent=2, sort_keys=True))
 
 

@@ -24,12 +24,14 @@ import torch
 from ..errors import CheckpointError, ConfigError, DataError
 from .loop import Hook
 
+DEFAULT_LR = 3e-3  # projdeploy's small models; transformers encoders bring their own (models/encoder.py)
+
 
 @dataclass(frozen=True)
 class FinetuneConfig:
     steps: int = 300
     batch_size: int = 32
-    lr: float = 3e-3
+    lr: float | None = None  # None: the model's own default (DEFAULT_LR, or its ``default_lr``)
     eval_every: int = 20
     patience: int = 4
     beta: float = 10.0  # AFT / KD weight (official AFT default)
@@ -39,7 +41,7 @@ class FinetuneConfig:
     temperature: float = 2.0
     topk: int = 32  # teacher logits kept per position
     seed: int = 0
-    version: int = 1
+    version: int = 2
 
     def __post_init__(self):
         for f in ("steps", "batch_size", "eval_every"):
@@ -87,6 +89,9 @@ def prepare_model(model: torch.nn.Module, task, seed: int = 0) -> torch.nn.Modul
 
 def outputs_and_features(model, x: torch.Tensor):
     """(logits, pooled penultimate features) from one backbone pass."""
+    own = getattr(model, "logits_and_features", None)  # transformers encoders (models/encoder.py)
+    if own is not None:
+        return own(x)
     h = model.model(x)
     if model.config.is_classifier:
         pooled = model.pool(h, x)
@@ -178,8 +183,14 @@ def _regulariser(parts, model, task, data: dict, teachers, cfg: FinetuneConfig, 
 
 def _start_model(checkpoint, task, seed: int):
     from ..models.checkpoint import load_model
+    from ..models.encoder import encoder_architecture, load_encoder_classifier
 
-    model = copy.deepcopy(checkpoint) if isinstance(checkpoint, torch.nn.Module) else load_model(checkpoint)
+    if isinstance(checkpoint, torch.nn.Module):
+        model = copy.deepcopy(checkpoint)
+    elif encoder_architecture(checkpoint) is not None:  # a transformers BERT-family classifier, as it is
+        return load_encoder_classifier(checkpoint, task, seed)
+    else:
+        model = load_model(checkpoint)
     return prepare_model(model, task, seed)
 
 
@@ -225,10 +236,11 @@ def finetune(
     extra_loss = _distill(parts, task, data, teachers, cfg, feature_cache, extra_loss)
     reg = _regulariser(parts, model, task, data, teachers, cfg, feature_cache)
     val, test = split_eval(task, "val"), split_eval(task, "test")
+    lr = cfg.lr if cfg.lr is not None else getattr(model, "default_lr", DEFAULT_LR)
     tcfg = TrainConfig(
         steps=cfg.steps,
         batch_size=cfg.batch_size,
-        lr=cfg.lr,
+        lr=lr,
         seed=cfg.seed,
         eval_every=cfg.eval_every,
         warmup_steps=min(10, max(1, cfg.steps // 10)),
@@ -251,7 +263,7 @@ def finetune(
         "metric": task.metric,
         "seconds": seconds,
         "history": best.history,
-        "config": dataclasses.asdict(cfg),
+        "config": {**dataclasses.asdict(cfg), "lr": lr},
         **_gate_summary(reg, parts, cfg),
     }
     if out is not None:
