@@ -271,3 +271,28 @@ def test_check_path_reproduces_the_benchmark_prediction():
             "resnet18", "holdout", "galaxy-s24", "qnn-npu", "qnn-htp", "npu", prec, 1.0, None, 45000.0, 76.8, True, ""
         )
         assert est == pytest.approx(predict_ms(mc, pt, f), rel=1e-9)
+
+
+def test_traced_graph_of_a_transformers_bert_counts_its_linears():
+    """Architectures outside projdeploy's families (a BERT classifier's manifest config) are traced through
+    transformers: every linear's FLOPs are 2 x tokens x its weights, and the raw bytes are its parameters."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from projdeploy.check.graph import traced_ops
+
+    cfg = BertConfig(
+        vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+        max_position_embeddings=32, num_labels=3,
+    )  # fmt: skip
+    d = cfg.to_dict()
+    d["architectures"] = ["BertForSequenceClassification"]
+    ops, raw = traced_ops(d, 16, PRECISIONS["fp32"])
+    model = BertForSequenceClassification(cfg)
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    per_token = sum(m.weight.numel() for m in model.bert.encoder.modules() if isinstance(m, torch.nn.Linear))
+    pooled = sum(m.weight.numel() for m in (model.bert.pooler.dense, model.classifier))  # on the first token only
+    traced = sum(o.flops for o in ops if o.op_type in ("mm", "addmm", "linear"))
+    assert len(linears) == 2 * 6 + 2
+    assert traced == pytest.approx(2 * (16 * per_token + pooled), rel=1e-6)
+    assert raw == pytest.approx(4 * sum(p.numel() for p in model.parameters()), rel=1e-6)

@@ -101,3 +101,28 @@ def test_an_encoder_learns_a_separable_task_and_is_refused_for_language_modellin
     )
     with pytest.raises(CheckpointError, match="classification tasks only"):
         finetune(str(src), get_task(str(tmp_path / "lm.yaml")), "none", (), None, cfg, progress=False)
+
+
+@pytest.mark.slow
+def test_build_from_a_bert_big_model_runs_every_stage(tmp_path):
+    """build --big <BERT dir> --method prune: a smaller BERT classifier is fine-tuned, exported to a .pte,
+    checked (its operators traced through transformers) and packaged."""
+    from click.testing import CliRunner
+
+    from projdeploy.cli import cli
+
+    src = _encoder(tmp_path / "enc", "bert")
+    (tmp_path / "tiny.yaml").write_text(
+        "name: tiny\ndescription: one ExecuTorch artifact\nartifacts:\n  - {format: executorch, recipe: xnnpack-fp32}\n"
+        "profiles: [pixel-8]\nsdk: android\nsdk_artifact: executorch/xnnpack-fp32\n"
+    )
+    args = ["build", "--task", _task(tmp_path), "--target", str(tmp_path / "tiny.yaml"), "--big", str(src)]
+    args += ["--method", "prune", "--finetune-steps", "2", "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path)]
+    r = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert r.exit_code in (0, 1), r.output  # 1: a budget failed; every stage ran
+    out = tmp_path / "pydef-tiny"
+    m = json.loads((out / "manifest.json").read_text())
+    assert [a["key"] for a in m["artifacts"]] == ["executorch/xnnpack-fp32"]
+    assert json.loads((out / "model" / "config.json").read_text())["model_type"] == "bert"
+    report = json.loads((out / "report.json").read_text())
+    assert report and (out / "sdk").is_dir()

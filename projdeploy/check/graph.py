@@ -73,10 +73,7 @@ def traced_ops(config: dict, seq_len: int, prec: Precision) -> tuple[list[OpCost
     import torch
     from torch.utils._python_dispatch import TorchDispatchMode
 
-    from ..models import ModelConfig, build_model
-
-    cfg = ModelConfig.from_hf_dict(config, "manifest model.config")
-    model = build_model(cfg, seed=0).eval()
+    model, run = _model_from_config(config, seq_len)
     params = {p.data_ptr(): p for p in model.parameters()}
     ab = prec.act_bytes
     skip = {
@@ -138,13 +135,48 @@ def traced_ops(config: dict, seq_len: int, prec: Precision) -> tuple[list[OpCost
             ops.append(OpCost(name, name.split(".")[-1], flops, float(wb), float(acts)))
             return out
 
-    ids = torch.zeros((1, seq_len), dtype=torch.int64)
     with torch.no_grad(), Trace():
-        model(ids)
+        run()
     seen = {}
     for p in model.parameters():
         seen[p.data_ptr()] = p.numel() * (prec.weight_bytes if p.dim() >= 2 else 4)
     return ops, float(sum(seen.values()))
+
+
+def _model_from_config(config: dict, seq_len: int):
+    """(random-weight model built from a manifest's config, a call that runs it once on a (1, seq_len) input).
+
+    projdeploy's own families build as its Llama module; every other architecture the exporters take
+    (``exporters/hf_models.py``: BERT, DistilBERT, MobileBERT, GPT-2, ViT) builds with ``transformers``."""
+    import torch
+
+    from ..models import ModelConfig, build_model
+    from ..models.config import FAMILIES
+
+    ids = torch.zeros((1, seq_len), dtype=torch.int64)
+    if config.get("model_type") in FAMILIES:
+        model = build_model(ModelConfig.from_hf_dict(config, "manifest model.config"), seed=0).eval()
+        return model, lambda: model(ids)
+    import transformers
+
+    from exporters.hf_models import ARCHITECTURES
+
+    from ..errors import CheckpointError
+
+    arch = next((a for a in config.get("architectures") or [] if a in ARCHITECTURES), None)
+    if arch is None or config.get("model_type") not in transformers.CONFIG_MAPPING:
+        raise CheckpointError(
+            f"manifest model.config: architecture {config.get('architectures') or config.get('model_type')!r} "
+            f"cannot be costed; known: {', '.join(sorted(ARCHITECTURES))}"
+        )
+    torch.manual_seed(0)
+    hf_cfg = transformers.CONFIG_MAPPING[config["model_type"]].from_dict(config)
+    model = getattr(transformers, arch)._from_config(hf_cfg, attn_implementation="eager").eval()
+    if ARCHITECTURES[arch].inputs == "image":
+        size, ch = int(hf_cfg.image_size), int(hf_cfg.num_channels)
+        pixels = torch.zeros((1, ch, size, size))
+        return model, lambda: model(pixel_values=pixels)
+    return model, lambda: model(input_ids=ids, attention_mask=torch.ones_like(ids))
 
 
 def _scale(ops, factor):
