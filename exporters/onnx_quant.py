@@ -164,9 +164,40 @@ def _static(config, src: Path, out_path: Path, float_path: Path, recipe, calibra
     )
 
 
+def untie_transposed_weights(src: Path, dst: Path) -> Path:
+    """Replace every ``Transpose`` of a 2-D weight initializer by its own transposed initializer (``dst``).
+
+    A tied output layer exports as ``MatMul(h, Transpose(embedding))``. onnxruntime's quantizers take a
+    MatMul whose weight is an initializer only, so the output layer stayed float and the embedding table
+    was stored twice: float for it, quantized for the ``Gather`` (SmolLM2-135M: 222 MB for int4 weights,
+    BENCHMARKS.md). Untied, both copies are quantized. Returns ``src`` when there is nothing to fold."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(src))
+    inits = {i.name: i for i in model.graph.initializer}
+    keep, folded = [], []
+    for node in model.graph.node:
+        perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), [1, 0])
+        w = inits.get(node.input[0]) if node.op_type == "Transpose" and node.input else None
+        if w is None or len(w.dims) != 2 or perm != [1, 0]:
+            keep.append(node)
+            continue
+        folded.append(numpy_helper.from_array(numpy_helper.to_array(w).T.copy(), node.output[0]))
+    if not folded:
+        return src
+    del model.graph.node[:]
+    model.graph.node.extend(keep)
+    model.graph.initializer.extend(folded)
+    big = sum(len(i.raw_data) for i in model.graph.initializer) > 1_500_000_000  # protobuf's 2 GB limit
+    onnx.save(model, str(dst), save_as_external_data=big, all_tensors_to_one_file=True, location=f"{dst.name}.data")
+    return dst
+
+
 def quantize(float_path: Path, out_path: Path, recipe, calibration=None) -> None:
     """Quantize ``float_path`` into ``out_path`` with the handler of ``recipe.quantization``'s type."""
     with tempfile.TemporaryDirectory(dir=Path(out_path).parent) as td:
         weight_only = isinstance(recipe.quantization, OrtWeightOnly)  # MatMulNBits needs no pre-processing
-        pre = Path(float_path) if weight_only else _preprocess(Path(float_path), Path(td) / "pre.onnx")
+        untied = untie_transposed_weights(Path(float_path), Path(td) / "untied.onnx")
+        pre = untied if weight_only else _preprocess(untied, Path(td) / "pre.onnx")
         QUANTIZERS(recipe.quantization, pre, Path(out_path), Path(float_path), recipe, calibration)

@@ -316,3 +316,48 @@ def test_strip_debug_metadata_keeps_the_graph(tmp_path):
     g = onnx.load(str(path)).graph
     assert not g.node[0].metadata_props and g.node[0].doc_string == ""
     np.testing.assert_array_equal(ONNXRunner(path).run("forward", [x])[0], before)
+
+
+def test_a_tied_output_layer_is_untied_so_both_copies_quantize(tmp_path):
+    """Gather(W) + MatMul(h, Transpose(W)), as torch.onnx writes a tied LM head: after untying, the int4
+    weight-only recipe quantizes the output layer (MatMulNBits) and the embedding; no float copy of W stays."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from exporters.onnx_quant import quantize, untie_transposed_weights
+    from exporters.registry import get_recipe
+
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(256, 64)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Gather", ["W", "ids"], ["emb"]),
+            helper.make_node("Transpose", ["W"], ["Wt"], perm=[1, 0]),
+            helper.make_node("MatMul", ["emb", "Wt"], ["logits"]),
+        ],
+        "tied",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, 8])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 8, 256])],
+        [numpy_helper.from_array(w, "W")],
+    )
+    src = tmp_path / "tied.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(src))
+    untied = untie_transposed_weights(src, tmp_path / "untied.onnx")
+    m = onnx.load(str(untied))
+    assert [n.op_type for n in m.graph.node] == ["Gather", "MatMul"]
+    ids = rng.integers(0, 256, (1, 8))
+    ref = ort.InferenceSession(str(src)).run(None, {"ids": ids})[0]
+    np.testing.assert_array_equal(ort.InferenceSession(str(untied)).run(None, {"ids": ids})[0], ref)
+    assert untie_transposed_weights(untied, tmp_path / "again.onnx") == untied  # nothing left to fold
+
+    out = tmp_path / "q.onnx"
+    quantize(src, out, get_recipe("onnx", "int4-weight-only"))
+    q = onnx.load(str(out))
+    assert "MatMulNBits" in {n.op_type for n in q.graph.node}
+    float_tables = [i.name for i in q.graph.initializer if i.data_type == TensorProto.FLOAT and 256 * 64 in (
+        int(np.prod(i.dims)),)]  # fmt: skip
+    assert not float_tables, float_tables
+    got = ort.InferenceSession(str(out)).run(None, {"ids": ids})[0]
+    assert 10 * np.log10((ref**2).mean() / ((got - ref) ** 2).mean()) > 15  # 4-bit blocks, int8 table
