@@ -109,4 +109,6 @@ def test_exported_program_keeps_one_partition_per_layer_and_validates(tmp_path):
     v = verify_manifest(art.path)["validation"]
     assert v["passed"] is True
     assert v["delegation"]["subgraphs"] == 2 + 2, v["delegation"]  # as fp32: one partition per layer
+    # q/k/v read one input, gate/up another: their group sums (view, linear, view) are computed once
+    assert v["delegation"]["graph_rewrites"]["merged"] == 2 * (3 * 2 + 3 * 1), v["delegation"]["graph_rewrites"]
     assert v["top1_agreement"] >= 0.9

@@ -85,10 +85,13 @@ class OffsetInt4Linear(nn.Module):
 def swap_offset_int4(model: nn.Module, group_size: int) -> list[str]:
     """Replace every ``nn.Linear`` whose input width is a multiple of ``group_size``; the names replaced."""
     names = [n for n, m in model.named_modules() if type(m) is nn.Linear and n and m.in_features % group_size == 0]
-    for name in names:
+    ones = nn.Parameter(torch.ones(1, group_size), requires_grad=False)  # one tensor: linears reading the same
+    for name in names:  # input then compute the same group sums, which the export merges (delegable.py)
         parent, _, leaf = name.rpartition(".")
         holder = model.get_submodule(parent) if parent else model
-        setattr(holder, leaf, OffsetInt4Linear(getattr(holder, leaf), group_size))
+        mod = OffsetInt4Linear(getattr(holder, leaf), group_size)
+        mod.group_sum.weight = ones
+        setattr(holder, leaf, mod)
     return names
 
 
