@@ -159,9 +159,36 @@ def test_inferred_dim_views_and_transpose_pairs_rewrite_in_place():
     dyn = ({1: torch.export.Dim("t", min=2, max=31)},)
     ep = torch.export.export(Heads(), (x,), dynamic_shapes=dyn)
     changed = one_partition_per_layer(ep)
-    assert changed == {"views_to_inferred_dim": 2, "transposes_removed": 2}, changed
+    assert changed == {"views_to_inferred_dim": 2, "transposes_removed": 2, "merged": 0}, changed
     shapes = [n.args[1] for n in ep.graph_module.graph.nodes if "view" in str(n.target) or "reshape" in str(n.target)]
     assert shapes and all(all(isinstance(d, int) for d in s) and -1 in s for s in shapes), shapes
     for t in (3, 17):
         x = torch.randn(1, t, 8)
         torch.testing.assert_close(ep.module()(x), Heads()(x), rtol=0, atol=0)
+
+
+def test_duplicate_views_and_linears_on_one_input_are_computed_once():
+    """Three linears of one shared weight on one input (the offset linears' group sums): one remains, same
+    numbers; linears of different weights stay."""
+    import torch
+
+    from exporters.llm.delegable import merge_duplicates
+
+    class Sums(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ones = torch.nn.Parameter(torch.ones(1, 4), requires_grad=False)
+            self.other = torch.nn.Linear(8, 3, bias=False)
+
+        def forward(self, x):
+            s = [torch.nn.functional.linear(x.reshape(-1, 4), self.ones).reshape(1, -1, 2) for _ in range(3)]
+            return s[0] + 2 * s[1] + 3 * s[2], self.other(x)
+
+    x = torch.randn(1, 5, 8)
+    ep = torch.export.export(Sums(), (x,))
+    ref = ep.module()(x)
+    assert merge_duplicates(ep.graph_module) == 2 * 3  # two of the three (view, linear, view) chains
+    linears = [n for n in ep.graph_module.graph.nodes if str(n.target) == "aten.linear.default"]
+    assert len(linears) == 2
+    for a, b in zip(ep.module()(x), ref):
+        torch.testing.assert_close(a, b)
