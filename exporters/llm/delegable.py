@@ -101,8 +101,8 @@ def merge_duplicates(graph_module) -> int:
     """Merge call nodes of a pure op in ``_MERGEABLE`` with identical inputs (in place); returns how many.
 
     Attention's q/k/v projections and the MLP's gate/up projections read the same input, so the int4
-    offset linears' group sums and the dynamic quantization of their inputs repeat (exporters/llm/offset_int4.py).
-    Computing them once is a common-subexpression elimination restricted to these ops."""
+    offset linears' group sums repeat (exporters/llm/offset_int4.py). Computing them once is a
+    common-subexpression elimination restricted to these ops."""
     seen, n = {}, 0
     for node in list(graph_module.graph.nodes):
         if node.op != "call_function" or str(node.target) not in _MERGEABLE:

@@ -23,17 +23,13 @@ from torch import nn
 
 from ..errors import CheckpointError
 
-# config.json "architectures" entries fine-tuned through transformers (classification only)
-ENCODER_ARCHITECTURES = (
-    "BertForSequenceClassification",
-    "DistilBertForSequenceClassification",
-    "MobileBertForSequenceClassification",
-)
+# config.json model_type of the encoders fine-tuned through transformers (classification only); transformers'
+# AutoModelForSequenceClassification picks the class (a bare encoder such as MiniLM's BertModel gets a fresh head)
 ENCODER_MODEL_TYPES = ("bert", "distilbert", "mobilebert")
 
 
-def encoder_architecture(directory: str | Path) -> str | None:
-    """The encoder architecture of a checkpoint directory, or None when it is not an encoder checkpoint."""
+def encoder_config(directory: str | Path) -> dict | None:
+    """The config.json of an encoder checkpoint directory, or None when it is not one."""
     cfg = Path(directory, "config.json")
     if not cfg.is_file():
         return None
@@ -41,13 +37,7 @@ def encoder_architecture(directory: str | Path) -> str | None:
         d = json.loads(cfg.read_text())
     except json.JSONDecodeError:
         return None
-    if not isinstance(d, dict) or d.get("model_type") not in ENCODER_MODEL_TYPES:
-        return None
-    archs = [a for a in d.get("architectures") or [] if a in ENCODER_ARCHITECTURES]
-    if archs:
-        return archs[0]
-    prefix = {"bert": "Bert", "distilbert": "DistilBert", "mobilebert": "MobileBert"}[d["model_type"]]
-    return f"{prefix}ForSequenceClassification"  # a bare encoder (BertModel): a classifier gets a fresh head
+    return d if isinstance(d, dict) and d.get("model_type") in ENCODER_MODEL_TYPES else None
 
 
 class EncoderClassifier(nn.Module):
@@ -83,17 +73,19 @@ def load_encoder_classifier(directory: str | Path, task, seed: int = 0) -> Encod
     import transformers
 
     directory = Path(directory)
-    arch = encoder_architecture(directory)
-    if arch is None:
-        raise CheckpointError(f"{directory}: not an encoder classifier checkpoint ({', '.join(ENCODER_ARCHITECTURES)})")
+    cfg = encoder_config(directory)
+    if cfg is None:
+        raise CheckpointError(
+            f"{directory}/config.json: not an encoder checkpoint (model_type {', '.join(ENCODER_MODEL_TYPES)})"
+        )
     if task.kind != "cls":
         raise CheckpointError(
-            f"{directory}/config.json: a {arch} checkpoint serves classification tasks only; task {task.name!r} is "
-            f"of kind {task.kind!r}"
+            f"{directory}/config.json: a {cfg['model_type']} checkpoint serves classification tasks only; task "
+            f"{task.name!r} is of kind {task.kind!r}"
         )
     if not any(directory.glob("*.safetensors")):
         raise CheckpointError(f"{directory}: no *.safetensors weights (pickled weights are never loaded)")
-    vocab = json.loads((directory / "config.json").read_text()).get("vocab_size", 0)
+    vocab = cfg.get("vocab_size", 0)
     if vocab < task.tokenizer.vocab_size:
         raise CheckpointError(
             f"{directory}/config.json: vocab_size {vocab} is smaller than task {task.name!r}'s tokenizer "
@@ -101,7 +93,7 @@ def load_encoder_classifier(directory: str | Path, task, seed: int = 0) -> Encod
         )
     labels = dict(enumerate(task.labels))
     torch.manual_seed(seed)  # the fresh head, if any
-    hf = getattr(transformers, arch).from_pretrained(
+    hf = transformers.AutoModelForSequenceClassification.from_pretrained(
         str(directory),
         num_labels=task.num_labels,
         id2label=labels,

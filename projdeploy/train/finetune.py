@@ -183,11 +183,11 @@ def _regulariser(parts, model, task, data: dict, teachers, cfg: FinetuneConfig, 
 
 def _start_model(checkpoint, task, seed: int):
     from ..models.checkpoint import load_model
-    from ..models.encoder import encoder_architecture, load_encoder_classifier
+    from ..models.encoder import encoder_config, load_encoder_classifier
 
     if isinstance(checkpoint, torch.nn.Module):
         model = copy.deepcopy(checkpoint)
-    elif encoder_architecture(checkpoint) is not None:  # a transformers BERT-family classifier, as it is
+    elif encoder_config(checkpoint) is not None:  # a transformers BERT-family classifier, as it is
         return load_encoder_classifier(checkpoint, task, seed)
     else:
         model = load_model(checkpoint)
